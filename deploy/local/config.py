@@ -1,0 +1,93 @@
+"""Where the local stack keeps its state and which ports it uses."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# The services in start order; the index fixes each one's health port.
+SERVICES: tuple[str, ...] = ("intake", "matching", "notifications")
+
+# Replica n of a service listens on its base health port + n * this.
+REPLICA_PORT_STEP = 10
+
+
+def _default_state_dir() -> Path:
+    return Path(os.environ.get("TRAILBLAZER_STACK_DIR", REPO_ROOT / ".stack"))
+
+
+def _default_cache_dir() -> Path:
+    # Kept outside the repo so a fresh clone or `git clean` does not re-download ~100 MB.
+    return Path(os.environ.get("TRAILBLAZER_CACHE_DIR", Path.home() / ".cache" / "trailblazer"))
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Everything the local stack needs to know; every path is derived from `state_dir`."""
+
+    state_dir: Path = field(default_factory=_default_state_dir)
+    cache_dir: Path = field(default_factory=_default_cache_dir)
+    repo_root: Path = REPO_ROOT
+    kafka_port: int = 9092
+    controller_port: int = 9093
+    postgres_port: int = 55432
+    zipkin_port: int = 9411
+    health_base_port: int = 8101
+    with_zipkin: bool = True
+
+    @classmethod
+    def for_tests(cls, tmp_dir: Path, *, with_zipkin: bool = False) -> StackConfig:
+        """A stack in `tmp_dir` on its own port range, so tests never meet a running demo stack."""
+        return cls(
+            state_dir=tmp_dir,
+            kafka_port=19092,
+            controller_port=19093,
+            postgres_port=56432,
+            zipkin_port=19411,
+            health_base_port=18101,
+            with_zipkin=with_zipkin,
+        )
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    def database_url(self, db: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.postgres_port}/{db}"
+
+    @property
+    def zipkin_url(self) -> str:
+        return f"http://127.0.0.1:{self.zipkin_port}"
+
+    def health_port(self, service: str, replica: int = 0) -> int:
+        return self.health_base_port + SERVICES.index(service) + replica * REPLICA_PORT_STEP
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.state_dir / "data"
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.state_dir / "conf"
+
+    def log_path(self, name: str) -> Path:
+        return self.logs_dir / f"{name}.log"
+
+    def pid_path(self, name: str) -> Path:
+        return self.run_dir / f"{name}.pid"
+
+
+def process_name(service: str, replica: int = 0) -> str:
+    """Replica 0 keeps the plain name so the common single-replica logs read `intake.log`."""
+    return service if replica == 0 else f"{service}-{replica}"

@@ -1,0 +1,106 @@
+"""The demo: start the stack, publish sample assignments exactly as a relocation firm would, and
+print what each stakeholder was told, with the Zipkin link to each assignment's trace.
+
+Run with `./dev demo`; it keeps the stack running until Ctrl-C, then stops all of it.
+"""
+
+import asyncio
+import contextlib
+import logging
+import signal
+import textwrap
+from collections.abc import Callable
+from typing import Any
+
+from shared import topics
+
+from . import stack
+from .config import SERVICES, StackConfig
+from .firm import SAMPLE_FAMILIES, assignment_request, encode, publish, record_key
+from .topic_reader import Received, TopicReader
+
+log = logging.getLogger("demo")
+DEMO_ENV = {"TRAILBLAZER_SAMPLE_CATALOG": "true", "OTEL_BSP_SCHEDULE_DELAY": "500"}
+
+
+def _print_assignment(cfg: StackConfig, request: dict[str, Any], records: list[Received]) -> None:
+    payload = request["payload"]
+    print(
+        f"\n=== {payload['partner']['full_name']} → {payload['host_location']['city']}"
+        f" (assignment {payload['assignment_id']})"
+    )
+    for record in records:
+        event = record.value["payload"]
+        if record.topic == topics.MATCH_PROPOSED:
+            coach = event["coach"]
+            print(
+                f"  matched coach: {coach['display_name']} (score {coach['score']:.2f})"
+                if coach
+                else f"  no coach: {[u['message'] for u in event['unmatched']]}"
+            )
+            for lead in event["job_leads"][:3]:
+                print(f"  lead: {lead['title']} at {lead['organisation']} (score {lead['score']:.2f})")
+        elif record.topic == topics.STAKEHOLDER_NOTIFIED:
+            print(f"\n  --- to {event['stakeholder']} <{event['recipient']}> by {event['channel']}: {event['subject']}")
+            print(textwrap.indent(event["body"], "  | "))
+    print(f"\n  trace: {cfg.zipkin_url}/zipkin/traces/{records[0].trace_id}")
+
+
+def _print_rejection(record: Received) -> None:
+    errors = record.value["payload"]["errors"]
+    print(
+        f"\n=== rejected record at offset {record.offset}: "
+        + "; ".join(f"{e['field']}: {e['code']} ({e['message']})" for e in errors)
+    )
+
+
+def _about(key: str) -> Callable[[Received], bool]:
+    return lambda record: record.key == key
+
+
+def _notified_about(key: str) -> Callable[[Received], bool]:
+    return lambda record: record.topic == topics.STAKEHOLDER_NOTIFIED and record.key == key
+
+
+async def run_demo(cfg: StackConfig) -> None:
+    requests = [assignment_request(family) for family in SAMPLE_FAMILIES]
+    bad = b'{"event_type": "assignment.requested", "payload": {"partner": "forgot everything"}}'
+    async with TopicReader(
+        cfg.kafka_bootstrap, topics.MATCH_PROPOSED, topics.STAKEHOLDER_NOTIFIED, topics.ASSIGNMENT_REJECTED
+    ) as reader:
+        await publish(cfg.kafka_bootstrap, [(record_key(r), encode(r)) for r in requests] + [(b"demo-bad", bad)])
+        print(f"published {len(requests)} assignments and one malformed request to {topics.ASSIGNMENT_REQUESTED}")
+        for request in requests:
+            key = str(request["payload"]["assignment_id"])
+            await reader.wait_for(_notified_about(key), count=3)
+            records = sorted(reader.matching(_about(key)), key=lambda r: (r.topic != topics.MATCH_PROPOSED, r.offset))
+            _print_assignment(cfg, request, records)
+        [rejection] = await reader.wait_for(lambda r: r.topic == topics.ASSIGNMENT_REJECTED and r.key == "demo-bad")
+        _print_rejection(rejection)
+
+
+async def _until_stopped() -> None:
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopped.set)
+    await stopped.wait()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    cfg = StackConfig()
+    try:
+        stack.start_infra(cfg)
+        stack.create_topics(cfg)
+        stack.start_services(cfg, extra_env={service: DEMO_ENV for service in SERVICES})
+        asyncio.run(run_demo(cfg))
+        print(f"\nZipkin: {cfg.zipkin_url}/zipkin/  ·  logs: {cfg.logs_dir}  ·  Ctrl-C stops the stack")
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_until_stopped())
+    finally:
+        stack.stop(cfg)
+
+
+if __name__ == "__main__":
+    main()

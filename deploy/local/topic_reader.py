@@ -1,0 +1,81 @@
+"""Reading topics the way a firm or an operator would: a plain aiokafka consumer, from the start."""
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+
+@dataclass(frozen=True)
+class Received:
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    headers: dict[str, str]
+    value: dict[str, Any]
+
+    @property
+    def trace_id(self) -> str:
+        # W3C traceparent: version-traceid-spanid-flags
+        return self.headers["traceparent"].split("-")[1]
+
+
+class TopicReader:
+    """Collects every record on the given topics from the start, in the background."""
+
+    def __init__(self, bootstrap: str, *topics: str) -> None:
+        self._consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=bootstrap,
+            group_id=f"test-reader-{uuid.uuid4().hex[:8]}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        self.records: list[Received] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> "TopicReader":
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._collect())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._task:
+            self._task.cancel()
+        await self._consumer.stop()
+
+    async def _collect(self) -> None:
+        async for record in self._consumer:
+            headers = {k: v.decode() for k, v in record.headers or ()}
+            self.records.append(
+                Received(
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    record.key.decode() if record.key else None,
+                    headers,
+                    json.loads(record.value) if record.value else {},
+                )
+            )
+
+    async def wait_for(
+        self, match: Callable[[Received], bool], *, count: int = 1, timeout_s: float = 60.0
+    ) -> list[Received]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = [r for r in self.records if match(r)]
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                seen = sorted({r.topic for r in self.records})
+                raise AssertionError(f"expected {count} matching records, got {len(found)}; topics seen: {seen}")
+            await asyncio.sleep(0.2)
+
+    def matching(self, match: Callable[[Received], bool]) -> list[Received]:
+        return [r for r in self.records if match(r)]

@@ -1,0 +1,124 @@
+"""intake's handlers: a firm's request in, `assignment.created` or `assignment.rejected` out."""
+
+import json
+import logging
+import re
+from datetime import date
+
+import asyncpg
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+
+from shared import outbox
+from shared.contracts import (
+    AssignmentCreated,
+    AssignmentCreatedPayload,
+    AssignmentRejected,
+    AssignmentRejectedPayload,
+    AssignmentRequested,
+    FieldError,
+    RejectedRecord,
+    utc_now,
+)
+from shared.contracts.decoding import InvalidEvent, decode
+from shared.db import Connection
+from shared.inbox import first_sighting
+from shared.messaging import Consumer, record_coordinates
+from shared.settings import ServiceSettings
+from shared.topics import ASSIGNMENT_CREATED, ASSIGNMENT_REJECTED, ASSIGNMENT_REQUESTED
+
+from . import domain, repository
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "intake"
+_FIRM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+
+def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings) -> None:
+    consumer = Consumer(CONSUMER, pool, settings)
+
+    @broker.subscriber(
+        ASSIGNMENT_REQUESTED,
+        group_id="trailblazer-intake",
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_assignment_requested(message: KafkaMessage) -> None:
+        await consumer.run(message, accept_or_reject)
+
+
+async def accept_or_reject(connection: Connection, message: KafkaMessage) -> None:
+    topic, partition, offset, key = record_coordinates(message)
+    try:
+        request = decode(message.body, AssignmentRequested)
+    except InvalidEvent as invalid:
+        # Nothing parsed to carry an event id: the record's position identifies it instead.
+        if await first_sighting(connection, consumer=CONSUMER, event_id=f"record:{topic}:{partition}:{offset}"):
+            await _reject(connection, message, invalid.errors, request=None)
+        return
+    if not await first_sighting(connection, consumer=CONSUMER, event_id=str(request.event_id)):
+        return
+    errors = domain.review(request, record_key=key, today=date.today())
+    if not errors and not await repository.save_assignment(connection, request):
+        errors = [_duplicate(request)]
+    if errors:
+        await _reject(connection, message, errors, request=request)
+        return
+    created = AssignmentCreated.create(
+        firm_id=request.firm_id,
+        correlation_id=request.correlation_id,
+        payload=AssignmentCreatedPayload(assignment=request.payload, accepted_at=utc_now()),
+    )
+    await outbox.add_event(connection, topic=ASSIGNMENT_CREATED, key=str(request.payload.assignment_id), event=created)
+    log.info("assignment accepted (event %s)", request.event_id)
+
+
+async def _reject(
+    connection: Connection,
+    message: KafkaMessage,
+    errors: list[FieldError],
+    *,
+    request: AssignmentRequested | None,
+) -> None:
+    topic, partition, offset, key = record_coordinates(message)
+    rejection = AssignmentRejected.create(
+        firm_id=request.firm_id if request else _firm_of(message),
+        correlation_id=request.correlation_id if request else f"{topic}:{partition}:{offset}",
+        payload=AssignmentRejectedPayload(
+            assignment_id=request.payload.assignment_id if request else None,
+            request_event_id=request.event_id if request else None,
+            errors=errors,
+            record=RejectedRecord(topic=topic, partition=partition, offset=offset, key=key),
+        ),
+    )
+    await repository.save_rejection(connection, rejection)
+    await outbox.add_event(connection, topic=ASSIGNMENT_REJECTED, key=key or str(rejection.event_id), event=rejection)
+    # Codes and paths only: the messages may quote what the firm sent.
+    log.warning(
+        "request rejected at %s/%d/%d: %s",
+        topic,
+        partition,
+        offset,
+        ", ".join(f"{error.field}={error.code}" for error in errors),
+    )
+
+
+def _duplicate(request: AssignmentRequested) -> FieldError:
+    return FieldError(
+        field="payload.assignment_id",
+        code="duplicate_assignment",
+        message=f"assignment {request.payload.assignment_id} already exists; updates are not part of v1",
+    )
+
+
+def _firm_of(message: KafkaMessage) -> str:
+    """Best effort for a request that did not parse: the `firm_id` header, else the body's."""
+    candidate = message.headers.get("firm_id")
+    if candidate is None:
+        try:
+            body = json.loads(message.body)
+            candidate = body.get("firm_id") if isinstance(body, dict) else None
+        except (ValueError, RecursionError):
+            candidate = None
+    return candidate if isinstance(candidate, str) and _FIRM_ID.match(candidate) else "unknown"

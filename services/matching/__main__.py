@@ -1,0 +1,5 @@
+from shared.runtime import main
+
+from .app import create_service
+
+main(create_service())

@@ -1,0 +1,17 @@
+"""Wires notifications: its settings, migrations and handlers into the shared service life cycle."""
+
+from pathlib import Path
+
+from shared.runtime import Service
+from shared.settings import ServiceSettings
+
+from . import handlers
+
+
+def create_service(settings: ServiceSettings | None = None) -> Service:
+    return Service(
+        name="notifications",
+        migrations=Path(__file__).parent / "migrations",
+        register=handlers.register,
+        settings=settings or ServiceSettings(),
+    )

@@ -1,0 +1,40 @@
+"""The envelope every Trailblazer event travels in.
+
+The assignment id is also the Kafka record key, so all events of one assignment land on one
+partition and keep their order. `event_id` is assigned once by the producer; consumers use it to
+recognise a redelivery.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Literal, Self
+
+from pydantic import AfterValidator, AwareDatetime, Field
+
+from .common import Contract, Identifier
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda moment: moment.astimezone(UTC))]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Envelope(Contract):
+    event_id: uuid.UUID
+    event_type: str
+    schema_version: Literal[1] = 1
+    occurred_at: UtcDatetime
+    firm_id: Identifier
+    correlation_id: Annotated[str, Field(min_length=1, max_length=128)]
+
+    @classmethod
+    def create(cls, *, firm_id: str, correlation_id: str, **fields: object) -> Self:
+        """A new event with a fresh id, stamped now."""
+        return cls(
+            event_id=uuid.uuid4(),
+            occurred_at=utc_now(),
+            firm_id=firm_id,
+            correlation_id=correlation_id,
+            **fields,
+        )

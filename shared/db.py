@@ -1,0 +1,95 @@
+"""PostgreSQL helpers: a connection pool with JSON codecs, waiting for the database, migrations."""
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TypeAlias, TypeVar
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+log = logging.getLogger(__name__)
+
+SHARED_MIGRATIONS = Path(__file__).parent / "migrations"
+# Errors after which the same statement may succeed later: the database is down or restarting.
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+)
+
+T = TypeVar("T")
+# What handlers and repositories take: a pooled connection or a direct one.
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+
+
+async def _init_connection(connection: Connection) -> None:
+    for type_name in ("json", "jsonb"):
+        await connection.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size, init=_init_connection)
+    assert pool is not None
+    return pool
+
+
+async def wait_for(what: str, attempt: Callable[[], Awaitable[T]], *, budget_s: float, cap_s: float = 5.0) -> T:
+    """Retry `attempt` with capped exponential backoff and jitter until it succeeds or the budget
+    is spent; each failure is one clear log line."""
+    deadline = time.monotonic() + budget_s
+    delay = 0.2
+    while True:
+        try:
+            return await attempt()
+        except Exception as error:
+            if time.monotonic() + delay > deadline:
+                raise RuntimeError(f"{what} still unavailable after {budget_s:.0f} s: {error!r}") from error
+            log.warning("waiting for %s (%s); next try in %.1f s", what, type(error).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(cap_s, delay * 2) * random.uniform(0.8, 1.2)
+
+
+def _migration_files(directories: Sequence[Path]) -> list[tuple[str, Path]]:
+    files: list[tuple[str, Path]] = []
+    for directory in directories:
+        for path in sorted(directory.glob("*.sql")):
+            files.append((f"{directory.parent.name}/{path.stem}", path))
+    return files
+
+
+async def apply_migrations(dsn: str, directories: Sequence[Path]) -> list[str]:
+    """Apply each not yet applied `*.sql` file, in order, each in its own transaction.
+
+    An advisory lock lets several replicas start at once without racing on the same migration.
+    """
+    connection = await asyncpg.connect(dsn)
+    applied_now: list[str] = []
+    try:
+        await connection.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for version, path in _migration_files(directories):
+            async with connection.transaction():
+                await connection.execute("SELECT pg_advisory_xact_lock(7230001)")
+                done = await connection.fetchval("SELECT 1 FROM schema_migrations WHERE version = $1", version)
+                if done:
+                    continue
+                await connection.execute(path.read_text())
+                await connection.execute("INSERT INTO schema_migrations(version) VALUES ($1)", version)
+                applied_now.append(version)
+    finally:
+        await connection.close()
+    return applied_now

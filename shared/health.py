@@ -1,0 +1,66 @@
+"""Liveness and readiness over plain HTTP, for the local runner and Kubernetes probes.
+
+`GET /health/live` answers 200 while the event loop runs; `GET /health/ready` runs each check
+(broker, database) and answers 200 only if all pass.
+"""
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+Check = Callable[[], Awaitable[object]]
+_CHECK_TIMEOUT_S = 3.0
+
+
+async def _passes(check: Check) -> bool:
+    try:
+        await asyncio.wait_for(check(), timeout=_CHECK_TIMEOUT_S)
+        return True
+    except Exception:
+        return False
+
+
+class HealthServer:
+    def __init__(self, host: str, port: int, checks: dict[str, Check]) -> None:
+        self._host = host
+        self._port = port
+        self._checks = checks
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self._host, self._port)
+        log.info("health endpoints on http://%s:%d/health/{live,ready}", self._host, self._port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request_line = await asyncio.wait_for(reader.readline(), timeout=5)
+            path = request_line.decode("latin-1").split(" ")[1] if request_line.count(b" ") >= 2 else ""
+            status, body = await self._answer(path)
+            payload = json.dumps(body).encode()
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
+                + payload
+            )
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def _answer(self, path: str) -> tuple[str, dict[str, object]]:
+        if path == "/health/live":
+            return "200 OK", {"status": "live"}
+        if path == "/health/ready":
+            results = {name: await _passes(check) for name, check in self._checks.items()}
+            ready = all(results.values())
+            return ("200 OK" if ready else "503 Service Unavailable"), {"ready": ready, "checks": results}
+        return "404 Not Found", {"error": "unknown path"}

@@ -1,0 +1,116 @@
+"""The life cycle every service shares: `python -m services.<name> [migrate|run]`.
+
+`migrate` applies the shared and the service's migrations and exits. `run` waits for PostgreSQL
+and Kafka with a bounded backoff, registers the service's handlers, starts the outbox relay and
+the health endpoints, and runs until SIGTERM or SIGINT, when FastStream stops consuming and lets
+in-flight handlers finish before the process exits.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from faststream import FastStream
+from faststream.kafka import KafkaBroker
+
+from .db import SHARED_MIGRATIONS, apply_migrations, create_pool, wait_for
+from .health import HealthServer
+from .logs import configure_logging
+from .messaging import create_broker, publish_record
+from .outbox import OutboxRelay
+from .settings import ServiceSettings
+from .telemetry import configure_tracing
+
+log = logging.getLogger(__name__)
+
+Register = Callable[[KafkaBroker, asyncpg.Pool, ServiceSettings], None]
+AfterMigrate = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Service:
+    """What makes one service different from another; everything else is shared."""
+
+    name: str
+    migrations: Path
+    register: Register
+    settings: ServiceSettings
+    after_migrate: AfterMigrate | None = None
+
+    @property
+    def service_name(self) -> str:
+        return f"trailblazer-{self.name}"
+
+    async def migrate(self) -> None:
+        dsn = self.settings.database_url
+        await wait_for("PostgreSQL", lambda: _ping_database(dsn), budget_s=self.settings.dependency_wait_s)
+        applied = await apply_migrations(dsn, [SHARED_MIGRATIONS, self.migrations])
+        log.info("migrations applied: %s", ", ".join(applied) or "none pending")
+        if self.after_migrate is not None:
+            await self.after_migrate(dsn)
+
+    async def run(self) -> None:
+        settings = self.settings
+        tracer_provider = configure_tracing(self.service_name)
+        broker = create_broker(settings, self.service_name, tracer_provider)
+        pool = await wait_for(
+            "PostgreSQL",
+            lambda: create_pool(settings.database_url, size=settings.db_pool_size),
+            budget_s=settings.dependency_wait_s,
+        )
+        await wait_for("Kafka", broker.connect, budget_s=settings.dependency_wait_s)
+        self.register(broker, pool, settings)
+        relay = OutboxRelay(
+            pool,
+            settings.database_url,
+            lambda record: publish_record(broker, record),
+            poll_interval_s=settings.outbox_poll_interval_s,
+        )
+        health = HealthServer(
+            settings.health_host,
+            settings.health_port,
+            {"kafka": lambda: _ping_broker(broker), "database": lambda: pool.fetchval("SELECT 1")},
+        )
+        relay_task: asyncio.Task[None] | None = None
+
+        async def start_relay() -> None:
+            nonlocal relay_task
+            relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+            await health.start()
+            log.info("%s ready", self.service_name)
+
+        app = FastStream(broker, after_startup=[start_relay])
+        try:
+            await app.run()
+        finally:
+            if relay_task is not None:
+                relay_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await relay_task
+            await relay.close()
+            await health.stop()
+            await pool.close()
+            tracer_provider.shutdown()
+
+
+async def _ping_database(dsn: str) -> None:
+    connection = await asyncpg.connect(dsn, timeout=5)
+    await connection.close()
+
+
+async def _ping_broker(broker: KafkaBroker) -> None:
+    if not await broker.ping(timeout=2.0):
+        raise ConnectionError("Kafka did not answer")
+
+
+def main(service: Service) -> None:
+    parser = argparse.ArgumentParser(prog=f"python -m services.{service.name}")
+    parser.add_argument("command", nargs="?", choices=("run", "migrate"), default="run")
+    args = parser.parse_args()
+    configure_logging(service.service_name, service.settings.log_level)
+    asyncio.run(service.migrate() if args.command == "migrate" else service.run())

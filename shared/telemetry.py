@@ -1,0 +1,49 @@
+"""Tracing set-up shared by all services.
+
+The exporter is chosen by the standard `OTEL_TRACES_EXPORTER` variable (`zipkin_json` locally,
+`otlp` in production, `none` to switch off), resolved through the same entry points the
+OpenTelemetry SDK auto-configuration uses, so any installed exporter works without code changes.
+"""
+
+import os
+from importlib.metadata import entry_points
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+_EXPORTER_GROUP = "opentelemetry_traces_exporter"
+
+
+def _exporter_names() -> list[str]:
+    names = os.environ.get("OTEL_TRACES_EXPORTER", "otlp")
+    return [name.strip() for name in names.split(",") if name.strip() and name.strip() != "none"]
+
+
+def _load_exporter(name: str) -> SpanExporter:
+    found = entry_points(group=_EXPORTER_GROUP, name=name)
+    if not found:
+        available = sorted(ep.name for ep in entry_points(group=_EXPORTER_GROUP))
+        raise RuntimeError(f"OTEL_TRACES_EXPORTER={name!r} is not installed; available: {available}")
+    exporter_class = next(iter(found)).load()
+    exporter: SpanExporter = exporter_class()
+    return exporter
+
+
+def configure_tracing(default_service_name: str) -> TracerProvider:
+    """Install a tracer provider for this process; `OTEL_SERVICE_NAME` overrides the name."""
+    attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: default_service_name}
+    provider = TracerProvider(resource=Resource.create(attributes))
+    for name in _exporter_names():
+        provider.add_span_processor(BatchSpanProcessor(_load_exporter(name)))
+    trace.set_tracer_provider(provider)
+    # Statements are traced without their parameters: parameters may hold personal data.
+    AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
+    return provider
+
+
+def current_trace_id() -> str | None:
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None

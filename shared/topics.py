@@ -1,0 +1,35 @@
+"""Every Kafka topic Trailblazer reads or writes, in one place.
+
+Names carry a version suffix: a breaking contract change gets a new topic so that firms can
+migrate at their own pace. Records are keyed by assignment id, so one assignment's events stay
+in order on one partition.
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    purpose: str
+    config: dict[str, str] = field(default_factory=dict)
+
+
+ASSIGNMENT_REQUESTED = "trailblazer.assignment.requested.v1"
+ASSIGNMENT_CREATED = "trailblazer.assignment.created.v1"
+ASSIGNMENT_REJECTED = "trailblazer.assignment.rejected.v1"
+MATCH_PROPOSED = "trailblazer.match.proposed.v1"
+STAKEHOLDER_NOTIFIED = "trailblazer.stakeholder.notified.v1"
+DEAD_LETTER = "trailblazer.dead-letter.v1"
+
+_WEEK_MS = str(7 * 24 * 3600 * 1000)
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(ASSIGNMENT_REQUESTED, 6, "firm -> intake: a new assignment", {"retention.ms": _WEEK_MS}),
+    TopicSpec(ASSIGNMENT_CREATED, 6, "intake -> matching, notifications: assignment accepted"),
+    TopicSpec(ASSIGNMENT_REJECTED, 3, "intake -> firm: request refused, one reason per field"),
+    TopicSpec(MATCH_PROPOSED, 6, "matching -> notifications: coach and job leads, explained"),
+    TopicSpec(STAKEHOLDER_NOTIFIED, 6, "notifications -> firm: who was told what, and when"),
+    TopicSpec(DEAD_LETTER, 3, "any service -> operators: records that could not be handled"),
+)

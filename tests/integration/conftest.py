@@ -1,0 +1,27 @@
+"""One real stack per test session: Apache Kafka (KRaft), PostgreSQL and Zipkin, started by the
+same `deploy.local` code a developer runs, on a port range of its own."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.local import stack
+from deploy.local.config import SERVICES, StackConfig
+
+# Spans reach Zipkin within a second instead of the SDK's default five.
+SERVICE_ENV = {"OTEL_BSP_SCHEDULE_DELAY": "300", "TRAILBLAZER_SAMPLE_CATALOG": "true"}
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackConfig]:
+    state_dir = Path(os.environ.get("TRAILBLAZER_TEST_STACK_DIR") or tmp_path_factory.mktemp("stack"))
+    cfg = StackConfig.for_tests(state_dir, with_zipkin=True)
+    try:
+        stack.start_infra(cfg)
+        stack.create_topics(cfg)
+        stack.start_services(cfg, extra_env={service: SERVICE_ENV for service in SERVICES})
+        yield cfg
+    finally:
+        stack.stop(cfg)

@@ -1,0 +1,183 @@
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.matching import domain
+from services.matching.domain import CoachCandidate
+from shared.contracts import (
+    CefrLevel,
+    Coach,
+    Goal,
+    JobLead,
+    LanguageSkill,
+    LeadKind,
+    Location,
+    PartnerProfile,
+    Sector,
+    WorkPermitStatus,
+)
+
+NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
+STAVANGER = Location(city="Stavanger", country="NO")
+OSLO = Location(city="Oslo", country="NO")
+BERLIN = Location(city="Berlin", country="DE")
+
+levels = st.sampled_from(list(CefrLevel))
+language_skills = st.lists(
+    st.builds(LanguageSkill, code=st.sampled_from(["de", "en", "no", "pl", "ar"]), level=levels),
+    min_size=1,
+    max_size=3,
+    unique_by=lambda s: s.code,
+)
+
+
+def partner(**changes: object) -> PartnerProfile:
+    base = PartnerProfile(
+        languages=[LanguageSkill(code="de", level=CefrLevel.C2), LanguageSkill(code="en", level=CefrLevel.B2)],
+        occupation="Reservoir engineer",
+        skills=["manage project", "perform reservoir simulation"],
+        sector=Sector.ENERGY,
+        goals=[Goal.EMPLOYMENT],
+        work_permit=WorkPermitStatus.DEPENDENT_PERMIT_WITH_WORK_RIGHTS,
+    )
+    return base.model_copy(update=changes)
+
+
+def coach(coach_id: str = "coach-1", **changes: object) -> Coach:
+    base = Coach(
+        coach_id=coach_id,
+        display_name="Kari Nordmann",
+        contact_email="kari@coach.example",
+        languages=[LanguageSkill(code="no", level=CefrLevel.C2), LanguageSkill(code="de", level=CefrLevel.C1)],
+        sectors=[Sector.ENERGY],
+        specialties=[Goal.EMPLOYMENT],
+        cities=[STAVANGER],
+        remote=False,
+        timezone="Europe/Oslo",
+        capacity=3,
+        rating=4.5,
+    )
+    return base.model_copy(update=changes)
+
+
+def lead(lead_id: str = "lead-1", **changes: object) -> JobLead:
+    base = JobLead(
+        job_lead_id=lead_id,
+        title="Reservoir engineer",
+        organisation="North Sea Energy",
+        location=STAVANGER,
+        remote=False,
+        sector=Sector.ENERGY,
+        occupation="reservoir engineer",
+        skills=["perform reservoir simulation", "analyse geological data"],
+        required_languages=[LanguageSkill(code="en", level=CefrLevel.B2)],
+        work_rights_required=True,
+        visa_sponsorship=False,
+        expires_at=NOW + timedelta(days=30),
+    )
+    return base.model_copy(update=changes)
+
+
+def test_a_coach_speaking_the_partners_language_in_the_host_city_is_proposed_and_explained() -> None:
+    ranked = domain.rank_coaches([CoachCandidate(coach(), 0)], partner(), STAVANGER)
+    assert len(ranked) == 1
+    explanations = {c.criterion: c.explanation for c in ranked[0].criteria}
+    assert explanations["language"] == "speaks German, which you speak at C2"
+    assert explanations["availability"] == "has 3 of 3 places free"
+    assert 0 < ranked[0].score <= 1
+
+
+def test_full_inactive_distant_or_non_speaking_coaches_are_never_proposed() -> None:
+    candidates = [
+        CoachCandidate(coach("full"), 3),
+        CoachCandidate(coach("inactive", active=False), 0),
+        CoachCandidate(coach("berlin", cities=[BERLIN]), 0),
+        CoachCandidate(coach("no-german", languages=[LanguageSkill(code="no", level=CefrLevel.C2)]), 0),
+        CoachCandidate(coach("weak-german", languages=[LanguageSkill(code="de", level=CefrLevel.B1)]), 0),
+    ]
+    assert domain.rank_coaches(candidates, partner(), STAVANGER) == []
+
+
+def test_a_remote_coach_serves_any_host() -> None:
+    ranked = domain.rank_coaches([CoachCandidate(coach(cities=[BERLIN], remote=True), 0)], partner(), STAVANGER)
+    assert [c.explanation for c in ranked[0].criteria if c.criterion == "place"] == ["coaches remotely"]
+
+
+def test_the_reason_no_coach_fits_is_the_most_specific_one() -> None:
+    def reason(*candidates: CoachCandidate) -> str:
+        return domain.why_no_coach(list(candidates), partner(), STAVANGER).reason_code
+
+    assert reason(CoachCandidate(coach(cities=[BERLIN]), 0)) == "no_coach_in_region"
+    assert reason(CoachCandidate(coach(languages=[LanguageSkill(code="no", level=CefrLevel.C2)]), 0)) == (
+        "no_shared_language"
+    )
+    assert reason(CoachCandidate(coach(), 3)) == "no_capacity"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    partner_languages=language_skills,
+    coaches=st.lists(
+        st.tuples(
+            language_skills,
+            st.integers(0, 4),
+            st.integers(0, 4),
+            st.booleans(),
+            st.booleans(),
+            st.sampled_from([STAVANGER, OSLO, BERLIN]),
+        ),
+        max_size=12,
+    ),
+)
+def test_ranked_coaches_always_meet_every_hard_constraint(
+    partner_languages: list[LanguageSkill], coaches: list[tuple[list[LanguageSkill], int, int, bool, bool, Location]]
+) -> None:
+    profile = partner(languages=partner_languages)
+    candidates = [
+        CoachCandidate(coach(f"c{i}", languages=langs, capacity=cap, active=active, remote=remote, cities=[city]), load)
+        for i, (langs, cap, load, active, remote, city) in enumerate(coaches)
+    ]
+    ranked = domain.rank_coaches(candidates, profile, STAVANGER)
+    for scored in ranked:
+        chosen = scored.item
+        assert chosen.coach.active and chosen.active_partners < chosen.coach.capacity
+        assert chosen.coach.remote or STAVANGER in chosen.coach.cities
+        shared = domain.best_shared_language(profile, chosen.coach)
+        assert shared is not None and shared[1] >= CefrLevel.B1
+    feasible = [c for c in candidates if domain.coach_is_feasible(c, profile, STAVANGER)]
+    assert len(ranked) == len(feasible)
+    assert [s.score for s in ranked] == sorted((s.score for s in ranked), reverse=True)
+
+
+def test_leads_that_are_expired_abroad_need_a_permit_or_a_language_are_filtered() -> None:
+    no_rights = partner(work_permit=WorkPermitStatus.DEPENDENT_PERMIT_WITHOUT_WORK_RIGHTS)
+    leads = [
+        lead("ok"),
+        lead("expired", expires_at=NOW - timedelta(minutes=1)),
+        lead("abroad", location=BERLIN),
+        lead("norwegian", required_languages=[LanguageSkill(code="no", level=CefrLevel.B2)]),
+    ]
+    assert [s.item.job_lead_id for s in domain.rank_job_leads(leads, partner(), STAVANGER, NOW, limit=10)] == ["ok"]
+    assert domain.rank_job_leads([lead("ok")], no_rights, STAVANGER, NOW, limit=10) == []
+    sponsored = lead("sponsored", visa_sponsorship=True)
+    assert [s.item.job_lead_id for s in domain.rank_job_leads([sponsored], no_rights, STAVANGER, NOW, limit=10)] == [
+        "sponsored"
+    ]
+
+
+def test_partners_seeking_integration_get_networks_and_volunteering_not_jobs() -> None:
+    profile = partner(goals=[Goal.INTEGRATION])
+    leads = [
+        lead("job"),
+        lead("network", kind=LeadKind.NETWORK, work_rights_required=False),
+        lead("volunteer", kind=LeadKind.VOLUNTEERING, work_rights_required=False),
+    ]
+    found = {s.item.job_lead_id for s in domain.rank_job_leads(leads, profile, STAVANGER, NOW, limit=10)}
+    assert found == {"network", "volunteer"}
+
+
+def test_lead_scores_explain_skill_overlap() -> None:
+    scored = domain.score_lead(lead(), partner(), STAVANGER)
+    skills = next(c for c in scored.criteria if c.criterion == "skills")
+    assert skills.explanation == "1 of the 2 skills asked for are yours" and skills.score == 0.5
