@@ -40,14 +40,19 @@ class StackConfig:
 
     @classmethod
     def for_tests(cls, tmp_dir: Path, *, with_zipkin: bool = False) -> StackConfig:
-        """A stack in `tmp_dir` on its own port range, so tests never meet a running demo stack."""
+        """A stack in `tmp_dir` on its own port range, so tests never meet a running demo stack.
+
+        `TRAILBLAZER_TEST_PORT_OFFSET` shifts the whole range, so that two test sessions can run
+        side by side on one machine.
+        """
+        offset = int(os.environ.get("TRAILBLAZER_TEST_PORT_OFFSET", "0"))
         return cls(
             state_dir=tmp_dir,
-            kafka_port=19092,
-            controller_port=19093,
-            postgres_port=56432,
-            zipkin_port=19411,
-            health_base_port=18101,
+            kafka_port=19092 + offset,
+            controller_port=19093 + offset,
+            postgres_port=56432 + offset,
+            zipkin_port=19411 + offset,
+            health_base_port=18101 + offset,
             with_zipkin=with_zipkin,
         )
 
