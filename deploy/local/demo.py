@@ -89,6 +89,7 @@ async def _until_stopped() -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
     cfg = StackConfig()
     try:
         stack.start_infra(cfg)
@@ -99,6 +100,10 @@ def main() -> None:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_until_stopped())
     finally:
+        # A second Ctrl-C (terminals send one to every process in the group) must not cut the
+        # clean stop short and leave the broker or the database behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("stopping the stack…")
         stack.stop(cfg)
 
 
