@@ -22,6 +22,9 @@ ASSIGNMENT_REJECTED = "trailblazer.assignment.rejected.v1"
 MATCH_PROPOSED = "trailblazer.match.proposed.v1"
 STAKEHOLDER_NOTIFIED = "trailblazer.stakeholder.notified.v1"
 DEAD_LETTER = "trailblazer.dead-letter.v1"
+DUTY_OF_INFORMATION = "trailblazer.duty-of-information.v1"
+PARTNER_CONSENT_WITHDRAWN = "trailblazer.partner.consent-withdrawn.v1"
+ASSIGNMENT_CANCELLED = "trailblazer.assignment.cancelled.v1"
 
 _WEEK_MS = str(7 * 24 * 3600 * 1000)
 
@@ -32,4 +35,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(MATCH_PROPOSED, 6, "matching -> notifications: coach and job leads, explained"),
     TopicSpec(STAKEHOLDER_NOTIFIED, 6, "notifications -> firm: who was told what, and when"),
     TopicSpec(DEAD_LETTER, 3, "any service -> operators: records that could not be handled"),
+    TopicSpec(DUTY_OF_INFORMATION, 6, "notifications -> firm: every delivery status change, the proof"),
+    TopicSpec(PARTNER_CONSENT_WITHDRAWN, 3, "firm -> notifications: partner withdrew consent, stop sending"),
+    TopicSpec(ASSIGNMENT_CANCELLED, 6, "firm -> notifications: assignment cancelled, stop pending messages"),
 )

@@ -14,7 +14,7 @@ from typing import Any
 
 from shared import topics
 
-from . import stack
+from . import mailbox, stack
 from .config import SERVICES, StackConfig
 from .firm import SAMPLE_FAMILIES, assignment_request, encode, publish, record_key
 from .topic_reader import Received, TopicReader
@@ -96,6 +96,7 @@ def main() -> None:
         stack.create_topics(cfg)
         stack.start_services(cfg, extra_env={service: DEMO_ENV for service in SERVICES})
         asyncio.run(run_demo(cfg))
+        print(f"\nEmails as sent (one .eml per message): {mailbox.mail_dir(cfg)}")
         print(f"\nZipkin: {cfg.zipkin_url}/zipkin/  ·  logs: {cfg.logs_dir}  ·  Ctrl-C stops the stack")
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_until_stopped())

@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping
 from signal import SIGINT, SIGKILL, SIGTERM
 
-from deploy.local import zipkin
+from deploy.local import mailbox, zipkin
 from deploy.local.config import SERVICES, StackConfig, process_name
 from deploy.local.probes import ensure_port_free, http_ok, wait_ready
 from deploy.local.processes import (
@@ -44,6 +44,7 @@ def service_env(
         "TRAILBLAZER_HEALTH_PORT": str(cfg.health_port(service, replica)),
         "OTEL_SERVICE_NAME": f"trailblazer-{service}",
         "PYTHONUNBUFFERED": "1",  # so the log shows what a crashed service printed last
+        "TRAILBLAZER_SMTP_PORT": str(mailbox.port(cfg)),  # the stack's mail sink
     }
     if read_pid(cfg, zipkin.NAME) is not None:
         env["OTEL_TRACES_EXPORTER"] = "zipkin_json"

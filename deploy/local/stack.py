@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from deploy.local import kafka, postgres, zipkin
+from deploy.local import kafka, mailbox, postgres, zipkin
 from deploy.local import services as svc
 from deploy.local.artifacts import ensure_kafka, ensure_zipkin
 from deploy.local.config import SERVICES, StackConfig, process_name
@@ -55,7 +55,7 @@ def start_infra(cfg: StackConfig) -> None:
     started = time.monotonic()
     # Downloads first and one at a time: parallel Maven runs would share ~/.m2 unsafely.
     ensure_kafka(cfg.cache_dir)
-    starters: list[Callable[[StackConfig], None]] = [postgres.start_postgres, kafka.start_kafka]
+    starters: list[Callable[[StackConfig], None]] = [postgres.start_postgres, kafka.start_kafka, mailbox.start_mailbox]
     if cfg.with_zipkin:
         ensure_zipkin(cfg.cache_dir)
         starters.append(zipkin.start_zipkin)
@@ -69,7 +69,7 @@ def stop(cfg: StackConfig) -> None:
     """Stop everything that runs, services first; data directories stay for the next start.
     Every component gets its stop even if an earlier one failed."""
     errors: list[BaseException] = []
-    steps = (stop_services, kafka.stop_kafka, zipkin.stop_zipkin, postgres.stop_postgres)
+    steps = (stop_services, kafka.stop_kafka, zipkin.stop_zipkin, mailbox.stop_mailbox, postgres.stop_postgres)
     for step in steps:
         try:
             step(cfg)
@@ -84,6 +84,7 @@ def status(cfg: StackConfig) -> list[ComponentStatus]:
         _status(cfg, postgres.NAME, cfg.postgres_port, lambda: postgres.postgres_ready(cfg)),
         _status(cfg, kafka.NAME, cfg.kafka_port, lambda: kafka.kafka_ready(cfg)),
         _status(cfg, zipkin.NAME, cfg.zipkin_port, lambda: zipkin.zipkin_ready(cfg)),
+        _status(cfg, mailbox.NAME, mailbox.port(cfg), lambda: mailbox.mailbox_ready(cfg)),
     ]
     replicas = sorted({(s, 0) for s in SERVICES} | set(svc.running_replicas(cfg)))
     for service, replica in replicas:

@@ -1,5 +1,12 @@
+import sys
+
 from shared.runtime import main
 
 from .app import create_service
 
-main(create_service())
+if sys.argv[1:2] == ["report"]:
+    from .report import main as report
+
+    report(sys.argv[2:])
+else:
+    main(create_service())

@@ -1,17 +1,18 @@
-"""Wires notifications: its settings, migrations and handlers into the shared service life cycle."""
+"""Wires notifications: its settings, migrations and handlers (with the delivery worker) into the
+shared service life cycle."""
 
 from pathlib import Path
 
 from shared.runtime import Service
-from shared.settings import ServiceSettings
 
 from . import handlers
+from .settings import NotificationSettings
 
 
-def create_service(settings: ServiceSettings | None = None) -> Service:
+def create_service(settings: NotificationSettings | None = None) -> Service:
     return Service(
         name="notifications",
         migrations=Path(__file__).parent / "migrations",
         register=handlers.register,
-        settings=settings or ServiceSettings(),
+        settings=settings or NotificationSettings(),
     )

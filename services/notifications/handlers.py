@@ -1,6 +1,9 @@
-"""notifications' handlers: `assignment.created` and `match.proposed` in, one
-`stakeholder.notified` per stakeholder out, once both are known."""
+"""notifications' handlers: `assignment.created` and `match.proposed` in; once both are known, the
+duty of information is queued per stakeholder and channel; a later match tells the partner what
+changed; a withdrawal of consent or a cancellation stops what has not gone out. The delivery
+worker sends what is queued."""
 
+import asyncio
 import logging
 import uuid
 
@@ -8,96 +11,162 @@ import asyncpg
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
-from shared import outbox
 from shared.contracts import (
+    AssignmentCancelled,
     AssignmentCreated,
+    DeliveryChannel,
+    DeliveryStatus,
     MatchProposed,
-    StakeholderNotified,
-    StakeholderNotifiedPayload,
+    MatchProposedPayload,
+    PartnerConsentWithdrawn,
+    Stakeholder,
     utc_now,
 )
 from shared.contracts.decoding import decode
 from shared.db import Connection
 from shared.inbox import first_sighting
-from shared.messaging import Consumer
+from shared.messaging import Consumer, Effect
 from shared.settings import ServiceSettings
-from shared.telemetry import current_trace_id
-from shared.topics import ASSIGNMENT_CREATED, MATCH_PROPOSED, STAKEHOLDER_NOTIFIED
+from shared.topics import ASSIGNMENT_CANCELLED, ASSIGNMENT_CREATED, MATCH_PROPOSED, PARTNER_CONSENT_WITHDRAWN
 
-from . import domain, repository
+from . import deliveries, domain, record, repository
+from .informing import queue_message
+from .settings import NotificationSettings
+from .worker import DeliveryWorker
 
 log = logging.getLogger(__name__)
 
 CONSUMER = "notifications"
 GROUP = "trailblazer-notifications"
+_background: set["asyncio.Task[None]"] = set()
 
 
 def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings) -> None:
+    config = settings if isinstance(settings, NotificationSettings) else NotificationSettings()
     consumer = Consumer(CONSUMER, pool, settings)
+    handlers = Handlers(config)
 
-    @broker.subscriber(
-        ASSIGNMENT_CREATED, group_id=GROUP, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR
-    )
-    async def on_assignment_created(message: KafkaMessage) -> None:
-        await consumer.run(message, remember_assignment)
+    def subscribe(topic: str, effect: Effect) -> None:
+        @broker.subscriber(topic, group_id=GROUP, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR)
+        async def on_record(message: KafkaMessage) -> None:
+            await consumer.run(message, effect)
 
-    @broker.subscriber(MATCH_PROPOSED, group_id=GROUP, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR)
-    async def on_match_proposed(message: KafkaMessage) -> None:
-        await consumer.run(message, remember_match)
-
-
-async def remember_assignment(connection: Connection, message: KafkaMessage) -> None:
-    created = decode(message.body, AssignmentCreated)
-    assignment_id = created.payload.assignment.assignment_id
-    await repository.lock_assignment(connection, assignment_id)
-    if await first_sighting(connection, consumer=CONSUMER, event_id=str(created.event_id)):
-        await repository.save_assignment(connection, created)
-        await inform_when_ready(connection, assignment_id)
+    subscribe(ASSIGNMENT_CREATED, handlers.remember_assignment)
+    subscribe(MATCH_PROPOSED, handlers.remember_match)
+    subscribe(PARTNER_CONSENT_WITHDRAWN, handlers.withdraw_consent)
+    subscribe(ASSIGNMENT_CANCELLED, handlers.cancel)
+    # The worker lives as long as the process; runtime cancels leftover tasks at exit, and an
+    # interrupted send is claimed again after its lease.
+    task = asyncio.get_running_loop().create_task(DeliveryWorker(pool, config).run(), name="delivery-worker")
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
-async def remember_match(connection: Connection, message: KafkaMessage) -> None:
-    proposed = decode(message.body, MatchProposed)
-    assignment_id = proposed.payload.assignment_id
-    await repository.lock_assignment(connection, assignment_id)
-    if await first_sighting(connection, consumer=CONSUMER, event_id=str(proposed.event_id)):
+class Handlers:
+    def __init__(self, settings: NotificationSettings) -> None:
+        self._settings = settings
+
+    def _has_webhook(self, firm_id: str) -> bool:
+        return firm_id in self._settings.firm_webhooks
+
+    async def remember_assignment(self, connection: Connection, message: KafkaMessage) -> None:
+        created = decode(message.body, AssignmentCreated)
+        assignment_id = created.payload.assignment.assignment_id
+        await repository.lock_assignment(connection, assignment_id)
+        if await first_sighting(connection, consumer=CONSUMER, event_id=str(created.event_id)):
+            await repository.save_assignment(connection, created)
+            await self.inform_when_ready(connection, assignment_id)
+
+    async def remember_match(self, connection: Connection, message: KafkaMessage) -> None:
+        proposed = decode(message.body, MatchProposed)
+        assignment_id = proposed.payload.assignment_id
+        await repository.lock_assignment(connection, assignment_id)
+        if not await first_sighting(connection, consumer=CONSUMER, event_id=str(proposed.event_id)):
+            return
+        previous = await repository.previous_match(connection, assignment_id)
         await repository.save_match(connection, proposed.payload)
-        await inform_when_ready(connection, assignment_id)
+        if previous is not None and await repository.was_informed(connection, assignment_id):
+            await self.tell_what_changed(connection, assignment_id, previous)
+        else:
+            await self.inform_when_ready(connection, assignment_id)
 
+    async def inform_when_ready(self, connection: Connection, assignment_id: uuid.UUID) -> None:
+        known = await repository.assignment_and_match(connection, assignment_id)
+        if known is None:
+            return  # the other event has not arrived yet; its handler will inform
+        cancelled, withdrawn = await deliveries.stops(connection, assignment_id)
+        if cancelled:
+            return
+        firm_id, correlation_id, created, match = known
+        now = utc_now()
+        for message in domain.duty_of_information(created.assignment, match, now):
+            await queue_message(
+                connection,
+                assignment_id=assignment_id,
+                firm_id=firm_id,
+                correlation_id=correlation_id,
+                message=message,
+                at=now,
+                firm_has_webhook=self._has_webhook(firm_id),
+                suppressed=withdrawn and message.stakeholder is Stakeholder.PARTNER,
+            )
 
-async def inform_when_ready(connection: Connection, assignment_id: uuid.UUID) -> None:
-    known = await repository.assignment_and_match(connection, assignment_id)
-    if known is None:
-        return  # the other event has not arrived yet; its handler will inform
-    firm_id, correlation_id, created, match = known
-    now = utc_now()
-    for message in domain.duty_of_information(created.assignment, match, now):
-        notification_id = uuid.uuid4()
-        recorded = await repository.record_notification(
+    async def tell_what_changed(
+        self, connection: Connection, assignment_id: uuid.UUID, previous: MatchProposedPayload
+    ) -> None:
+        known = await repository.assignment_and_match(connection, assignment_id)
+        assert known is not None
+        firm_id, correlation_id, created, current = known
+        changes = domain.match_changes(previous, current)
+        cancelled, withdrawn = await deliveries.stops(connection, assignment_id)
+        if changes is None or cancelled:
+            return
+        await queue_message(
             connection,
-            notification_id=notification_id,
             assignment_id=assignment_id,
             firm_id=firm_id,
-            message=message,
-            trace_id=current_trace_id(),
-            at=now,
+            correlation_id=correlation_id,
+            message=domain.for_partner_update(created.assignment, current, changes),
+            at=utc_now(),
+            firm_has_webhook=self._has_webhook(firm_id),
+            suppressed=withdrawn,
         )
-        if not recorded:
-            continue  # this stakeholder already has this content
-        event = StakeholderNotified.create(
+
+    async def withdraw_consent(self, connection: Connection, message: KafkaMessage) -> None:
+        event = decode(message.body, PartnerConsentWithdrawn)
+        assignment_id = event.payload.assignment_id
+        await repository.lock_assignment(connection, assignment_id)
+        await deliveries.record_stop(connection, "consent_withdrawals", assignment_id, event.payload.withdrawn_at)
+        stopped = await deliveries.stop_pending(
+            connection, assignment_id, DeliveryStatus.SUPPRESSED, Stakeholder.PARTNER
+        )
+        await _record_stops(connection, event.firm_id, assignment_id, stopped, DeliveryStatus.SUPPRESSED)
+
+    async def cancel(self, connection: Connection, message: KafkaMessage) -> None:
+        event = decode(message.body, AssignmentCancelled)
+        assignment_id = event.payload.assignment_id
+        await repository.lock_assignment(connection, assignment_id)
+        await deliveries.record_stop(connection, "cancellations", assignment_id, event.payload.cancelled_at)
+        stopped = await deliveries.stop_pending(connection, assignment_id, DeliveryStatus.CANCELLED)
+        await _record_stops(connection, event.firm_id, assignment_id, stopped, DeliveryStatus.CANCELLED)
+
+
+async def _record_stops(
+    connection: Connection, firm_id: str, assignment_id: uuid.UUID, rows: list[asyncpg.Record], status: DeliveryStatus
+) -> None:
+    correlation_id = await record.correlation_of(connection, assignment_id)
+    for row in rows:
+        await record.status_changed(
+            connection,
             firm_id=firm_id,
             correlation_id=correlation_id,
-            payload=StakeholderNotifiedPayload(
-                notification_id=notification_id,
-                assignment_id=assignment_id,
-                stakeholder=message.stakeholder,
-                channel=message.channel,
-                content_kind=message.content_kind,
-                language=message.language,
-                recipient=message.recipient,
-                subject=message.subject,
-                body=message.body,
-                notified_at=now,
-            ),
+            delivery_id=row["delivery_id"],
+            assignment_id=assignment_id,
+            stakeholder=Stakeholder(row["stakeholder"]),
+            channel=DeliveryChannel(row["channel"]),
+            content_kind=row["content_kind"],
+            status=status,
+            attempts=row["attempts"],
+            trace_id=row["trace_id"],
         )
-        await outbox.add_event(connection, topic=STAKEHOLDER_NOTIFIED, key=str(assignment_id), event=event)
-        log.info("%s informed (%s)", message.stakeholder.value, message.content_kind)
+    log.info("%d pending deliveries %s", len(rows), status.value)

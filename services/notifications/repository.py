@@ -36,6 +36,19 @@ async def save_match(connection: Connection, match: MatchProposedPayload) -> Non
     )
 
 
+async def previous_match(connection: Connection, assignment_id: uuid.UUID) -> MatchProposedPayload | None:
+    proposal = await connection.fetchval("SELECT proposal FROM matches WHERE assignment_id = $1", assignment_id)
+    return None if proposal is None else MatchProposedPayload.model_validate(proposal)
+
+
+async def was_informed(connection: Connection, assignment_id: uuid.UUID) -> bool:
+    found = await connection.fetchval(
+        "SELECT 1 FROM notifications WHERE assignment_id = $1 AND content_kind = 'partner.support_and_match'",
+        assignment_id,
+    )
+    return found is not None
+
+
 async def assignment_and_match(
     connection: Connection, assignment_id: uuid.UUID
 ) -> tuple[str, str, AssignmentCreatedPayload, MatchProposedPayload] | None:
@@ -69,8 +82,8 @@ async def record_notification(
     inserted = await connection.fetchval(
         """
         INSERT INTO notifications(notification_id, assignment_id, firm_id, stakeholder, channel,
-            content_kind, language, recipient, subject, body, trace_id, notified_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            content_kind, language, recipient, subject, body, trace_id, notified_at, html)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         ON CONFLICT (assignment_id, stakeholder, content_kind) DO NOTHING
         RETURNING 1
         """,
@@ -86,5 +99,6 @@ async def record_notification(
         message.body,
         trace_id,
         at,
+        message.html,
     )
     return inserted is not None

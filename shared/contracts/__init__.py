@@ -24,6 +24,16 @@ from .common import (
     Sector,
     WorkPermitStatus,
 )
+from .duty_of_information import (
+    AssignmentCancelled,
+    AssignmentCancelledPayload,
+    DeliveryChannel,
+    DeliveryRecorded,
+    DeliveryRecordedPayload,
+    DeliveryStatus,
+    PartnerConsentWithdrawn,
+    PartnerConsentWithdrawnPayload,
+)
 from .envelope import Envelope, utc_now
 from .matching import (
     CoachProposal,
@@ -37,6 +47,8 @@ from .notification import Stakeholder, StakeholderNotified, StakeholderNotifiedP
 
 __all__ = [
     "Assignment",
+    "AssignmentCancelled",
+    "AssignmentCancelledPayload",
     "AssignmentCreated",
     "AssignmentCreatedPayload",
     "AssignmentRejected",
@@ -49,6 +61,10 @@ __all__ = [
     "Consent",
     "Contact",
     "CriterionScore",
+    "DeliveryChannel",
+    "DeliveryRecorded",
+    "DeliveryRecordedPayload",
+    "DeliveryStatus",
     "Envelope",
     "FieldError",
     "Goal",
@@ -60,6 +76,8 @@ __all__ = [
     "MatchProposed",
     "MatchProposedPayload",
     "Partner",
+    "PartnerConsentWithdrawn",
+    "PartnerConsentWithdrawnPayload",
     "PartnerProfile",
     "RejectedRecord",
     "Sector",

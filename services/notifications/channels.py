@@ -1,0 +1,131 @@
+"""The real channels: email over SMTP and signed webhooks to the firm. Each send either returns
+the status reached, or raises TransientFailure (retry with backoff) or PermanentFailure (park)."""
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+import urllib.error
+import urllib.request
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+import aiosmtplib
+
+from shared.contracts import DeliveryStatus
+
+from .deliveries import Delivery
+from .settings import NotificationSettings
+
+SIGNATURE_HEADER = "Trailblazer-Signature"
+TIMESTAMP_HEADER = "Trailblazer-Timestamp"
+DELIVERY_HEADER = "Trailblazer-Delivery-Id"
+
+
+class TransientFailure(Exception):
+    """The same send may succeed later: a server down, busy or answering 4xx (SMTP) / 5xx (HTTP)."""
+
+
+class PermanentFailure(Exception):
+    """Retrying cannot help: the address or endpoint refused the message for good."""
+
+
+def message_id(delivery: Delivery) -> str:
+    """Deterministic, so a resend after a crash carries the same Message-ID and duplicates show."""
+    return f"<{delivery.delivery_id}@notifications.trailblazer>"
+
+
+def email_message(delivery: Delivery, sender: str) -> EmailMessage:
+    email = EmailMessage()
+    email["From"] = sender
+    email["To"] = delivery.recipient
+    email["Subject"] = delivery.subject
+    email["Message-ID"] = message_id(delivery)
+    email["Date"] = format_datetime(delivery.notified_at)
+    email["X-Trailblazer-Content-Kind"] = delivery.content_kind
+    email.set_content(delivery.body)
+    if delivery.html:
+        email.add_alternative(delivery.html, subtype="html")
+    email["Content-Language"] = delivery.language  # after set_content, which drops Content-* headers
+    return email
+
+
+async def send_email(delivery: Delivery, settings: NotificationSettings) -> DeliveryStatus:
+    try:
+        await aiosmtplib.send(
+            email_message(delivery, settings.smtp_sender),
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            timeout=settings.smtp_timeout_s,
+        )
+    except aiosmtplib.SMTPRecipientsRefused as error:
+        codes = [refusal.code for refusal in error.recipients]
+        if all(code >= 500 for code in codes):
+            raise PermanentFailure(f"smtp_recipient_refused {codes}") from None
+        raise TransientFailure(f"smtp_recipient_deferred {codes}") from None
+    except aiosmtplib.SMTPResponseException as error:
+        failure = PermanentFailure if error.code >= 500 else TransientFailure
+        raise failure(f"smtp_{error.code}") from None
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+        raise TransientFailure(f"smtp_unavailable {type(error).__name__}") from None
+    # Accepted by the SMTP server: "sent". Delivery to the mailbox would need DSNs, which we do not claim.
+    return DeliveryStatus.SENT
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 over `timestamp + "." + body`, hex; the header carries it as `v1=<hex>`."""
+    return hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def webhook_body(delivery: Delivery) -> bytes:
+    return json.dumps(
+        {
+            "delivery_id": str(delivery.delivery_id),
+            "notification_id": str(delivery.notification_id),
+            "assignment_id": str(delivery.assignment_id),
+            "firm_id": delivery.firm_id,
+            "stakeholder": delivery.stakeholder.value,
+            "content_kind": delivery.content_kind,
+            "language": delivery.language,
+            "recipient": delivery.recipient,
+            "subject": delivery.subject,
+            "body": delivery.body,
+            "html": delivery.html,
+            "notified_at": delivery.notified_at.isoformat(),
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode()
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+async def send_webhook(delivery: Delivery, settings: NotificationSettings) -> DeliveryStatus:
+    webhook = settings.firm_webhooks.get(delivery.firm_id)
+    if webhook is None:
+        raise PermanentFailure("webhook_not_configured")
+    body = webhook_body(delivery)
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: "v1=" + sign(webhook.secret.get_secret_value().encode(), timestamp, body),
+        DELIVERY_HEADER: str(delivery.delivery_id),
+    }
+    try:
+        status = await asyncio.to_thread(_post, str(webhook.url), body, headers, settings.webhook_timeout_s)
+    except (OSError, TimeoutError) as error:
+        raise TransientFailure(f"webhook_unavailable {type(error).__name__}") from None
+    if 200 <= status < 300:
+        return DeliveryStatus.DELIVERED
+    if status in (408, 425, 429) or status >= 500:
+        raise TransientFailure(f"webhook_http_{status}")
+    raise PermanentFailure(f"webhook_http_{status}")

@@ -1,0 +1,162 @@
+"""SQL of the deliveries table: queueing, claiming with FOR UPDATE SKIP LOCKED, outcomes, stops."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from shared.contracts import DeliveryChannel, DeliveryStatus, Stakeholder
+from shared.db import Connection
+
+WAKE_CHANNEL = "deliveries"
+_PENDING = ("queued", "retrying")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A claimed delivery with everything needed to send it."""
+
+    delivery_id: uuid.UUID
+    notification_id: uuid.UUID
+    assignment_id: uuid.UUID
+    firm_id: str
+    stakeholder: Stakeholder
+    content_kind: str
+    channel: DeliveryChannel
+    attempts: int
+    trace_id: str | None
+    language: str
+    recipient: str
+    subject: str
+    body: str
+    html: str
+    notified_at: datetime
+
+
+async def queue(
+    connection: Connection,
+    *,
+    notification_id: uuid.UUID,
+    assignment_id: uuid.UUID,
+    firm_id: str,
+    stakeholder: Stakeholder,
+    content_kind: str,
+    channel: DeliveryChannel,
+    status: DeliveryStatus,
+    trace_id: str | None,
+) -> uuid.UUID | None:
+    """Insert one delivery; None if this notification already has this channel."""
+    delivery_id = uuid.uuid4()
+    sent = "now()" if status is DeliveryStatus.SENT else "NULL"
+    inserted = await connection.fetchval(
+        "INSERT INTO deliveries(delivery_id, notification_id, assignment_id, firm_id, stakeholder, content_kind,"
+        f" channel, status, trace_id, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {sent})"
+        " ON CONFLICT (notification_id, channel) DO NOTHING RETURNING 1",
+        delivery_id,
+        notification_id,
+        assignment_id,
+        firm_id,
+        stakeholder.value,
+        content_kind,
+        channel.value,
+        status.value,
+        trace_id,
+    )
+    if inserted is None:
+        return None
+    if status is DeliveryStatus.QUEUED:
+        await connection.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
+    return delivery_id
+
+
+async def claim(pool: asyncpg.Pool, *, lease_s: float, limit: int) -> list[Delivery]:
+    """Take due deliveries for this worker. SKIP LOCKED lets replicas claim side by side; the lease
+    returns a delivery to the queue if its worker dies while sending."""
+    rows = await pool.fetch(
+        """
+        UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, updated_at = now(),
+            claimed_until = now() + make_interval(secs => $1)
+        FROM notifications n
+        WHERE n.notification_id = d.notification_id AND d.delivery_id IN (
+            SELECT delivery_id FROM deliveries
+            WHERE ((status IN ('queued', 'retrying') AND next_attempt_at <= now())
+                   OR (status = 'sending' AND claimed_until < now()))
+            ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+        RETURNING d.delivery_id, d.notification_id, d.assignment_id, d.firm_id, d.stakeholder, d.content_kind,
+            d.channel, d.attempts, d.trace_id, n.language, n.recipient, n.subject, n.body, n.html, n.notified_at
+        """,
+        lease_s,
+        limit,
+    )
+    return [
+        Delivery(**{**dict(r), "stakeholder": Stakeholder(r["stakeholder"]), "channel": DeliveryChannel(r["channel"])})
+        for r in rows
+    ]
+
+
+async def finish(
+    connection: Connection, delivery_id: uuid.UUID, status: DeliveryStatus, *, message_id: str | None = None
+) -> bool:
+    """Record success; False if the delivery was meanwhile cancelled or suppressed."""
+    column = "delivered_at" if status is DeliveryStatus.DELIVERED else "sent_at"
+    done = await connection.fetchval(
+        f"UPDATE deliveries SET status = $2, {column} = now(), message_id = $3, claimed_until = NULL,"
+        " last_error = NULL, updated_at = now() WHERE delivery_id = $1 AND status = 'sending' RETURNING 1",
+        delivery_id,
+        status.value,
+        message_id,
+    )
+    return done is not None
+
+
+async def retry_later(connection: Connection, delivery_id: uuid.UUID, *, delay_s: float, error: str) -> None:
+    await connection.execute(
+        "UPDATE deliveries SET status = 'retrying', next_attempt_at = now() + make_interval(secs => $2),"
+        " claimed_until = NULL, last_error = $3, updated_at = now() WHERE delivery_id = $1 AND status = 'sending'",
+        delivery_id,
+        delay_s,
+        error,
+    )
+
+
+async def park(connection: Connection, delivery_id: uuid.UUID, *, error: str) -> None:
+    await connection.execute(
+        "UPDATE deliveries SET status = 'failed', failed_at = now(), claimed_until = NULL, last_error = $2,"
+        " updated_at = now() WHERE delivery_id = $1 AND status = 'sending'",
+        delivery_id,
+        error,
+    )
+
+
+async def stop_pending(
+    connection: Connection, assignment_id: uuid.UUID, status: DeliveryStatus, stakeholder: Stakeholder | None = None
+) -> list[asyncpg.Record]:
+    """Cancel or suppress what has not gone out yet; returns the rows changed, for the record."""
+    return await connection.fetch(
+        "UPDATE deliveries SET status = $2, claimed_until = NULL, updated_at = now()"
+        " WHERE assignment_id = $1 AND status = ANY($3::text[]) AND ($4::text IS NULL OR stakeholder = $4)"
+        " RETURNING delivery_id, stakeholder, channel, content_kind, attempts, trace_id",
+        assignment_id,
+        status.value,
+        list(_PENDING),
+        stakeholder.value if stakeholder else None,
+    )
+
+
+async def record_stop(connection: Connection, table: str, assignment_id: uuid.UUID, at: datetime) -> None:
+    column = "withdrawn_at" if table == "consent_withdrawals" else "cancelled_at"
+    await connection.execute(
+        f"INSERT INTO {table}(assignment_id, {column}) VALUES ($1, $2) ON CONFLICT DO NOTHING", assignment_id, at
+    )
+
+
+async def stops(connection: Connection, assignment_id: uuid.UUID) -> tuple[bool, bool]:
+    """(cancelled, partner consent withdrawn) for the assignment."""
+    row = await connection.fetchrow(
+        "SELECT EXISTS (SELECT 1 FROM cancellations WHERE assignment_id = $1) AS cancelled,"
+        " EXISTS (SELECT 1 FROM consent_withdrawals WHERE assignment_id = $1) AS withdrawn",
+        assignment_id,
+    )
+    assert row is not None
+    return bool(row["cancelled"]), bool(row["withdrawn"])

@@ -1,0 +1,128 @@
+"""The delivery worker: claims due deliveries (several replicas side by side, never the same
+one), sends each through its channel, and records the outcome with the record event. Transient
+failures are retried with capped exponential backoff and jitter; permanent ones, or running out
+of attempts, park the delivery as failed and tell HR on the firm's topic."""
+
+import asyncio
+import contextlib
+import logging
+import random
+
+import asyncpg
+
+from shared.contracts import AssignmentCreatedPayload, DeliveryStatus, utc_now
+from shared.db import TRANSIENT_DB_ERRORS, Connection
+
+from . import deliveries, domain, record
+from .channels import PermanentFailure, TransientFailure, message_id, send_email, send_webhook
+from .deliveries import Delivery
+from .informing import queue_message
+from .settings import NotificationSettings
+
+log = logging.getLogger(__name__)
+
+_BATCH = 20
+
+
+class DeliveryWorker:
+    def __init__(self, pool: asyncpg.Pool, settings: NotificationSettings) -> None:
+        self._pool = pool
+        self._settings = settings
+        self._wake = asyncio.Event()
+
+    async def run(self) -> None:
+        listener: asyncpg.Connection | None = None
+        while True:
+            try:
+                listener = listener if listener and not listener.is_closed() else await self._listen()
+                while await self.deliver_due():
+                    pass
+            except TRANSIENT_DB_ERRORS as error:
+                log.warning("delivery worker paused: database unavailable (%s)", type(error).__name__)
+                listener = None
+            except Exception:
+                log.exception("delivery worker paused")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._settings.delivery_poll_s)
+            self._wake.clear()
+
+    async def _listen(self) -> asyncpg.Connection:
+        listener = await asyncpg.connect(self._settings.database_url)
+        await listener.add_listener(deliveries.WAKE_CHANNEL, lambda *_: self._wake.set())
+        return listener
+
+    async def deliver_due(self) -> int:
+        claimed = await deliveries.claim(self._pool, lease_s=self._settings.delivery_lease_s, limit=_BATCH)
+        await asyncio.gather(*(self._deliver(delivery) for delivery in claimed))
+        return len(claimed)
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        send = send_email if delivery.channel.value == "email" else send_webhook
+        try:
+            reached = await send(delivery, self._settings)
+        except TransientFailure as failure:
+            await self._failed(delivery, str(failure), permanent=False)
+        except PermanentFailure as failure:
+            await self._failed(delivery, str(failure), permanent=True)
+        else:
+            async with self._pool.acquire() as connection, connection.transaction():
+                mid = message_id(delivery) if delivery.channel.value == "email" else None
+                if await deliveries.finish(connection, delivery.delivery_id, reached, message_id=mid):
+                    await self._record(connection, delivery, reached)
+
+    async def _failed(self, delivery: Delivery, error: str, *, permanent: bool) -> None:
+        give_up = permanent or delivery.attempts >= self._settings.delivery_max_attempts
+        async with self._pool.acquire() as connection, connection.transaction():
+            if give_up:
+                await deliveries.park(connection, delivery.delivery_id, error=error)
+                await self._record(connection, delivery, DeliveryStatus.FAILED, error)
+                await self._tell_hr(connection, delivery, error)
+                log.error("%s by %s failed for good: %s", delivery.content_kind, delivery.channel.value, error)
+            else:
+                delay = self.backoff(delivery.attempts)
+                await deliveries.retry_later(connection, delivery.delivery_id, delay_s=delay, error=error)
+                await self._record(connection, delivery, DeliveryStatus.RETRYING, error)
+                log.warning(
+                    "%s by %s: %s; retry in %.1f s", delivery.content_kind, delivery.channel.value, error, delay
+                )
+
+    def backoff(self, attempts: int) -> float:
+        base: float = self._settings.delivery_backoff_s * 2.0 ** max(0, attempts - 1)
+        return float(min(self._settings.delivery_backoff_cap_s, base) * random.uniform(0.8, 1.2))
+
+    async def _record(
+        self, connection: Connection, delivery: Delivery, status: DeliveryStatus, error: str | None = None
+    ) -> None:
+        await record.status_changed(
+            connection,
+            firm_id=delivery.firm_id,
+            correlation_id=await record.correlation_of(connection, delivery.assignment_id),
+            delivery_id=delivery.delivery_id,
+            assignment_id=delivery.assignment_id,
+            stakeholder=delivery.stakeholder,
+            channel=delivery.channel,
+            content_kind=delivery.content_kind,
+            status=status,
+            attempts=delivery.attempts,
+            trace_id=delivery.trace_id,
+            error=error,
+        )
+
+    async def _tell_hr(self, connection: Connection, delivery: Delivery, error: str) -> None:
+        row = await connection.fetchrow(
+            "SELECT correlation_id, created FROM assignments WHERE assignment_id = $1", delivery.assignment_id
+        )
+        if row is None:
+            return
+        assignment = AssignmentCreatedPayload.model_validate(row["created"]).assignment
+        failed = f"{delivery.stakeholder.value}|{delivery.content_kind}|{delivery.channel.value}"
+        notice = domain.for_hr_delivery_failed(assignment, failed, delivery.attempts, error)
+        await queue_message(
+            connection,
+            assignment_id=delivery.assignment_id,
+            firm_id=delivery.firm_id,
+            correlation_id=row["correlation_id"],
+            message=notice,
+            at=utc_now(),
+            firm_has_webhook=False,
+        )

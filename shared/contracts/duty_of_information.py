@@ -1,0 +1,77 @@
+"""Contracts of the duty-of-information record, and the two events that stop messages:
+a partner withdrawing consent, and a cancelled assignment."""
+
+import uuid
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from .common import Contract
+from .envelope import Envelope, UtcDatetime
+from .notification import Stakeholder
+
+
+class DeliveryChannel(StrEnum):
+    EMAIL = "email"  # SMTP to the stakeholder's address
+    WEBHOOK = "webhook"  # signed HTTPS POST to the firm's endpoint (its portal, its HR system)
+    KAFKA = "kafka"  # `trailblazer.stakeholder.notified.v1`
+
+
+class DeliveryStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"  # handed over: SMTP server accepted it, or written to the Kafka outbox
+    DELIVERED = "delivered"  # the receiver acknowledged it (webhook answered 2xx)
+    RETRYING = "retrying"  # a transient failure; next attempt scheduled with backoff
+    FAILED = "failed"  # permanent or out of attempts: parked for an operator, HR told
+    CANCELLED = "cancelled"  # the assignment was cancelled before it went out
+    SUPPRESSED = "suppressed"  # the person withdrew consent before it went out
+
+
+class DeliveryRecordedPayload(Contract):
+    delivery_id: uuid.UUID
+    assignment_id: uuid.UUID
+    stakeholder: Stakeholder
+    channel: DeliveryChannel
+    content_kind: str
+    status: DeliveryStatus
+    attempts: Annotated[int, Field(ge=0)]
+    recorded_at: UtcDatetime
+    trace_id: str | None
+    error: str | None = None  # a reason code and short text, never message content
+
+
+class DeliveryRecorded(Envelope):
+    """Published by notifications on `trailblazer.duty-of-information.v1` at every status change:
+    the duty-of-information record as a stream. Carries no personal data."""
+
+    event_type: Literal["duty_of_information.delivery"] = "duty_of_information.delivery"
+    payload: DeliveryRecordedPayload
+
+
+class PartnerConsentWithdrawnPayload(Contract):
+    assignment_id: uuid.UUID
+    withdrawn_at: UtcDatetime
+
+
+class PartnerConsentWithdrawn(Envelope):
+    """Published by a firm on `trailblazer.partner.consent-withdrawn.v1` when the partner withdraws
+    consent: nothing more is sent to the partner for that assignment."""
+
+    event_type: Literal["partner.consent_withdrawn"] = "partner.consent_withdrawn"
+    payload: PartnerConsentWithdrawnPayload
+
+
+class AssignmentCancelledPayload(Contract):
+    assignment_id: uuid.UUID
+    reason: Annotated[str, Field(max_length=500)] = ""
+    cancelled_at: UtcDatetime
+
+
+class AssignmentCancelled(Envelope):
+    """Published by a firm on `trailblazer.assignment.cancelled.v1`: every message not yet sent
+    for the assignment is stopped."""
+
+    event_type: Literal["assignment.cancelled"] = "assignment.cancelled"
+    payload: AssignmentCancelledPayload
