@@ -2,11 +2,12 @@
 fits, explained per criterion. Pure: no I/O, so every rule is tested directly.
 
 Hard constraints are never traded against score: an infeasible candidate is not ranked at all.
+`vectors.py` computes the same rules with numpy for whole catalogs; tests hold the two equal.
 """
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Generic, TypeVar
 
 from shared.contracts import (
@@ -21,61 +22,50 @@ from shared.contracts import (
     LeadKind,
     Location,
     PartnerProfile,
-    Unmatched,
 )
+
+from .reference import hours_apart, language_name, occupation_key, skill_key
+from .settings import DEFAULT_COACH_WEIGHTS, DEFAULT_LEAD_WEIGHTS
 
 T = TypeVar("T")
 
 # A partner at B1 can follow a coaching session; a coach needs B2 to lead one.
 PARTNER_USABLE_LEVEL = CefrLevel.B1
 COACH_USABLE_LEVEL = CefrLevel.B2
-
-COACH_WEIGHTS: Mapping[str, float] = {
-    "language": 0.25,
-    "goals": 0.2,
-    "sector": 0.2,
-    "place": 0.15,
-    "availability": 0.1,
-    "rating": 0.1,
-}
-JOB_LEAD_WEIGHTS: Mapping[str, float] = {
-    "skills": 0.35,
-    "sector": 0.2,
-    "occupation": 0.15,
-    "language": 0.15,
-    "place": 0.15,
-}
-# Which kinds of lead serve which goal: a partner who seeks integration gets networks and
-# volunteering, not only jobs.
+# A coach who starts within this long after the partner arrives still counts as available.
+AVAILABILITY_GRACE = timedelta(days=30)
+REMOTE_PLACE_SCORE = 0.6
+# Which kinds of lead serve which goal: a partner who seeks integration gets networks,
+# volunteering and education, not only jobs.
 LEAD_KINDS_FOR_GOAL: Mapping[Goal, frozenset[LeadKind]] = {
     Goal.EMPLOYMENT: frozenset({LeadKind.JOB, LeadKind.NETWORK}),
     Goal.ENTREPRENEURSHIP: frozenset({LeadKind.NETWORK, LeadKind.JOB}),
     Goal.EDUCATION: frozenset({LeadKind.EDUCATION}),
     Goal.INTEGRATION: frozenset({LeadKind.NETWORK, LeadKind.VOLUNTEERING, LeadKind.EDUCATION}),
 }
-LANGUAGE_NAMES: Mapping[str, str] = {
-    "ar": "Arabic",
-    "da": "Danish",
-    "de": "German",
-    "en": "English",
-    "es": "Spanish",
-    "fr": "French",
-    "hi": "Hindi",
-    "it": "Italian",
-    "ja": "Japanese",
-    "nb": "Norwegian",
-    "nl": "Dutch",
-    "nn": "Norwegian",
-    "no": "Norwegian",
-    "pl": "Polish",
-    "pt": "Portuguese",
-    "ru": "Russian",
-    "sv": "Swedish",
-    "tl": "Tagalog",
-    "tr": "Turkish",
-    "uk": "Ukrainian",
-    "zh": "Chinese",
-}
+SkillRarity = Callable[[str], float]
+
+
+def _no_rarity(_: str) -> float:
+    return 1.0
+
+
+@dataclass(frozen=True)
+class Situation:
+    """Where and when a partner is matched, and how criteria are weighed."""
+
+    host: Location
+    now: datetime
+    host_timezone: str | None = None
+    start_date: date | None = None
+    coach_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_COACH_WEIGHTS))
+    lead_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_LEAD_WEIGHTS))
+    # How rare a skill key is among open leads (rarer skills count more in the overlap).
+    rarity: SkillRarity = _no_rarity
+
+    @property
+    def arrival(self) -> date:
+        return self.start_date or self.now.date()
 
 
 @dataclass(frozen=True)
@@ -95,12 +85,11 @@ class Scored(Generic[T]):
     criteria: list[CriterionScore]
 
 
-def language_name(code: str) -> str:
-    return LANGUAGE_NAMES.get(code, code)
-
-
 def _levels(skills: Iterable[LanguageSkill]) -> dict[str, CefrLevel]:
     return {skill.code: skill.level for skill in skills}
+
+
+# ---- coaches ---------------------------------------------------------------------------------
 
 
 def best_shared_language(partner: PartnerProfile, coach: Coach) -> tuple[str, CefrLevel] | None:
@@ -111,20 +100,38 @@ def best_shared_language(partner: PartnerProfile, coach: Coach) -> tuple[str, Ce
         for skill in partner.languages
         if skill.level >= PARTNER_USABLE_LEVEL and coach_levels.get(skill.code, 0) >= COACH_USABLE_LEVEL
     ]
-    return max(usable, key=lambda pair: pair[1], default=None)
+    return max(usable, key=lambda pair: (pair[1], pair[0]), default=None)
+
+
+def meets_in_person(coach: Coach, host: Location) -> bool:
+    return host in coach.cities or host.country in coach.countries
 
 
 def serves_place(coach: Coach, host: Location) -> bool:
-    return coach.remote or host in coach.cities or host.country in coach.countries
+    return coach.remote or meets_in_person(coach, host)
 
 
-def coach_is_feasible(candidate: CoachCandidate, partner: PartnerProfile, host: Location) -> bool:
+def is_available(coach: Coach, arrival: date) -> bool:
+    return coach.available_from is None or coach.available_from <= arrival + AVAILABILITY_GRACE
+
+
+def coach_is_feasible(candidate: CoachCandidate, partner: PartnerProfile, situation: Situation) -> bool:
     coach = candidate.coach
-    return candidate.has_room and serves_place(coach, host) and best_shared_language(partner, coach) is not None
+    return (
+        candidate.has_room
+        and serves_place(coach, situation.host)
+        and is_available(coach, situation.arrival)
+        and best_shared_language(partner, coach) is not None
+    )
 
 
 def _criterion(name: str, weights: Mapping[str, float], score: float, explanation: str) -> CriterionScore:
-    return CriterionScore(criterion=name, weight=weights[name], score=round(score, 4), explanation=explanation)
+    return CriterionScore(
+        criterion=name,
+        weight=weights.get(name, 0.0),
+        score=round(min(1.0, max(0.0, score)), 4),
+        explanation=explanation,
+    )
 
 
 def _total(criteria: list[CriterionScore]) -> float:
@@ -132,16 +139,32 @@ def _total(criteria: list[CriterionScore]) -> float:
     return round(sum(c.weight * c.score for c in criteria) / weight, 4)
 
 
-def score_coach(
-    candidate: CoachCandidate, partner: PartnerProfile, host: Location, weights: Mapping[str, float] = COACH_WEIGHTS
-) -> Scored[CoachCandidate]:
-    coach = candidate.coach
+def timezone_gap(coach: Coach, situation: Situation) -> float | None:
+    """Hours between coach and partner, or None when they meet in person or the host's zone is
+    unknown."""
+    if meets_in_person(coach, situation.host) or situation.host_timezone is None:
+        return None
+    return hours_apart(coach.timezone, situation.host_timezone, situation.now)
+
+
+def timezone_score(gap: float | None) -> float:
+    return 1.0 if gap is None else max(0.0, 1.0 - gap / 12.0)
+
+
+def _sector_text(partner: PartnerProfile) -> str:
+    return partner.sector.value.replace("_", " ")
+
+
+def score_coach(candidate: CoachCandidate, partner: PartnerProfile, situation: Situation) -> Scored[CoachCandidate]:
+    coach, weights, host = candidate.coach, situation.coach_weights, situation.host
     shared = best_shared_language(partner, coach)
     assert shared is not None, "score only feasible coaches"
     code, level = shared
-    goals = set(partner.goals) & set(coach.specialties)
-    in_person = host in coach.cities or host.country in coach.countries
+    goals = sorted(set(partner.goals) & set(coach.specialties))
+    in_person = meets_in_person(coach, host)
+    gap = timezone_gap(coach, situation)
     free = coach.capacity - candidate.active_partners
+    in_sector = partner.sector in coach.sectors
     criteria = [
         _criterion(
             "language", weights, level / CefrLevel.C2, f"speaks {language_name(code)}, which you speak at {level.name}"
@@ -149,86 +172,109 @@ def score_coach(
         _criterion(
             "goals",
             weights,
-            len(goals) / len(partner.goals),
-            f"coaches for {len(goals)} of your {len(partner.goals)} goals"
-            + (f" ({', '.join(sorted(goals))})" if goals else ""),
+            len(goals) / len(set(partner.goals)),
+            f"coaches for {len(goals)} of your {len(set(partner.goals))} goals"
+            + (f" ({', '.join(goals)})" if goals else ""),
         ),
         _criterion(
             "sector",
             weights,
-            1.0 if partner.sector in coach.sectors else 0.0,
-            f"knows the {partner.sector.value.replace('_', ' ')} sector"
-            if partner.sector in coach.sectors
-            else f"does not specialise in {partner.sector.value.replace('_', ' ')}",
+            1.0 if in_sector else 0.0,
+            f"knows the {_sector_text(partner)} sector"
+            if in_sector
+            else f"does not specialise in {_sector_text(partner)}",
         ),
         _criterion(
             "place",
             weights,
-            1.0 if in_person else 0.6,
+            1.0 if in_person else REMOTE_PLACE_SCORE,
             f"meets in person in {host.city}" if in_person else "coaches remotely",
         ),
-        _criterion("availability", weights, free / coach.capacity, f"has {free} of {coach.capacity} places free"),
+        _criterion(
+            "timezone",
+            weights,
+            timezone_score(gap),
+            "same place, same time zone"
+            if gap is None
+            else ("same time zone" if gap == 0 else f"{gap:g} h time difference"),
+        ),
+        _criterion("load", weights, free / coach.capacity, f"has {free} of {coach.capacity} places free"),
         _criterion("rating", weights, coach.rating / 5, f"rated {coach.rating:.1f} of 5 by partners"),
     ]
     return Scored(candidate, _total(criteria), criteria)
 
 
 def rank_coaches(
-    candidates: Iterable[CoachCandidate],
-    partner: PartnerProfile,
-    host: Location,
-    weights: Mapping[str, float] = COACH_WEIGHTS,
+    candidates: Iterable[CoachCandidate], partner: PartnerProfile, situation: Situation
 ) -> list[Scored[CoachCandidate]]:
-    scored = [score_coach(c, partner, host, weights) for c in candidates if coach_is_feasible(c, partner, host)]
+    scored = [score_coach(c, partner, situation) for c in candidates if coach_is_feasible(c, partner, situation)]
     return sorted(scored, key=lambda s: (-s.score, s.item.coach.coach_id))
 
 
-def why_no_coach(candidates: Iterable[CoachCandidate], partner: PartnerProfile, host: Location) -> Unmatched:
-    """The most specific reason no coach is feasible, for HR to act on."""
-    in_region = [c for c in candidates if c.coach.active and serves_place(c.coach, host)]
-    speaking = [c for c in in_region if best_shared_language(partner, c.coach) is not None]
-    if not in_region:
-        code, message = "no_coach_in_region", f"no active coach serves {host.city}, {host.country} or works remotely"
-    elif not speaking:
-        languages = ", ".join(language_name(s.code) for s in partner.languages)
-        code, message = "no_shared_language", f"no coach for {host.city} speaks {languages} at a usable level"
-    else:
-        code, message = "no_capacity", f"all {len(speaking)} suitable coaches for {host.city} are fully booked"
-    return Unmatched(subject="coach", reason_code=code, message=message)
+# ---- job leads -------------------------------------------------------------------------------
 
 
-def lead_is_feasible(lead: JobLead, partner: PartnerProfile, host: Location, now: datetime) -> bool:
-    partner_levels = _levels(partner.languages)
-    wanted_kinds = set().union(*(LEAD_KINDS_FOR_GOAL[goal] for goal in partner.goals))
+def permit_allows(lead: JobLead, partner: PartnerProfile) -> bool:
+    if lead.visa_sponsorship:
+        return True
+    if lead.eligible_permits:
+        return partner.work_permit in lead.eligible_permits
+    return not lead.work_rights_required or partner.work_permit.may_work
+
+
+def wanted_kinds(partner: PartnerProfile) -> frozenset[LeadKind]:
+    return frozenset().union(*(LEAD_KINDS_FOR_GOAL[goal] for goal in partner.goals))
+
+
+def meets_languages(lead: JobLead, partner: PartnerProfile) -> bool:
+    levels = _levels(partner.languages)
+    return all(levels.get(req.code, 0) >= req.level for req in lead.required_languages)
+
+
+def lead_is_feasible(lead: JobLead, partner: PartnerProfile, situation: Situation) -> bool:
     return (
-        not lead.is_expired(now)
-        and (lead.remote or lead.location.country == host.country)
-        and (not lead.work_rights_required or lead.visa_sponsorship or partner.work_permit.may_work)
-        and all(partner_levels.get(req.code, 0) >= req.level for req in lead.required_languages)
-        and lead.kind in wanted_kinds
+        not lead.is_expired(situation.now)
+        and (lead.remote or lead.location.country == situation.host.country)
+        and permit_allows(lead, partner)
+        and meets_languages(lead, partner)
+        and lead.kind in wanted_kinds(partner)
     )
 
 
-def _words(text: str) -> set[str]:
-    return {word for word in text.lower().replace("(", " ").replace(")", " ").split() if len(word) > 2}
+def _skill_overlap(lead: JobLead, partner: PartnerProfile, rarity: SkillRarity) -> tuple[float, int, int]:
+    asked = {skill_key(s) for s in lead.skills}
+    yours = {skill_key(s) for s in partner.skills}
+    matched = asked & yours
+    total = sum(rarity(k) for k in asked)
+    return (sum(rarity(k) for k in matched) / total if total else 0.5), len(matched), len(asked)
 
 
-def score_lead(
-    lead: JobLead, partner: PartnerProfile, host: Location, weights: Mapping[str, float] = JOB_LEAD_WEIGHTS
-) -> Scored[JobLead]:
-    partner_skills = {s.lower() for s in partner.skills}
-    asked = {s.lower() for s in lead.skills}
-    matched = partner_skills & asked
-    occupation_overlap = _words(partner.occupation) & _words(lead.occupation)
-    languages = ", ".join(f"{language_name(r.code)} {r.level.name}" for r in lead.required_languages)
+def language_margin(lead: JobLead, partner: PartnerProfile) -> int | None:
+    """Levels to spare over the tightest requirement, None if none is asked for."""
+    levels = _levels(partner.languages)
+    margins = [levels.get(req.code, 0) - req.level for req in lead.required_languages]
+    return min(margins) if margins else None
+
+
+def place_score(lead: JobLead, host: Location) -> float:
+    if lead.location == host:
+        return 1.0
+    return 0.8 if lead.remote else 0.7
+
+
+def score_lead(lead: JobLead, partner: PartnerProfile, situation: Situation) -> Scored[JobLead]:
+    weights, host = situation.lead_weights, situation.host
+    skills, matched, asked = _skill_overlap(lead, partner, situation.rarity)
+    same_occupation = occupation_key(lead.occupation) == occupation_key(partner.occupation)
+    primary = lead.kind in LEAD_KINDS_FOR_GOAL[partner.goals[0]]
+    margin = language_margin(lead, partner)
+    required = ", ".join(f"{language_name(r.code)} {r.level.name}" for r in lead.required_languages)
     criteria = [
         _criterion(
             "skills",
             weights,
-            len(matched) / len(asked) if asked else 0.5,
-            f"{len(matched)} of the {len(asked)} skills asked for are yours"
-            if asked
-            else "asks for no specific skills",
+            skills,
+            f"{matched} of the {asked} skills asked for are yours" if asked else "asks for no specific skills",
         ),
         _criterion(
             "sector",
@@ -241,21 +287,32 @@ def score_lead(
         _criterion(
             "occupation",
             weights,
-            min(1.0, len(occupation_overlap) / 2),
-            f"close to your occupation ({lead.occupation})"
-            if occupation_overlap
+            1.0 if same_occupation else 0.0,
+            f"your occupation ({lead.occupation})"
+            if same_occupation
             else f"a different occupation ({lead.occupation})",
+        ),
+        _criterion(
+            "goals",
+            weights,
+            1.0 if primary else 0.5,
+            f"a {lead.kind.value} lead, for your first goal ({partner.goals[0].value})"
+            if primary
+            else f"a {lead.kind.value} lead, for one of your other goals",
         ),
         _criterion(
             "language",
             weights,
-            1.0,
-            f"you meet the language requirement ({languages})" if languages else "no language requirement",
+            1.0 if margin is None or margin >= 1 else 0.7,
+            "no language requirement"
+            if margin is None
+            else f"you meet the language requirement ({required})"
+            + (" with room to spare" if margin >= 1 else " exactly"),
         ),
         _criterion(
             "place",
             weights,
-            1.0 if lead.location == host else 0.7 if not lead.remote else 0.8,
+            place_score(lead, host),
             f"in {lead.location.city}" + (" or remote" if lead.remote else ""),
         ),
     ]
@@ -263,24 +320,13 @@ def score_lead(
 
 
 def rank_job_leads(
-    leads: Iterable[JobLead],
-    partner: PartnerProfile,
-    host: Location,
-    now: datetime,
-    *,
-    limit: int,
-    weights: Mapping[str, float] = JOB_LEAD_WEIGHTS,
+    leads: Iterable[JobLead], partner: PartnerProfile, situation: Situation, *, limit: int
 ) -> list[Scored[JobLead]]:
-    scored = [score_lead(lead, partner, host, weights) for lead in leads if lead_is_feasible(lead, partner, host, now)]
+    scored = [score_lead(lead, partner, situation) for lead in leads if lead_is_feasible(lead, partner, situation)]
     return sorted(scored, key=lambda s: (-s.score, s.item.job_lead_id))[:limit]
 
 
-def no_leads(host: Location) -> Unmatched:
-    return Unmatched(
-        subject="job_leads",
-        reason_code="no_feasible_leads",
-        message=f"no open lead in {host.country} fits the partner's goals, permit and languages",
-    )
+# ---- proposals -------------------------------------------------------------------------------
 
 
 def coach_proposal(scored: Scored[CoachCandidate], host: Location) -> CoachProposal:

@@ -1,7 +1,8 @@
-"""matching's handler: `assignment.created` in, `match.proposed` out."""
+"""matching's handlers: `assignment.created` in, `match.proposed` out; the coach and job lead
+catalogs in, `catalog.rejected` for refused records and `match.updated` for changed matches out."""
 
 import logging
-import uuid
+from typing import Any
 
 import asyncpg
 from faststream import AckPolicy
@@ -10,42 +11,70 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from shared import outbox
 from shared.contracts import (
     AssignmentCreated,
-    CoachProposal,
-    Location,
+    CatalogRejected,
+    CatalogRejectedPayload,
+    Coach,
+    FieldError,
+    JobLead,
     MatchProposed,
     MatchProposedPayload,
-    Unmatched,
+    RejectedRecord,
+    UpdateReason,
     utc_now,
 )
-from shared.contracts.decoding import decode
+from shared.contracts.catalog_events import CATALOG_FIRM_ID
+from shared.contracts.decoding import InvalidEvent, decode
 from shared.db import Connection
 from shared.inbox import first_sighting
-from shared.messaging import Consumer
+from shared.messaging import Consumer, record_coordinates
 from shared.settings import ServiceSettings
-from shared.topics import ASSIGNMENT_CREATED, MATCH_PROPOSED
+from shared.topics import ASSIGNMENT_CREATED, CATALOG_COACHES, CATALOG_JOB_LEADS, CATALOG_REJECTED, MATCH_PROPOSED
 
-from . import domain, repository
+from . import repository, updates
+from .catalog_cache import CatalogCache
+from .matcher import match_partner
 from .settings import MatchingSettings
+from .unmatched import NO_CONSENT
 
 log = logging.getLogger(__name__)
 
 CONSUMER = "matching"
-NO_CONSENT = Unmatched(subject="coach", reason_code="no_consent", message="the partner has not consented to matching")
+CATALOG_GROUP = "trailblazer-matching-catalog"
 
 
 def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings) -> None:
+    assert isinstance(settings, MatchingSettings)
     consumer = Consumer(CONSUMER, pool, settings)
-    leads_per_partner = settings.job_leads_per_partner if isinstance(settings, MatchingSettings) else 10
+    cache = CatalogCache()
 
     async def propose_match(connection: Connection, message: KafkaMessage) -> None:
         created = decode(message.body, AssignmentCreated)
         if not await first_sighting(connection, consumer=CONSUMER, event_id=str(created.event_id)):
             return
-        proposal = await _proposal(connection, created, leads_per_partner)
+        proposal = await _proposal(connection, cache, created, settings)
         await repository.save_proposal(connection, proposal)
         event = MatchProposed.create(firm_id=created.firm_id, correlation_id=created.correlation_id, payload=proposal)
         await outbox.add_event(connection, topic=MATCH_PROPOSED, key=str(proposal.assignment_id), event=event)
         log.info("match proposed: coach=%s, %d job leads", proposal.coach is not None, len(proposal.job_leads))
+
+    async def coach_record(connection: Connection, message: KafkaMessage) -> None:
+        key, value = _key_value(message)
+        coach = await _validated(connection, message, "coach", Coach, key, value)
+        if coach is not False:
+            moved = await updates.coach_changed(connection, cache, settings, key or "", coach, utc_now())
+            log.info("coach %s: %s, %d partners re-matched", key, "upserted" if coach else "removed", moved)
+
+    async def lead_record(connection: Connection, message: KafkaMessage) -> None:
+        key, value = _key_value(message)
+        lead = await _validated(connection, message, "job_lead", JobLead, key, value)
+        if lead is None:
+            await repository.delete_job_lead(connection, key or "")
+            await updates.leads_removed(
+                connection, cache, settings, [key or ""], utc_now(), UpdateReason.JOB_LEADS_WITHDRAWN
+            )
+        elif lead is not False:
+            told = await updates.lead_added(connection, cache, settings, lead, utc_now())
+            log.info("job lead upserted, offered to %d open partners", told)
 
     @broker.subscriber(
         ASSIGNMENT_CREATED,
@@ -56,43 +85,95 @@ def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings)
     async def on_assignment_created(message: KafkaMessage) -> None:
         await consumer.run(message, propose_match)
 
+    @broker.subscriber(
+        CATALOG_COACHES, group_id=CATALOG_GROUP, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR
+    )
+    async def on_coach(message: KafkaMessage) -> None:
+        await consumer.run(message, coach_record)
 
-async def _proposal(connection: Connection, created: AssignmentCreated, limit: int) -> MatchProposedPayload:
+    @broker.subscriber(
+        CATALOG_JOB_LEADS, group_id=CATALOG_GROUP, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR
+    )
+    async def on_job_lead(message: KafkaMessage) -> None:
+        await consumer.run(message, lead_record)
+
+
+def _key_value(message: KafkaMessage) -> tuple[str | None, bytes | None]:
+    raw: Any = message.raw_message
+    key = raw.key.decode("utf-8", "replace") if raw.key else None
+    return key, raw.value
+
+
+async def _validated(
+    connection: Connection,
+    message: KafkaMessage,
+    catalog: str,
+    model: type[Coach] | type[JobLead],
+    key: str | None,
+    value: bytes | None,
+) -> Any:
+    """The record, None for a tombstone, or False once a refusal has been queued: a catalog
+    record is outside input, and a bad one must not stop the ones behind it."""
+    try:
+        if not key:
+            raise InvalidEvent(
+                [FieldError(field="$key", code="missing_key", message="catalog records are keyed by id")]
+            )
+        if value is None:
+            return None
+        record = decode(value, model)
+        record_id = record.coach_id if isinstance(record, Coach) else record.job_lead_id
+        if record_id != key:
+            message_text = f"the record key '{key}' is not the record's id '{record_id}'"
+            raise InvalidEvent([FieldError(field="$key", code="key_mismatch", message=message_text)])
+        return record
+    except InvalidEvent as invalid:
+        await _reject(connection, message, catalog, key, invalid)
+        return False
+
+
+async def _reject(
+    connection: Connection, message: KafkaMessage, catalog: str, key: str | None, invalid: InvalidEvent
+) -> None:
+    topic, partition, offset, _ = record_coordinates(message)
+    payload = CatalogRejectedPayload(
+        catalog="coach" if catalog == "coach" else "job_lead",
+        key=key,
+        errors=invalid.errors,
+        record=RejectedRecord(topic=topic, partition=partition, offset=offset, key=key),
+        rejected_at=utc_now(),
+    )
+    event = CatalogRejected.create(
+        firm_id=CATALOG_FIRM_ID, correlation_id=f"{topic}:{partition}:{offset}", payload=payload
+    )
+    await outbox.add_event(connection, topic=CATALOG_REJECTED, key=key or "", event=event)
+    log.warning("%s record refused: %s", catalog, invalid)
+
+
+async def _proposal(
+    connection: Connection, cache: CatalogCache, created: AssignmentCreated, settings: MatchingSettings
+) -> MatchProposedPayload:
     assignment = created.payload.assignment
-    partner, host, now = assignment.partner, assignment.host_location, utc_now()
-    if not partner.consent.matching:
+    now = utc_now()
+    if not assignment.partner.consent.matching:
         return MatchProposedPayload(
             assignment_id=assignment.assignment_id, coach=None, job_leads=[], unmatched=[NO_CONSENT], proposed_at=now
         )
-    candidates = await repository.coaches_for(connection, host)
-    ranked = domain.rank_coaches(candidates, partner.profile, host)
-    coach = await _reserve_best(connection, ranked, assignment.assignment_id, host)
-    leads = domain.rank_job_leads(
-        await repository.open_job_leads_for(connection, host, now), partner.profile, host, now, limit=limit
+    partner = repository.OpenPartner(
+        assignment_id=assignment.assignment_id,
+        firm_id=created.firm_id,
+        correlation_id=created.correlation_id,
+        profile=assignment.partner.profile,
+        host=assignment.host_location,
+        start_date=assignment.start_date,
     )
-    unmatched = []
-    if coach is None:
-        unmatched.append(domain.why_no_coach(candidates, partner.profile, host))
-    if not leads:
-        unmatched.append(domain.no_leads(host))
+    await repository.open_partner(connection, partner)
+    await cache.refresh(connection)
+    match = await match_partner(connection, cache, partner, settings, now)
     return MatchProposedPayload(
         assignment_id=assignment.assignment_id,
-        coach=coach,
-        job_leads=[domain.job_lead_proposal(lead) for lead in leads],
-        unmatched=unmatched,
+        coach=match.coach,
+        job_leads=match.job_leads,
+        unmatched=match.unmatched,
         proposed_at=now,
     )
-
-
-async def _reserve_best(
-    connection: Connection,
-    ranked: list[domain.Scored[domain.CoachCandidate]],
-    assignment_id: uuid.UUID,
-    host: Location,
-) -> CoachProposal | None:
-    """The best-ranked coach whose place we can still take: another replica may have taken the
-    last place since we read the catalog."""
-    for scored in ranked:
-        if await repository.reserve_coach(connection, scored.item.coach.coach_id, assignment_id):
-            return domain.coach_proposal(scored, host)
-    return None

@@ -1,27 +1,33 @@
-"""matching's tables: the catalog, coach reservations and the proposals made."""
+"""matching's tables: the catalog, coach reservations, open partners and the proposals made."""
 
 import json
-from collections.abc import Iterable
-from datetime import datetime
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 
-from shared.contracts import Coach, JobLead, Location, MatchProposedPayload
+from shared.contracts import Coach, JobLead, Location, MatchProposedPayload, PartnerProfile
 from shared.db import Connection
 
-from .domain import CoachCandidate
 
-
-def _json(model: Coach | JobLead | MatchProposedPayload) -> object:
+def _json(model: Coach | JobLead | MatchProposedPayload | PartnerProfile | Location) -> object:
     return json.loads(model.model_dump_json())
 
 
+# ---- catalog -------------------------------------------------------------------------------
+
+
 async def upsert_coaches(connection: Connection, coaches: Iterable[Coach]) -> None:
+    """Insert or replace; the capacity column never drops below the current load (the caller
+    releases places first, see `release_over_capacity`)."""
     await connection.executemany(
         """
-        INSERT INTO coaches(coach_id, coach, active, remote, service_countries, capacity)
-        VALUES ($1, $2, $3, $4, $5, $6)
+        INSERT INTO coaches(coach_id, coach, active, remote, service_countries, capacity, deleted)
+        VALUES ($1, $2, $3, $4, $5, $6, false)
         ON CONFLICT (coach_id) DO UPDATE SET coach = EXCLUDED.coach, active = EXCLUDED.active,
             remote = EXCLUDED.remote, service_countries = EXCLUDED.service_countries,
-            capacity = EXCLUDED.capacity, updated_at = now()
+            capacity = GREATEST(EXCLUDED.capacity, coaches.active_partners), deleted = false,
+            updated_at = clock_timestamp()
         """,
         [
             (
@@ -37,16 +43,29 @@ async def upsert_coaches(connection: Connection, coaches: Iterable[Coach]) -> No
     )
 
 
+async def delete_coach(connection: Connection, coach_id: str) -> None:
+    await connection.execute(
+        "UPDATE coaches SET deleted = true, active = false, updated_at = clock_timestamp() WHERE coach_id = $1",
+        coach_id,
+    )
+
+
 async def upsert_job_leads(connection: Connection, leads: Iterable[JobLead]) -> None:
     await connection.executemany(
         """
-        INSERT INTO job_leads(job_lead_id, job_lead, country, remote, expires_at)
-        VALUES ($1, $2, $3, $4, $5)
+        INSERT INTO job_leads(job_lead_id, job_lead, country, remote, expires_at, deleted)
+        VALUES ($1, $2, $3, $4, $5, false)
         ON CONFLICT (job_lead_id) DO UPDATE SET job_lead = EXCLUDED.job_lead,
-            country = EXCLUDED.country, remote = EXCLUDED.remote,
-            expires_at = EXCLUDED.expires_at, updated_at = now()
+            country = EXCLUDED.country, remote = EXCLUDED.remote, deleted = false,
+            expires_at = EXCLUDED.expires_at, updated_at = clock_timestamp()
         """,
         [(j.job_lead_id, _json(j), j.location.country, j.remote, j.expires_at) for j in leads],
+    )
+
+
+async def delete_job_lead(connection: Connection, lead_id: str) -> None:
+    await connection.execute(
+        "UPDATE job_leads SET deleted = true, updated_at = clock_timestamp() WHERE job_lead_id = $1", lead_id
     )
 
 
@@ -54,39 +73,177 @@ async def catalog_is_empty(connection: Connection) -> bool:
     return not await connection.fetchval("SELECT EXISTS (SELECT 1 FROM coaches)")
 
 
-async def coaches_for(connection: Connection, host: Location) -> list[CoachCandidate]:
-    """Coaches who could serve the host country, full ones included so that an empty result can
-    say why."""
-    rows = await connection.fetch(
-        "SELECT coach, active_partners FROM coaches WHERE remote OR $1 = ANY(service_countries)",
-        host.country,
+@dataclass(frozen=True)
+class CatalogChanges:
+    coaches: list[Coach]
+    deleted_coaches: list[str]
+    leads: list[JobLead]
+    deleted_leads: list[str]
+    read_at: datetime
+
+
+async def catalog_changes(connection: Connection, since: datetime | None) -> CatalogChanges:
+    """Every catalog row written after `since` (all rows if None), deleted ones by id."""
+    read_at = await connection.fetchval("SELECT clock_timestamp()")
+    after = since or datetime.min.replace(tzinfo=read_at.tzinfo)
+    coach_rows = await connection.fetch("SELECT coach_id, coach, deleted FROM coaches WHERE updated_at > $1", after)
+    lead_rows = await connection.fetch(
+        "SELECT job_lead_id, job_lead, deleted FROM job_leads"
+        " WHERE updated_at > $1 AND (expires_at > now() OR deleted)",
+        after,
     )
-    return [CoachCandidate(Coach.model_validate(r["coach"]), r["active_partners"]) for r in rows]
+    return CatalogChanges(
+        coaches=[Coach.model_validate(r["coach"]) for r in coach_rows if not r["deleted"]],
+        deleted_coaches=[r["coach_id"] for r in coach_rows if r["deleted"]],
+        leads=[JobLead.model_validate(r["job_lead"]) for r in lead_rows if not r["deleted"]],
+        deleted_leads=[r["job_lead_id"] for r in lead_rows if r["deleted"]],
+        read_at=read_at,
+    )
+
+
+async def job_leads_by_id(connection: Connection, lead_ids: Sequence[str]) -> dict[str, JobLead]:
+    rows = await connection.fetch(
+        "SELECT job_lead FROM job_leads WHERE job_lead_id = ANY($1) AND NOT deleted", list(lead_ids)
+    )
+    leads = (JobLead.model_validate(r["job_lead"]) for r in rows)
+    return {lead.job_lead_id: lead for lead in leads}
 
 
 async def open_job_leads_for(connection: Connection, host: Location, now: datetime) -> list[JobLead]:
     rows = await connection.fetch(
-        "SELECT job_lead FROM job_leads WHERE (country = $1 OR remote) AND expires_at > $2",
+        "SELECT job_lead FROM job_leads WHERE (country = $1 OR remote) AND NOT deleted AND expires_at > $2",
         host.country,
         now,
     )
     return [JobLead.model_validate(r["job_lead"]) for r in rows]
 
 
-async def reserve_coach(connection: Connection, coach_id: str, assignment_id: object) -> bool:
+# ---- coach load and reservations ------------------------------------------------------------
+
+
+async def coach_loads(connection: Connection, coach_ids: Sequence[str]) -> dict[str, int]:
+    rows = await connection.fetch(
+        "SELECT coach_id, active_partners FROM coaches WHERE coach_id = ANY($1)", list(coach_ids)
+    )
+    return {r["coach_id"]: r["active_partners"] for r in rows}
+
+
+async def reserve_coach(connection: Connection, coach_id: str, assignment_id: uuid.UUID) -> bool:
     """Take one place of the coach's capacity. Atomic: two replicas racing for the last place
     cannot both win, because the row update re-checks the capacity under its row lock."""
     taken = await connection.fetchval(
         "UPDATE coaches SET active_partners = active_partners + 1"
-        " WHERE coach_id = $1 AND active AND active_partners < capacity RETURNING 1",
+        " WHERE coach_id = $1 AND active AND NOT deleted AND active_partners < capacity RETURNING 1",
         coach_id,
     )
     if taken is None:
         return False
     await connection.execute(
-        "INSERT INTO coach_reservations(assignment_id, coach_id) VALUES ($1, $2)", assignment_id, coach_id
+        "INSERT INTO coach_reservations(assignment_id, coach_id) VALUES ($1, $2)"
+        " ON CONFLICT (assignment_id) DO UPDATE SET coach_id = EXCLUDED.coach_id, status = 'proposed',"
+        " reserved_at = now()",
+        assignment_id,
+        coach_id,
     )
     return True
+
+
+async def release_reservation(connection: Connection, assignment_id: uuid.UUID) -> str | None:
+    coach_id: str | None = await connection.fetchval(
+        "DELETE FROM coach_reservations WHERE assignment_id = $1 RETURNING coach_id", assignment_id
+    )
+    if coach_id is not None:
+        await connection.execute(
+            "UPDATE coaches SET active_partners = active_partners - 1 WHERE coach_id = $1", coach_id
+        )
+    return coach_id
+
+
+async def release_over_capacity(connection: Connection, coach_id: str, keep: int) -> list[uuid.UUID]:
+    """Release the coach's newest proposed reservations beyond `keep` places; accepted ones
+    stay. Returns the assignments that lost their coach, to be re-matched."""
+    await connection.execute("SELECT 1 FROM coaches WHERE coach_id = $1 FOR UPDATE", coach_id)
+    rows = await connection.fetch(
+        "SELECT assignment_id FROM coach_reservations WHERE coach_id = $1 AND status = 'proposed'"
+        " ORDER BY reserved_at DESC, assignment_id",
+        coach_id,
+    )
+    load = await connection.fetchval("SELECT active_partners FROM coaches WHERE coach_id = $1", coach_id) or 0
+    excess = max(0, load - max(0, keep))
+    released = [r["assignment_id"] for r in rows[:excess]]
+    if released:
+        await connection.execute("DELETE FROM coach_reservations WHERE assignment_id = ANY($1)", released)
+        await connection.execute(
+            "UPDATE coaches SET active_partners = active_partners - $2 WHERE coach_id = $1", coach_id, len(released)
+        )
+    return released
+
+
+# ---- open partners and proposals --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenPartner:
+    assignment_id: uuid.UUID
+    firm_id: str
+    correlation_id: str
+    profile: PartnerProfile
+    host: Location
+    start_date: date
+
+
+async def open_partner(connection: Connection, partner: OpenPartner) -> None:
+    await connection.execute(
+        "INSERT INTO open_partners(assignment_id, firm_id, correlation_id, profile, host_country, host, start_date)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (assignment_id) DO NOTHING",
+        partner.assignment_id,
+        partner.firm_id,
+        partner.correlation_id,
+        _json(partner.profile),
+        partner.host.country,
+        _json(partner.host),
+        partner.start_date,
+    )
+
+
+def _open_partner(row: object) -> OpenPartner:
+    r: dict[str, object] = dict(row)  # type: ignore[call-overload]
+    return OpenPartner(
+        assignment_id=r["assignment_id"],  # type: ignore[arg-type]
+        firm_id=str(r["firm_id"]),
+        correlation_id=str(r["correlation_id"]),
+        profile=PartnerProfile.model_validate(r["profile"]),
+        host=Location.model_validate(r["host"]),
+        start_date=r["start_date"],  # type: ignore[arg-type]
+    )
+
+
+_OPEN = "SELECT assignment_id, firm_id, correlation_id, profile, host, start_date FROM open_partners"
+
+
+async def open_partners(connection: Connection, country: str | None = None) -> list[OpenPartner]:
+    if country is None:
+        rows = await connection.fetch(f"{_OPEN} ORDER BY opened_at, assignment_id")
+    else:
+        rows = await connection.fetch(f"{_OPEN} WHERE host_country = $1 ORDER BY opened_at, assignment_id", country)
+    return [_open_partner(r) for r in rows]
+
+
+async def open_partners_by_id(connection: Connection, ids: Sequence[uuid.UUID]) -> list[OpenPartner]:
+    rows = await connection.fetch(f"{_OPEN} WHERE assignment_id = ANY($1) ORDER BY assignment_id", list(ids))
+    return [_open_partner(r) for r in rows]
+
+
+async def proposed_reservations(connection: Connection) -> dict[uuid.UUID, str]:
+    rows = await connection.fetch("SELECT assignment_id, coach_id FROM coach_reservations WHERE status = 'proposed'")
+    return {r["assignment_id"]: r["coach_id"] for r in rows}
+
+
+async def accepted_loads(connection: Connection) -> dict[str, int]:
+    rows = await connection.fetch(
+        "SELECT coach_id, count(*) AS n FROM coach_reservations WHERE status = 'accepted' GROUP BY coach_id"
+    )
+    return {r["coach_id"]: r["n"] for r in rows}
 
 
 async def save_proposal(connection: Connection, proposal: MatchProposedPayload) -> None:
@@ -96,3 +253,21 @@ async def save_proposal(connection: Connection, proposal: MatchProposedPayload) 
         proposal.assignment_id,
         _json(proposal),
     )
+
+
+async def proposal(connection: Connection, assignment_id: uuid.UUID) -> MatchProposedPayload | None:
+    raw = await connection.fetchval("SELECT proposal FROM proposals WHERE assignment_id = $1", assignment_id)
+    return None if raw is None else MatchProposedPayload.model_validate(raw)
+
+
+async def proposals_with_lead(connection: Connection, lead_id: str) -> list[uuid.UUID]:
+    rows = await connection.fetch(
+        "SELECT assignment_id FROM proposals WHERE proposal->'job_leads' @> $1::jsonb",
+        [{"job_lead_id": lead_id}],
+    )
+    return [r["assignment_id"] for r in rows]
+
+
+async def accepted_partners(connection: Connection) -> set[uuid.UUID]:
+    rows = await connection.fetch("SELECT assignment_id FROM coach_reservations WHERE status = 'accepted'")
+    return {r["assignment_id"] for r in rows}

@@ -1,7 +1,33 @@
+from pydantic import Field
+
 from shared.settings import ServiceSettings
+
+# How much each criterion counts in a score (normalised by their sum). Change them per
+# deployment with e.g. TRAILBLAZER_COACH_WEIGHTS='{"language": 0.4, ...}'.
+DEFAULT_COACH_WEIGHTS = {
+    "language": 0.22,
+    "goals": 0.18,
+    "sector": 0.16,
+    "place": 0.12,
+    "timezone": 0.08,
+    "load": 0.12,
+    "rating": 0.12,
+}
+DEFAULT_LEAD_WEIGHTS = {
+    "skills": 0.35,
+    "sector": 0.15,
+    "occupation": 0.15,
+    "goals": 0.1,
+    "language": 0.1,
+    "place": 0.15,
+}
 
 
 class MatchingSettings(ServiceSettings):
     # Load the generated sample catalog after migrating, if the catalog is empty (demo, tests).
     sample_catalog: bool = False
     job_leads_per_partner: int = 10
+    coach_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_COACH_WEIGHTS))
+    lead_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_LEAD_WEIGHTS))
+    # A new lead is announced to an open partner only if it would rank among their best this many.
+    announce_top: int = 10

@@ -14,6 +14,7 @@ from .assignment import (
     RejectedRecord,
 )
 from .catalog import Coach, JobLead, LeadKind
+from .catalog_events import CatalogRejected, CatalogRejectedPayload
 from .common import (
     CefrLevel,
     Channel,
@@ -41,7 +42,10 @@ from .matching import (
     JobLeadProposal,
     MatchProposed,
     MatchProposedPayload,
+    MatchUpdated,
+    MatchUpdatedPayload,
     Unmatched,
+    UpdateReason,
 )
 from .notification import Stakeholder, StakeholderNotified, StakeholderNotifiedPayload
 
@@ -54,6 +58,8 @@ __all__ = [
     "AssignmentRejected",
     "AssignmentRejectedPayload",
     "AssignmentRequested",
+    "CatalogRejected",
+    "CatalogRejectedPayload",
     "CefrLevel",
     "Channel",
     "Coach",
@@ -75,6 +81,8 @@ __all__ = [
     "Location",
     "MatchProposed",
     "MatchProposedPayload",
+    "MatchUpdated",
+    "MatchUpdatedPayload",
     "Partner",
     "PartnerConsentWithdrawn",
     "PartnerConsentWithdrawnPayload",
@@ -85,6 +93,7 @@ __all__ = [
     "StakeholderNotified",
     "StakeholderNotifiedPayload",
     "Unmatched",
+    "UpdateReason",
     "WorkPermitStatus",
     "utc_now",
 ]

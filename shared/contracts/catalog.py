@@ -1,10 +1,11 @@
 """The catalog matching ranks from: career coaches and job leads in host locations."""
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
+from zoneinfo import available_timezones
 
-from pydantic import EmailStr, Field
+from pydantic import AfterValidator, EmailStr, Field
 
 from .common import (
     Contract,
@@ -16,8 +17,20 @@ from .common import (
     Name,
     Sector,
     ShortText,
+    WorkPermitStatus,
 )
 from .envelope import UtcDatetime
+
+_TIMEZONES = frozenset(available_timezones())
+
+
+def _known_timezone(name: str) -> str:
+    if name not in _TIMEZONES:
+        raise ValueError(f"'{name}' is not an IANA time zone such as Europe/Oslo")
+    return name
+
+
+Timezone = Annotated[str, AfterValidator(_known_timezone)]
 
 
 class Coach(Contract):
@@ -30,10 +43,15 @@ class Coach(Contract):
     cities: list[Location] = []
     countries: list[CountryCode] = []
     remote: bool
-    timezone: ShortText
+    timezone: Timezone
+    # Concurrent partners the coach takes on; lowering it below the current load re-assigns.
     capacity: Annotated[int, Field(ge=0, le=200)]
     rating: Annotated[float, Field(ge=0, le=5)]
     active: bool = True
+    # Not taking new partners before this day (parental leave, a full quarter), if set.
+    available_from: date | None = None
+    # Hours a week the coach gives to Trailblazer partners, if the provider says.
+    weekly_hours: Annotated[int, Field(ge=1, le=60)] | None = None
 
 
 class LeadKind(StrEnum):
@@ -58,6 +76,8 @@ class JobLead(Contract):
     required_languages: list[LanguageSkill] = []
     work_rights_required: bool
     visa_sponsorship: bool
+    # If set, only partners holding one of these permits may take the lead (unless sponsored).
+    eligible_permits: list[WorkPermitStatus] = []
     expires_at: UtcDatetime
     url: Annotated[str, Field(max_length=500)] | None = None
 

@@ -1,6 +1,7 @@
 """What matching proposes, with a per-criterion explanation a partner can read."""
 
 import uuid
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import EmailStr, Field
@@ -62,3 +63,34 @@ class MatchProposed(Envelope):
 
     event_type: Literal["match.proposed"] = "match.proposed"
     payload: MatchProposedPayload
+
+
+class UpdateReason(StrEnum):
+    NEW_JOB_LEADS = "new_job_leads"
+    JOB_LEADS_EXPIRED = "job_leads_expired"
+    JOB_LEADS_WITHDRAWN = "job_leads_withdrawn"
+    COACH_WITHDRAWN = "coach_withdrawn"
+    REBALANCED = "rebalanced"
+
+
+class MatchUpdatedPayload(Contract):
+    """The whole current match after a change, plus what changed: a consumer can replace what
+    it holds or show only the difference."""
+
+    assignment_id: uuid.UUID
+    reason: UpdateReason
+    coach: CoachProposal | None
+    job_leads: list[JobLeadProposal]
+    unmatched: list[Unmatched] = []
+    previous_coach_id: str | None = None
+    added_job_lead_ids: list[str] = []
+    removed_job_lead_ids: list[str] = []
+    updated_at: UtcDatetime
+
+
+class MatchUpdated(Envelope):
+    """Published by matching on `trailblazer.match.updated.v1` when a proposal changes after
+    `match.proposed`: new leads, expired leads, a coach who left, a batch rebalancing."""
+
+    event_type: Literal["match.updated"] = "match.updated"
+    payload: MatchUpdatedPayload

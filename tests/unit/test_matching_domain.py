@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.matching import domain
+from services.matching import domain, unmatched
 from services.matching.domain import CoachCandidate
 from shared.contracts import (
     CefrLevel,
@@ -22,6 +22,11 @@ NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 STAVANGER = Location(city="Stavanger", country="NO")
 OSLO = Location(city="Oslo", country="NO")
 BERLIN = Location(city="Berlin", country="DE")
+
+
+def at(host: Location) -> domain.Situation:
+    return domain.Situation(host=host, now=NOW, host_timezone="Europe/Oslo")
+
 
 levels = st.sampled_from(list(CefrLevel))
 language_skills = st.lists(
@@ -80,11 +85,11 @@ def lead(lead_id: str = "lead-1", **changes: object) -> JobLead:
 
 
 def test_a_coach_speaking_the_partners_language_in_the_host_city_is_proposed_and_explained() -> None:
-    ranked = domain.rank_coaches([CoachCandidate(coach(), 0)], partner(), STAVANGER)
+    ranked = domain.rank_coaches([CoachCandidate(coach(), 0)], partner(), at(STAVANGER))
     assert len(ranked) == 1
     explanations = {c.criterion: c.explanation for c in ranked[0].criteria}
     assert explanations["language"] == "speaks German, which you speak at C2"
-    assert explanations["availability"] == "has 3 of 3 places free"
+    assert explanations["load"] == "has 3 of 3 places free"
     assert 0 < ranked[0].score <= 1
 
 
@@ -96,17 +101,17 @@ def test_full_inactive_distant_or_non_speaking_coaches_are_never_proposed() -> N
         CoachCandidate(coach("no-german", languages=[LanguageSkill(code="no", level=CefrLevel.C2)]), 0),
         CoachCandidate(coach("weak-german", languages=[LanguageSkill(code="de", level=CefrLevel.B1)]), 0),
     ]
-    assert domain.rank_coaches(candidates, partner(), STAVANGER) == []
+    assert domain.rank_coaches(candidates, partner(), at(STAVANGER)) == []
 
 
 def test_a_remote_coach_serves_any_host() -> None:
-    ranked = domain.rank_coaches([CoachCandidate(coach(cities=[BERLIN], remote=True), 0)], partner(), STAVANGER)
+    ranked = domain.rank_coaches([CoachCandidate(coach(cities=[BERLIN], remote=True), 0)], partner(), at(STAVANGER))
     assert [c.explanation for c in ranked[0].criteria if c.criterion == "place"] == ["coaches remotely"]
 
 
 def test_the_reason_no_coach_fits_is_the_most_specific_one() -> None:
     def reason(*candidates: CoachCandidate) -> str:
-        return domain.why_no_coach(list(candidates), partner(), STAVANGER).reason_code
+        return unmatched.why_no_coach(list(candidates), partner(), at(STAVANGER)).reason_code
 
     assert reason(CoachCandidate(coach(cities=[BERLIN]), 0)) == "no_coach_in_region"
     assert reason(CoachCandidate(coach(languages=[LanguageSkill(code="no", level=CefrLevel.C2)]), 0)) == (
@@ -138,14 +143,14 @@ def test_ranked_coaches_always_meet_every_hard_constraint(
         CoachCandidate(coach(f"c{i}", languages=langs, capacity=cap, active=active, remote=remote, cities=[city]), load)
         for i, (langs, cap, load, active, remote, city) in enumerate(coaches)
     ]
-    ranked = domain.rank_coaches(candidates, profile, STAVANGER)
+    ranked = domain.rank_coaches(candidates, profile, at(STAVANGER))
     for scored in ranked:
         chosen = scored.item
         assert chosen.coach.active and chosen.active_partners < chosen.coach.capacity
         assert chosen.coach.remote or STAVANGER in chosen.coach.cities
         shared = domain.best_shared_language(profile, chosen.coach)
         assert shared is not None and shared[1] >= CefrLevel.B1
-    feasible = [c for c in candidates if domain.coach_is_feasible(c, profile, STAVANGER)]
+    feasible = [c for c in candidates if domain.coach_is_feasible(c, profile, at(STAVANGER))]
     assert len(ranked) == len(feasible)
     assert [s.score for s in ranked] == sorted((s.score for s in ranked), reverse=True)
 
@@ -158,10 +163,10 @@ def test_leads_that_are_expired_abroad_need_a_permit_or_a_language_are_filtered(
         lead("abroad", location=BERLIN),
         lead("norwegian", required_languages=[LanguageSkill(code="no", level=CefrLevel.B2)]),
     ]
-    assert [s.item.job_lead_id for s in domain.rank_job_leads(leads, partner(), STAVANGER, NOW, limit=10)] == ["ok"]
-    assert domain.rank_job_leads([lead("ok")], no_rights, STAVANGER, NOW, limit=10) == []
+    assert [s.item.job_lead_id for s in domain.rank_job_leads(leads, partner(), at(STAVANGER), limit=10)] == ["ok"]
+    assert domain.rank_job_leads([lead("ok")], no_rights, at(STAVANGER), limit=10) == []
     sponsored = lead("sponsored", visa_sponsorship=True)
-    assert [s.item.job_lead_id for s in domain.rank_job_leads([sponsored], no_rights, STAVANGER, NOW, limit=10)] == [
+    assert [s.item.job_lead_id for s in domain.rank_job_leads([sponsored], no_rights, at(STAVANGER), limit=10)] == [
         "sponsored"
     ]
 
@@ -173,11 +178,11 @@ def test_partners_seeking_integration_get_networks_and_volunteering_not_jobs() -
         lead("network", kind=LeadKind.NETWORK, work_rights_required=False),
         lead("volunteer", kind=LeadKind.VOLUNTEERING, work_rights_required=False),
     ]
-    found = {s.item.job_lead_id for s in domain.rank_job_leads(leads, profile, STAVANGER, NOW, limit=10)}
+    found = {s.item.job_lead_id for s in domain.rank_job_leads(leads, profile, at(STAVANGER), limit=10)}
     assert found == {"network", "volunteer"}
 
 
 def test_lead_scores_explain_skill_overlap() -> None:
-    scored = domain.score_lead(lead(), partner(), STAVANGER)
+    scored = domain.score_lead(lead(), partner(), at(STAVANGER))
     skills = next(c for c in scored.criteria if c.criterion == "skills")
     assert skills.explanation == "1 of the 2 skills asked for are yours" and skills.score == 0.5

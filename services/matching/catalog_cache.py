@@ -1,0 +1,48 @@
+"""The catalog as this process holds it: coaches as a CoachMatrix, open leads in a LeadIndex.
+
+PostgreSQL is the truth; the cache reads what changed since its last read before each use
+(usually nothing, one indexed query). Rows are re-read with a few seconds of overlap, so a
+catalog transaction that committed late with an earlier timestamp is still seen.
+"""
+
+from datetime import datetime, timedelta
+
+from shared.contracts import Coach
+from shared.db import Connection
+
+from . import repository
+from .lead_index import LeadIndex
+from .vectors import CoachMatrix
+
+OVERLAP = timedelta(seconds=10)
+
+
+class CatalogCache:
+    def __init__(self) -> None:
+        self.coaches: dict[str, Coach] = {}
+        self.leads = LeadIndex()
+        self._matrix: CoachMatrix | None = None
+        self._read_at: datetime | None = None
+
+    @property
+    def matrix(self) -> CoachMatrix:
+        if self._matrix is None:
+            self._matrix = CoachMatrix.build(sorted(self.coaches.values(), key=lambda c: c.coach_id))
+        return self._matrix
+
+    async def refresh(self, connection: Connection) -> None:
+        since = None if self._read_at is None else self._read_at - OVERLAP
+        changes = await repository.catalog_changes(connection, since)
+        for coach in changes.coaches:
+            if self.coaches.get(coach.coach_id) != coach:
+                self.coaches[coach.coach_id] = coach
+                self._matrix = None
+        for coach_id in changes.deleted_coaches:
+            if self.coaches.pop(coach_id, None) is not None:
+                self._matrix = None
+        for lead in changes.leads:
+            self.leads.upsert(lead)
+        for lead_id in changes.deleted_leads:
+            self.leads.remove(lead_id)
+        self.leads.drop_expired(changes.read_at)
+        self._read_at = changes.read_at

@@ -1,0 +1,163 @@
+"""Keeping matches fresh: every change to an open partner's proposal is saved and announced as
+one `match.updated` event, in the transaction of the catalog record that caused it."""
+
+import uuid
+from datetime import datetime
+
+from shared import outbox
+from shared.contracts import (
+    Coach,
+    JobLead,
+    JobLeadProposal,
+    MatchProposedPayload,
+    MatchUpdated,
+    MatchUpdatedPayload,
+    UpdateReason,
+)
+from shared.db import Connection
+from shared.topics import MATCH_UPDATED
+
+from . import domain, repository
+from .catalog_cache import CatalogCache
+from .matcher import best_leads, match_partner, reserve_best_coach, situation_for
+from .settings import MatchingSettings
+from .unmatched import why_no_coach
+
+
+async def announce(
+    connection: Connection,
+    partner: repository.OpenPartner,
+    before: MatchProposedPayload,
+    after: MatchProposedPayload,
+    reason: UpdateReason,
+) -> None:
+    old = {lead.job_lead_id for lead in before.job_leads}
+    new = {lead.job_lead_id for lead in after.job_leads}
+    previous_coach = before.coach.coach_id if before.coach else None
+    current_coach = after.coach.coach_id if after.coach else None
+    if old == new and previous_coach == current_coach:
+        return
+    await repository.save_proposal(connection, after)
+    payload = MatchUpdatedPayload(
+        assignment_id=partner.assignment_id,
+        reason=reason,
+        coach=after.coach,
+        job_leads=after.job_leads,
+        unmatched=after.unmatched,
+        previous_coach_id=previous_coach if previous_coach != current_coach else None,
+        added_job_lead_ids=sorted(new - old),
+        removed_job_lead_ids=sorted(old - new),
+        updated_at=after.proposed_at,
+    )
+    event = MatchUpdated.create(firm_id=partner.firm_id, correlation_id=partner.correlation_id, payload=payload)
+    await outbox.add_event(connection, topic=MATCH_UPDATED, key=str(partner.assignment_id), event=event)
+
+
+async def coach_changed(
+    connection: Connection,
+    cache: CatalogCache,
+    settings: MatchingSettings,
+    coach_id: str,
+    coach: Coach | None,
+    now: datetime,
+) -> int:
+    """A coach was upserted or removed: release places beyond the new capacity (all of them if
+    the coach left or went inactive) and re-match those partners. Returns how many moved."""
+    keep = coach.capacity if coach is not None and coach.active else 0
+    released = await repository.release_over_capacity(connection, coach_id, keep)
+    if coach is None:
+        await repository.delete_coach(connection, coach_id)
+    else:
+        await repository.upsert_coaches(connection, [coach])
+    await cache.refresh(connection)
+    for partner in await repository.open_partners_by_id(connection, released):
+        await reassign_coach(connection, cache, settings, partner, coach_id, now)
+    return len(released)
+
+
+async def reassign_coach(
+    connection: Connection,
+    cache: CatalogCache,
+    settings: MatchingSettings,
+    partner: repository.OpenPartner,
+    leaving_coach: str,
+    now: datetime,
+) -> None:
+    before = await repository.proposal(connection, partner.assignment_id)
+    if before is None:
+        return
+    situation = situation_for(partner, cache, settings, now)
+    coach = await reserve_best_coach(connection, cache, partner, situation, exclude_coach=leaving_coach)
+    unmatched = [u for u in before.unmatched if u.subject != "coach"]
+    if coach is None:
+        loads = await repository.coach_loads(connection, list(cache.coaches))
+        candidates = [domain.CoachCandidate(c, loads.get(c.coach_id, 0)) for c in cache.coaches.values()]
+        unmatched.insert(0, why_no_coach(candidates, partner.profile, situation))
+    after = before.model_copy(update={"coach": coach, "unmatched": unmatched, "proposed_at": now})
+    await announce(connection, partner, before, after, UpdateReason.COACH_WITHDRAWN)
+
+
+async def lead_added(
+    connection: Connection, cache: CatalogCache, settings: MatchingSettings, lead: JobLead, now: datetime
+) -> int:
+    """Offer a new or changed lead to every open partner it fits and would rank for. Returns how
+    many partners were told."""
+    await repository.upsert_job_leads(connection, [lead])
+    await cache.refresh(connection)
+    told = 0
+    for partner in await repository.open_partners(connection, None if lead.remote else lead.location.country):
+        before = await repository.proposal(connection, partner.assignment_id)
+        situation = situation_for(partner, cache, settings, now)
+        if before is None or not domain.lead_is_feasible(lead, partner.profile, situation):
+            continue
+        scored = domain.score_lead(lead, partner.profile, situation)
+        kept = [p for p in before.job_leads if p.job_lead_id != lead.job_lead_id]
+        merged = sorted([*kept, domain.job_lead_proposal(scored)], key=lambda p: (-p.score, p.job_lead_id))
+        merged = merged[: settings.job_leads_per_partner]
+        if lead.job_lead_id not in {p.job_lead_id for p in merged}:
+            continue
+        unmatched = [u for u in before.unmatched if u.subject != "job_leads"]
+        after = before.model_copy(update={"job_leads": merged, "unmatched": unmatched, "proposed_at": now})
+        await announce(connection, partner, before, after, UpdateReason.NEW_JOB_LEADS)
+        told += 1
+    return told
+
+
+async def leads_removed(
+    connection: Connection,
+    cache: CatalogCache,
+    settings: MatchingSettings,
+    lead_ids: list[str],
+    now: datetime,
+    reason: UpdateReason,
+) -> int:
+    """Take withdrawn or expired leads out of every proposal holding them, refilling each from
+    the next best leads."""
+    await cache.refresh(connection)
+    affected: set[uuid.UUID] = set()
+    for lead_id in lead_ids:
+        affected.update(await repository.proposals_with_lead(connection, lead_id))
+    gone = set(lead_ids)
+    for partner in await repository.open_partners_by_id(connection, sorted(affected)):
+        before = await repository.proposal(connection, partner.assignment_id)
+        if before is None:
+            continue
+        match = await match_partner_leads(connection, cache, settings, partner, now)
+        kept = [p for p in match if p.job_lead_id not in gone]
+        after = before.model_copy(update={"job_leads": kept, "proposed_at": now})
+        await announce(connection, partner, before, after, reason)
+    return len(affected)
+
+
+async def match_partner_leads(
+    connection: Connection,
+    cache: CatalogCache,
+    settings: MatchingSettings,
+    partner: repository.OpenPartner,
+    now: datetime,
+) -> list[JobLeadProposal]:
+    situation = situation_for(partner, cache, settings, now)
+    return await best_leads(connection, cache, partner, situation, settings.job_leads_per_partner)
+
+
+__all__ = ["announce", "coach_changed", "lead_added", "leads_removed", "match_partner"]

@@ -1,0 +1,180 @@
+"""The matching rules of domain.py, computed with numpy over whole catalogs: what makes ranking
+100k leads or 5k coaches for one partner a matter of milliseconds. Tests hold every score and
+every feasibility decision here equal to domain.py's, which also writes the explanations."""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+
+from shared.contracts import Coach, Goal, LeadKind, Location, PartnerProfile, Sector, WorkPermitStatus
+
+from .domain import (
+    AVAILABILITY_GRACE,
+    COACH_USABLE_LEVEL,
+    LEAD_KINDS_FOR_GOAL,
+    PARTNER_USABLE_LEVEL,
+    REMOTE_PLACE_SCORE,
+    Situation,
+    meets_in_person,
+)
+
+Floats = npt.NDArray[np.float64]
+Bools = npt.NDArray[np.bool_]
+Ints = npt.NDArray[np.int64]
+
+SECTORS = list(Sector)
+GOALS = list(Goal)
+KINDS = list(LeadKind)
+PERMITS = list(WorkPermitStatus)
+# Coach criteria in the order of domain.score_coach.
+COACH_CRITERIA = ("language", "goals", "sector", "place", "timezone", "load", "rating")
+LEAD_CRITERIA = ("skills", "sector", "occupation", "goals", "language", "place")
+
+
+class Vocabulary:
+    """Stable small integers for strings (language codes, skill keys, cities)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def id(self, value: str) -> int:
+        found = self.ids.get(value)
+        if found is None:
+            found = self.ids[value] = len(self.ids)
+        return found
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def weight_vector(weights: Mapping[str, float], names: Sequence[str]) -> Floats:
+    values = np.array([float(weights.get(name, 0.0)) for name in names])
+    return values / (values.sum() or 1.0)
+
+
+def partner_levels(partner: PartnerProfile, languages: Vocabulary, *, usable_only: bool) -> Floats:
+    levels = np.zeros(len(languages))
+    for skill in partner.languages:
+        code = languages.ids.get(skill.code)
+        if code is not None and (not usable_only or skill.level >= PARTNER_USABLE_LEVEL):
+            levels[code] = int(skill.level)
+    return levels
+
+
+@dataclass
+class CoachMatrix:
+    """The coach catalog as arrays, one row per coach, built from a list of coaches."""
+
+    coaches: list[Coach]
+    languages: Vocabulary
+    levels: Floats  # coach × language: CEFR level, 0 if not spoken
+    sectors: Bools  # coach × sector
+    specialties: Bools  # coach × goal
+    remote: Bools
+    active: Bools
+    capacity: Ints
+    rating: Floats
+    available_from: Ints  # proleptic ordinal, 0 if always
+    zone: Ints
+    zones: list[str]
+
+    @classmethod
+    def build(cls, coaches: Iterable[Coach]) -> "CoachMatrix":
+        coaches = list(coaches)
+        languages = Vocabulary()
+        for coach in coaches:
+            for skill in coach.languages:
+                languages.id(skill.code)
+        n = len(coaches)
+        levels = np.zeros((n, len(languages)))
+        sectors = np.zeros((n, len(SECTORS)), dtype=bool)
+        specialties = np.zeros((n, len(GOALS)), dtype=bool)
+        zones = Vocabulary()
+        for row, coach in enumerate(coaches):
+            for skill in coach.languages:
+                levels[row, languages.id(skill.code)] = int(skill.level)
+            for sector in coach.sectors:
+                sectors[row, SECTORS.index(sector)] = True
+            for goal in coach.specialties:
+                specialties[row, GOALS.index(goal)] = True
+        return cls(
+            coaches=coaches,
+            languages=languages,
+            levels=levels,
+            sectors=sectors,
+            specialties=specialties,
+            remote=np.array([c.remote for c in coaches], dtype=bool),
+            active=np.array([c.active for c in coaches], dtype=bool),
+            capacity=np.array([c.capacity for c in coaches], dtype=np.int64),
+            rating=np.array([c.rating for c in coaches]),
+            available_from=np.array(
+                [c.available_from.toordinal() if c.available_from else 0 for c in coaches], dtype=np.int64
+            ),
+            zone=np.array([zones.id(c.timezone) for c in coaches], dtype=np.int64),
+            zones=list(zones.ids),
+        )
+
+    def in_person(self, host: Location) -> Bools:
+        return np.array([meets_in_person(coach, host) for coach in self.coaches], dtype=bool)
+
+    def eligible(self, partner: PartnerProfile, situation: Situation, in_person: Bools) -> tuple[Bools, Floats]:
+        """Coaches feasible for the partner apart from capacity, and the best shared level."""
+        usable = self.levels >= int(COACH_USABLE_LEVEL)
+        shared = np.where(usable, partner_levels(partner, self.languages, usable_only=True)[None, :], 0.0)
+        best = shared.max(axis=1) if shared.shape[1] else np.zeros(len(self.coaches))
+        latest = (situation.arrival + AVAILABILITY_GRACE).toordinal()
+        mask = self.active & (self.remote | in_person) & (best > 0) & (self.available_from <= latest)
+        return mask, best
+
+    def scores(
+        self, partner: PartnerProfile, situation: Situation, load: Ints, in_person: Bools | None = None
+    ) -> tuple[Bools, Floats]:
+        """(feasible, score) for every coach, given each coach's current number of partners."""
+        in_person = self.in_person(situation.host) if in_person is None else in_person
+        mask, best = self.eligible(partner, situation, in_person)
+        mask &= load < self.capacity
+        goals = [GOALS.index(g) for g in set(partner.goals)]
+        gap = self._hours_apart(situation)
+        timezone = np.where(in_person | (gap < 0), 1.0, np.maximum(0.0, 1.0 - np.abs(gap) / 12.0))
+        capacity = np.maximum(self.capacity, 1)
+        criteria = np.stack(
+            [
+                best / 6.0,
+                self.specialties[:, goals].sum(axis=1) / len(goals),
+                self.sectors[:, SECTORS.index(partner.sector)].astype(float),
+                np.where(in_person, 1.0, REMOTE_PLACE_SCORE),
+                timezone,
+                (capacity - load) / capacity,
+                self.rating / 5.0,
+            ],
+            axis=1,
+        )
+        return mask, criteria @ weight_vector(situation.coach_weights, COACH_CRITERIA)
+
+    def _hours_apart(self, situation: Situation) -> Floats:
+        """Hours from each coach's zone to the host's; -1 where the host's zone is unknown."""
+        if situation.host_timezone is None:
+            return np.full(len(self.coaches), -1.0)
+        host = _offset_hours(situation.host_timezone, situation.now)
+        per_zone = np.array([abs(_offset_hours(zone, situation.now) - host) for zone in self.zones] or [0.0])
+        return per_zone[self.zone]
+
+
+def _offset_hours(zone: str, at: datetime) -> float:
+    offset = at.astimezone(ZoneInfo(zone)).utcoffset()
+    assert offset is not None
+    return offset.total_seconds() / 3600
+
+
+def goal_kinds(partner: PartnerProfile) -> tuple[Bools, Bools]:
+    """(wanted, primary): lead kinds any goal asks for, and those the first goal asks for."""
+    wanted = np.zeros(len(KINDS), dtype=bool)
+    for goal in partner.goals:
+        for kind in LEAD_KINDS_FOR_GOAL[goal]:
+            wanted[KINDS.index(kind)] = True
+    primary = np.array([kind in LEAD_KINDS_FOR_GOAL[partner.goals[0]] for kind in KINDS], dtype=bool)
+    return wanted, primary

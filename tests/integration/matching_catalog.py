@@ -1,0 +1,74 @@
+"""Helpers for matching's integration tests: catalog records and assignments as a provider and a
+firm would publish them, with a plain Kafka client."""
+
+import json
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from deploy.local.firm import SAMPLE_FAMILIES, assignment_request
+
+REQUEST_TOPIC = "trailblazer.assignment.requested.v1"
+COACHES = "trailblazer.catalog.coaches.v1"
+JOB_LEADS = "trailblazer.catalog.job-leads.v1"
+
+
+async def publish_to(bootstrap: str, topic: str, records: list[tuple[str, dict[str, Any] | None]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for key, value in records:
+            raw = None if value is None else json.dumps(value).encode()
+            await producer.send_and_wait(topic, value=raw, key=key.encode())
+    finally:
+        await producer.stop()
+
+
+def coach(coach_id: str, language: str, city: str, country: str, capacity: int) -> dict[str, Any]:
+    return {
+        "coach_id": coach_id,
+        "display_name": f"Coach {coach_id}",
+        "contact_email": f"{coach_id}@coach.example",
+        "languages": [{"code": language, "level": "C2"}, {"code": "de", "level": "A2"}],
+        "sectors": ["energy"],
+        "specialties": ["employment"],
+        "cities": [{"city": city, "country": country}],
+        "remote": False,
+        "timezone": "Atlantic/Reykjavik" if country == "IS" else "Europe/Malta",
+        "capacity": capacity,
+        "rating": 4.6,
+    }
+
+
+def job_lead(lead_id: str, city: str, country: str) -> dict[str, Any]:
+    return {
+        "job_lead_id": lead_id,
+        "kind": "job",
+        "title": "Reservoir engineer",
+        "organisation": "Geothermal Power hf",
+        "location": {"city": city, "country": country},
+        "remote": False,
+        "sector": "energy",
+        "occupation": "reservoir engineer",
+        "skills": ["perform reservoir simulation", "manage project"],
+        "required_languages": [],
+        "work_rights_required": False,
+        "visa_sponsorship": False,
+        "expires_at": (datetime.now(UTC) + timedelta(days=20)).isoformat(),
+    }
+
+
+def partner_request(language: str, city: str, country: str) -> dict[str, Any]:
+    family = replace(SAMPLE_FAMILIES[0], partner_languages={language: "C2"}, host=(city, country))
+    return assignment_request(family)
+
+
+async def publish_requests(bootstrap: str, requests: list[dict[str, Any]]) -> None:
+    await publish_to(bootstrap, REQUEST_TOPIC, [(r["payload"]["assignment_id"], r) for r in requests])
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"

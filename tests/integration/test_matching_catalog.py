@@ -1,0 +1,79 @@
+"""Catalog records published with a plain Kafka client change what partners are proposed, and
+each change to an open match is announced as one `match.updated`."""
+
+from typing import Any
+
+import pytest
+
+from deploy.local.config import StackConfig
+from deploy.local.topic_reader import Received, TopicReader
+from shared import topics
+
+from .matching_catalog import (
+    COACHES,
+    JOB_LEADS,
+    coach,
+    job_lead,
+    partner_request,
+    publish_requests,
+    publish_to,
+    unique,
+)
+
+pytestmark = pytest.mark.integration
+READ = (topics.MATCH_PROPOSED, topics.MATCH_UPDATED, topics.CATALOG_REJECTED)
+
+
+def about(topic: str, request: dict[str, Any]) -> Any:
+    return lambda r: r.topic == topic and r.key == request["payload"]["assignment_id"]
+
+
+async def proposed(reader: TopicReader, request: dict[str, Any]) -> dict[str, Any]:
+    [record] = await reader.wait_for(about(topics.MATCH_PROPOSED, request))
+    payload: dict[str, Any] = record.value["payload"]
+    return payload
+
+
+async def test_catalog_records_change_proposals_and_open_matches_are_updated(local_stack: StackConfig) -> None:
+    bootstrap = local_stack.kafka_bootstrap
+    coach_id, lead_id = unique("coach-is"), unique("lead-is")
+    async with TopicReader(bootstrap, *READ) as reader:
+        before = partner_request("is", "Reykjavik", "IS")
+        await publish_requests(bootstrap, [before])
+        unmatched = await proposed(reader, before)
+        assert unmatched["coach"] is None
+        assert unmatched["unmatched"][0]["reason_code"] == "no_shared_language"
+
+        broken = {**coach(coach_id, "is", "Reykjavik", "IS", 1), "capacity": -1, "timezone": "Mars/Olympus"}
+        await publish_to(
+            bootstrap, COACHES, [(coach_id, broken), (coach_id, coach(coach_id, "is", "Reykjavik", "IS", 1))]
+        )
+        [refusal] = await reader.wait_for(lambda r: r.topic == topics.CATALOG_REJECTED and r.key == coach_id)
+        errors = {e["field"]: e["code"] for e in refusal.value["payload"]["errors"]}
+        assert errors == {"capacity": "greater_than_equal", "timezone": "invalid_value"}
+
+        first, second = partner_request("is", "Reykjavik", "IS"), partner_request("is", "Reykjavik", "IS")
+        await publish_requests(bootstrap, [first])
+        match = await proposed(reader, first)
+        assert match["coach"]["coach_id"] == coach_id
+        language = next(c for c in match["coach"]["criteria"] if c["criterion"] == "language")
+        assert language["explanation"] == "speaks Icelandic, which you speak at C2"
+        await publish_requests(bootstrap, [second])
+        full = await proposed(reader, second)
+        assert full["coach"] is None and full["unmatched"][0]["reason_code"] == "no_capacity"
+
+        await publish_to(bootstrap, JOB_LEADS, [(lead_id, job_lead(lead_id, "Reykjavik", "IS"))])
+        added = await reader.wait_for(about(topics.MATCH_UPDATED, first))
+        assert added[0].value["payload"]["reason"] == "new_job_leads"
+        assert added[0].value["payload"]["added_job_lead_ids"] == [lead_id]
+        skills = next(c for c in added[0].value["payload"]["job_leads"][0]["criteria"] if c["criterion"] == "skills")
+        assert skills["explanation"] == "2 of the 2 skills asked for are yours"
+
+        await publish_to(bootstrap, JOB_LEADS, [(lead_id, None)])
+        await publish_to(bootstrap, COACHES, [(coach_id, None)])
+        changes = await reader.wait_for(about(topics.MATCH_UPDATED, first), count=3)
+    by_reason: dict[str, Received] = {c.value["payload"]["reason"]: c for c in changes}
+    assert by_reason["job_leads_withdrawn"].value["payload"]["removed_job_lead_ids"] == [lead_id]
+    withdrawn = by_reason["coach_withdrawn"].value["payload"]
+    assert withdrawn["previous_coach_id"] == coach_id and withdrawn["coach"] is None
+    assert withdrawn["unmatched"][0]["reason_code"] == "no_shared_language"
