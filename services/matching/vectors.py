@@ -3,7 +3,7 @@
 every feasibility decision here equal to domain.py's, which also writes the explanations."""
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -81,6 +81,8 @@ class CoachMatrix:
     available_from: Ints  # proleptic ordinal, 0 if always
     zone: Ints
     zones: list[str]
+    # Hours from each coach to a host zone, per (zone, hour): a batch asks thousands of times.
+    _gaps: dict[tuple[str, datetime], Floats] = field(default_factory=dict)
 
     @classmethod
     def build(cls, coaches: Iterable[Coach]) -> "CoachMatrix":
@@ -159,9 +161,13 @@ class CoachMatrix:
         """Hours from each coach's zone to the host's; -1 where the host's zone is unknown."""
         if situation.host_timezone is None:
             return np.full(len(self.coaches), -1.0)
-        host = _offset_hours(situation.host_timezone, situation.now)
-        per_zone = np.array([abs(_offset_hours(zone, situation.now) - host) for zone in self.zones] or [0.0])
-        return per_zone[self.zone]
+        key = (situation.host_timezone, situation.now.replace(minute=0, second=0, microsecond=0))
+        cached = self._gaps.get(key)
+        if cached is None:
+            host = _offset_hours(situation.host_timezone, situation.now)
+            per_zone = np.array([abs(_offset_hours(zone, situation.now) - host) for zone in self.zones] or [0.0])
+            cached = self._gaps[key] = per_zone[self.zone]
+        return cached
 
 
 def _offset_hours(zone: str, at: datetime) -> float:

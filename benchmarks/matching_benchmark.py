@@ -1,0 +1,175 @@
+"""Matching speed and memory, on the generated catalog (no broker, no database: the in-process
+work the service does per assignment, plus the batch optimum).
+
+    uv run --frozen python -m benchmarks.matching_benchmark
+
+Writes benchmarks/results/matching.{json,md}. Targets from issue 3: an online proposal for one
+partner under 20 ms at 100k leads and 5k coaches; the batch optimum at 10k x 2k under 5 s; the
+matching process under 400 MB RSS with 100k leads loaded.
+"""
+
+import gc
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from services.matching import domain
+from services.matching.batch import optimal_assignment, pool_arcs
+from services.matching.lead_index import LeadIndex
+from services.matching.reference import timezone_of
+from services.matching.sample_catalog import generate_catalog
+from services.matching.sample_partners import generate_partners
+from services.matching.vectors import CoachMatrix
+
+TODAY = date(2026, 11, 22)
+NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
+RESULTS = Path(__file__).parent / "results"
+
+
+def timed(work: Callable[[], object], runs: int) -> dict[str, float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        work()
+        times.append((time.perf_counter() - started) * 1000)
+    tracemalloc.start()
+    work()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    times.sort()
+    return {
+        "median_ms": round(statistics.median(times), 2),
+        "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2),
+        "peak_alloc_mb": round(peak / 2**20, 1),
+    }
+
+
+def situations(partners: list[Any], index: LeadIndex) -> list[domain.Situation]:
+    return [
+        domain.Situation(
+            host=p.host, now=NOW, host_timezone=timezone_of(p.host), start_date=p.start_date, rarity=index.rarity
+        )
+        for p in partners
+    ]
+
+
+def online_and_ranking() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    catalog = generate_catalog(coaches=5_000, job_leads=100_000, today=TODAY)
+    partners = generate_partners(200, catalog, today=TODAY)
+    matrix = CoachMatrix.build(catalog.coaches)
+    load = np.zeros(len(catalog.coaches), dtype=np.int64)
+    for size in (10_000, 100_000):
+        index = LeadIndex()
+        index.upsert_many(catalog.job_leads[:size])
+        where = situations(partners, index)
+        for s in where[:5]:  # build shards once, as the running service has them
+            index.rank(partners[0].profile, s, limit=10)
+        cursor = iter(range(10**9))
+
+        def rank_one(index: LeadIndex = index, where: list[domain.Situation] = where, cursor: Any = cursor) -> object:
+            i = next(cursor) % len(partners)
+            return index.rank(partners[i].profile, where[i], limit=10)
+
+        out[f"rank_job_leads_one_partner_{size // 1000}k_leads"] = timed(rank_one, 200)
+
+        def propose_one(
+            index: LeadIndex = index, where: list[domain.Situation] = where, cursor: Any = cursor
+        ) -> object:
+            i = next(cursor) % len(partners)
+            mask, scores = matrix.scores(partners[i].profile, where[i], load)
+            best = np.flatnonzero(mask)[np.argsort(-scores[mask])[:1]]
+            return best, index.rank(partners[i].profile, where[i], limit=10)
+
+        out[f"online_proposal_one_partner_5k_coaches_{size // 1000}k_leads"] = timed(propose_one, 200)
+    return out
+
+
+def batch_optimum() -> dict[str, Any]:
+    catalog = generate_catalog(coaches=2_000, job_leads=0, today=TODAY)
+    coaches = [c.model_copy(update={"capacity": max(1, c.capacity // 2)}) for c in catalog.coaches]
+    leads_catalog = generate_catalog(coaches=1, job_leads=5_000, today=TODAY)
+    partners = generate_partners(10_000, leads_catalog, today=TODAY)
+    matrix = CoachMatrix.build(coaches)
+    where = situations(partners, LeadIndex())
+    zero = np.zeros(len(coaches), dtype=np.int64)
+    profiles = [p.profile for p in partners]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    arcs = pool_arcs(matrix, profiles, where, zero)
+    built = time.perf_counter()
+    optimal_assignment(arcs, len(partners), matrix.capacity.tolist())
+    solved = time.perf_counter()
+    peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024  # growth of the peak
+    return {
+        "batch_optimum_10k_partners_2k_coaches": {
+            "arcs": len(arcs.partner),
+            "scoring_s": round(built - started, 2),
+            "min_cost_flow_s": round(solved - built, 2),
+            "total_s": round(solved - started, 2),
+            "peak_rss_growth_mb": round(peak / 2**20, 1),
+        }
+    }
+
+
+_RSS_PROBE = """
+import gc, resource
+from datetime import date
+from services.matching.lead_index import LeadIndex
+from services.matching.vectors import CoachMatrix
+from services.matching.sample_catalog import generate_catalog
+from services.matching import handlers  # the service's own modules, as loaded when it runs
+catalog = generate_catalog(coaches=5000, job_leads=100000, today=date(2026, 11, 22))
+index = LeadIndex()
+index.upsert_many(catalog.job_leads)
+matrix = CoachMatrix.build(catalog.coaches)
+index._shard("NO"); index._shard("US")
+del catalog
+gc.collect()
+rss = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
+print(rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+def service_memory() -> dict[str, Any]:
+    """RSS of a fresh process holding the service's catalog structures for 100k leads and 5k
+    coaches; the peak includes the generated contracts, which the service never holds at once."""
+    output = subprocess.run([sys.executable, "-c", _RSS_PROBE], capture_output=True, text=True, check=True).stdout
+    rss, peak = (int(v) for v in output.split())
+    return {
+        "matching_process_100k_leads_5k_coaches": {"rss_mb": round(rss / 2**20), "peak_rss_mb": round(peak / 2**20)}
+    }
+
+
+def main() -> dict[str, Any]:
+    result: dict[str, Any] = {"machine": "2-core shared dev machine; medians of 200 runs"}
+    result.update(online_and_ranking())
+    gc.collect()
+    result.update(batch_optimum())
+    result.update(service_memory())
+    return result
+
+
+def write(result: dict[str, Any]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "matching.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = ["# Matching benchmark (generated by `python -m benchmarks.matching_benchmark`)", ""]
+    for name, value in result.items():
+        lines.append(f"- **{name}**: {value}")
+    (RESULTS / "matching.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    outcome = main()
+    write(outcome)
+    print(json.dumps(outcome, indent=2))

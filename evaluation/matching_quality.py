@@ -1,0 +1,211 @@
+"""Quality of matching on a generated pool: 10k partners x 2k coaches x 100k job leads, coach
+capacity halved so places are scarce, minority languages in every host.
+
+    uv run --frozen python -m evaluation.matching_quality [partners coaches leads]
+
+Writes evaluation/results/matching_quality.{json,md}. Online = partners one by one in arrival
+order, each taking the best coach with a free place (what the service does per assignment).
+Batch = min-cost flow over the whole pool, the exact optimum of total score.
+"""
+
+import json
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from services.matching import domain
+from services.matching.batch import optimal_assignment, pool_arcs
+from services.matching.lead_index import LeadIndex
+from services.matching.reference import timezone_of
+from services.matching.sample_catalog import generate_catalog
+from services.matching.sample_partners import SamplePartner, generate_partners
+from services.matching.vectors import CoachMatrix
+
+TODAY = date(2026, 11, 22)
+NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
+RESULTS = Path(__file__).parent / "results"
+LEADS_PER_PARTNER = 10
+
+
+def situation(partner: SamplePartner, index: LeadIndex) -> domain.Situation:
+    return domain.Situation(
+        host=partner.host,
+        now=NOW,
+        host_timezone=timezone_of(partner.host),
+        start_date=partner.start_date,
+        rarity=index.rarity,
+    )
+
+
+def online(matrix: CoachMatrix, partners: list[SamplePartner], situations: list[domain.Situation]) -> np.ndarray:
+    load = np.zeros(len(matrix.coaches), dtype=np.int64)
+    chosen = np.full(len(partners), -1, dtype=np.int64)
+    for i, (partner, where) in enumerate(zip(partners, situations, strict=True)):
+        mask, scores = matrix.scores(partner.profile, where, load)
+        if mask.any():
+            best = int(np.flatnonzero(mask)[np.argmax(scores[mask])])
+            chosen[i], load[best] = best, load[best] + 1
+        chosen[i] = chosen[i]
+    return chosen
+
+
+def groups(
+    partners: list[SamplePartner], chosen: np.ndarray, score_of: dict[int, float], reachable: np.ndarray
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    keys: tuple[tuple[str, Callable[[SamplePartner], str]], ...] = (
+        ("first_language", lambda p: p.profile.languages[0].code),
+        ("host_country", lambda p: p.host.country),
+    )
+    for name, key in keys:
+        members: dict[str, list[int]] = defaultdict(list)
+        for i, partner in enumerate(partners):
+            if reachable[i]:
+                members[key(partner)].append(i)
+        table = {
+            group: {
+                "partners": len(ids),
+                "coverage": round(float(np.mean(chosen[ids] >= 0)), 4),
+                "mean_score": round(float(np.mean([score_of.get(i, 0.0) for i in ids])), 4),
+            }
+            for group, ids in sorted(members.items())
+            if len(ids) >= 20
+        }
+        coverages = [g["coverage"] for g in table.values()]
+        scores = [g["mean_score"] for g in table.values()]
+        out[name] = {
+            "groups": table,
+            "coverage_min_max_ratio": round(min(coverages) / max(coverages), 4),
+            "mean_score_min_max_ratio": round(min(scores) / max(scores), 4),
+            "flagged_below_0_8": sorted(g for g, v in table.items() if v["coverage"] < 0.8 * max(coverages)),
+        }
+    return out
+
+
+def coach_violations(matrix: CoachMatrix, partners: list[SamplePartner], situations: list[Any], chosen: Any) -> int:
+    counts = np.bincount(chosen[chosen >= 0], minlength=len(matrix.coaches))
+    violations = int((counts > matrix.capacity).sum())
+    for i in np.flatnonzero(chosen >= 0):
+        candidate = domain.CoachCandidate(matrix.coaches[chosen[i]], 0)
+        violations += not domain.coach_is_feasible(candidate, partners[i].profile, situations[i])
+    return violations
+
+
+def lead_violations(
+    index: LeadIndex, leads: dict[str, Any], partners: list[SamplePartner], situations: list[Any]
+) -> dict[str, Any]:
+    violations, proposed, with_leads = 0, 0, 0
+    started = time.perf_counter()
+    for partner, where in zip(partners, situations, strict=True):
+        ranked = index.rank(partner.profile, where, limit=LEADS_PER_PARTNER)
+        proposed += len(ranked)
+        with_leads += bool(ranked)
+        violations += sum(not domain.lead_is_feasible(leads[lead_id], partner.profile, where) for lead_id, _ in ranked)
+    return {
+        "partners_with_leads": round(with_leads / len(partners), 4),
+        "leads_proposed": proposed,
+        "violations": violations,
+        "seconds_for_all_partners": round(time.perf_counter() - started, 2),
+    }
+
+
+def main(n_partners: int = 10_000, n_coaches: int = 2_000, n_leads: int = 100_000) -> dict[str, Any]:
+    started = time.perf_counter()
+    catalog = generate_catalog(coaches=n_coaches, job_leads=n_leads, today=TODAY)
+    # Scarce places: half of each coach's capacity (at least one).
+    coaches = [c.model_copy(update={"capacity": max(1, c.capacity // 2)}) for c in catalog.coaches]
+    partners = generate_partners(n_partners, catalog, today=TODAY)
+    index = LeadIndex()
+    index.upsert_many(catalog.job_leads)
+    matrix = CoachMatrix.build(coaches)
+    situations = [situation(p, index) for p in partners]
+    generated = time.perf_counter() - started
+
+    zero = np.zeros(len(coaches), dtype=np.int64)
+    t = time.perf_counter()
+    arcs = pool_arcs(matrix, [p.profile for p in partners], situations, zero)
+    batch = optimal_assignment(arcs, len(partners), matrix.capacity.tolist())
+    batch_s = time.perf_counter() - t
+    t = time.perf_counter()
+    greedy = online(matrix, partners, situations)
+    online_s = time.perf_counter() - t
+
+    arc_score = {(int(p), int(c)): float(s) for p, c, s in zip(arcs.partner, arcs.coach, arcs.score, strict=True)}
+    reachable = np.zeros(len(partners), dtype=bool)
+    reachable[np.unique(arcs.partner)] = True
+
+    def summary(chosen: np.ndarray, seconds: float) -> dict[str, Any]:
+        score_of = {int(i): arc_score[(int(i), int(chosen[i]))] for i in np.flatnonzero(chosen >= 0)}
+        return {
+            "utility": round(sum(score_of.values()), 2),
+            "coverage_of_reachable": round(float(np.mean(chosen[reachable] >= 0)), 4),
+            "coverage_of_all": round(float(np.mean(chosen >= 0)), 4),
+            "seconds": round(seconds, 2),
+            "hard_constraint_violations": coach_violations(matrix, partners, situations, chosen),
+            "fairness": groups(partners, chosen, score_of, reachable),
+        }
+
+    result_batch, result_online = summary(batch, batch_s), summary(greedy, online_s)
+    optimum = result_batch["utility"]
+    leads = {lead.job_lead_id: lead for lead in catalog.job_leads}
+    return {
+        "pool": {
+            "partners": n_partners,
+            "coaches": n_coaches,
+            "coach_places": int(matrix.capacity.sum()),
+            "job_leads": n_leads,
+            "feasible_arcs": len(arcs.partner),
+            "partners_with_a_feasible_coach": int(reachable.sum()),
+            "generation_seconds": round(generated, 1),
+        },
+        "batch": {**result_batch, "utility_share_of_optimum": 1.0},
+        "online": {**result_online, "utility_share_of_optimum": round(result_online["utility"] / optimum, 4)},
+        "online_vs_batch_gap": round(1 - result_online["utility"] / optimum, 4),
+        "job_leads": lead_violations(index, leads, partners, situations),
+    }
+
+
+def write(result: dict[str, Any]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "matching_quality.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = ["# Matching quality (generated by `python -m evaluation.matching_quality`)", ""]
+    pool = result["pool"]
+    lines.append(
+        f"Pool: {pool['partners']} partners, {pool['coaches']} coaches with {pool['coach_places']} places,"
+        f" {pool['job_leads']} job leads; {pool['feasible_arcs']} feasible partner-coach pairs;"
+        f" {pool['partners_with_a_feasible_coach']} partners have at least one feasible coach."
+    )
+    lines += ["", "| mode | utility share of optimum | coverage (reachable) | coverage (all) | violations | s |"]
+    lines.append("|---|---|---|---|---|---|")
+    for mode in ("batch", "online"):
+        r = result[mode]
+        lines.append(
+            f"| {mode} | {r['utility_share_of_optimum']:.2%} | {r['coverage_of_reachable']:.2%} |"
+            f" {r['coverage_of_all']:.2%} | {r['hard_constraint_violations']} | {r['seconds']} |"
+        )
+    for mode in ("batch", "online"):
+        for group, data in result[mode]["fairness"].items():
+            lines.append(
+                f"\n{mode}, per {group}: coverage min/max {data['coverage_min_max_ratio']},"
+                f" mean score min/max {data['mean_score_min_max_ratio']}, flagged (< 0.8 of best):"
+                f" {', '.join(data['flagged_below_0_8']) or 'none'}"
+            )
+    j = result["job_leads"]
+    lines.append(
+        f"\nJob leads: {j['partners_with_leads']:.2%} of partners get at least one; {j['leads_proposed']} proposed,"
+        f" {j['violations']} hard-constraint violations; {j['seconds_for_all_partners']} s for all partners."
+    )
+    (RESULTS / "matching_quality.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sizes = [int(a) for a in sys.argv[1:4]]
+    outcome = main(*sizes)
+    write(outcome)
+    print((RESULTS / "matching_quality.md").read_text())
