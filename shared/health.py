@@ -1,7 +1,9 @@
 """Liveness and readiness over plain HTTP, for the local runner and Kubernetes probes.
 
-`GET /health/live` answers 200 while the event loop runs; `GET /health/ready` runs each check
-(broker, database) and answers 200 only if all pass.
+`GET /health/live` answers 200 while the event loop runs. `GET /health/ready` answers 200 only
+once start-up finished, while no shutdown is under way, and while every check (broker, database,
+consumers running) passes; otherwise 503 with the state and the failing checks. The server starts
+before the service waits for its dependencies, so a probe sees "starting" instead of silence.
 """
 
 import asyncio
@@ -29,6 +31,17 @@ class HealthServer:
         self._port = port
         self._checks = checks
         self._server: asyncio.Server | None = None
+        self.state = "starting"
+
+    def add_checks(self, checks: dict[str, Check]) -> None:
+        self._checks = {**self._checks, **checks}
+
+    def mark_ready(self) -> None:
+        self.state = "ready"
+
+    def mark_draining(self) -> None:
+        """From SIGTERM on: out of the load balancer while in-flight work finishes."""
+        self.state = "draining"
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self._host, self._port)
@@ -61,6 +74,7 @@ class HealthServer:
             return "200 OK", {"status": "live"}
         if path == "/health/ready":
             results = {name: await _passes(check) for name, check in self._checks.items()}
-            ready = all(results.values())
-            return ("200 OK" if ready else "503 Service Unavailable"), {"ready": ready, "checks": results}
+            ready = self.state == "ready" and all(results.values())
+            body = {"ready": ready, "state": self.state, "checks": results}
+            return ("200 OK" if ready else "503 Service Unavailable"), body
         return "404 Not Found", {"error": "unknown path"}

@@ -1,8 +1,17 @@
 """Kafka adapters shared by every service: the broker, publishing outbox records, and the one
 consume loop that separates transient failures (retry, then hand back to Kafka) from permanent
-ones (dead-letter and move on, so one bad record never blocks a partition)."""
+ones (dead-letter and move on, so one bad record never blocks a partition).
+
+Delivery is at-least-once. Subscribers use `AckPolicy.NACK_ON_ERROR` (auto-commit off). In
+FastStream 0.6.7 `ack()` commits the consumer's current position of every assigned partition,
+which is safe here because records are handled one at a time, in order: whatever the consumer
+has handed out has been handled by the time the next ack commits. `nack()` seeks the partition
+back to the failed record, so it and everything after it on that partition is fetched again:
+order within a key holds.
+"""
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -10,18 +19,23 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
+from aiokafka.structs import RecordMetadata
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.message import StreamMessage
 from opentelemetry.sdk.trace import TracerProvider
 
-from . import outbox
+from . import dead_letter, outbox
+from .contracts.decoding import InvalidEvent
 from .db import TRANSIENT_DB_ERRORS, Connection
+from .inbox import first_sighting
 from .settings import ServiceSettings
 from .topics import DEAD_LETTER
 
 log = logging.getLogger(__name__)
 
 Effect = Callable[[Connection, KafkaMessage], Awaitable[None]]
+Parse = Callable[[Any], Awaitable[StreamMessage[Any]]]
 
 
 def create_broker(settings: ServiceSettings, service_name: str, tracer_provider: TracerProvider) -> KafkaBroker:
@@ -31,13 +45,29 @@ def create_broker(settings: ServiceSettings, service_name: str, tracer_provider:
         # acks from all in-sync replicas and the idempotent producer: no loss, no broker-side dupes.
         acks="all",
         enable_idempotence=True,
+        parser=parse_leniently,
         middlewares=(KafkaTelemetryMiddleware(tracer_provider=tracer_provider),),
-        graceful_timeout=20.0,
+        graceful_timeout=settings.graceful_timeout_s,
     )
 
 
-async def publish_record(broker: KafkaBroker, record: outbox.OutboxRecord) -> None:
-    await broker.publish(record.payload, topic=record.topic, key=record.key.encode(), headers=record.headers)
+async def parse_leniently(record: Any, original: Parse) -> StreamMessage[Any]:
+    """FastStream decodes every header value as strict UTF-8; one bad header byte (or a null
+    value) would fail parsing before our handler runs, and the record would be skipped without
+    an answer. Parse a copy with readable headers, keep the original for the dead letter."""
+    readable = [(name, (value or b"").decode("utf-8", "replace").encode()) for name, value in record.headers or ()]
+    message = await original(dataclasses.replace(record, headers=readable))
+    message.raw_message = record
+    return message
+
+
+async def publish_record(broker: KafkaBroker, record: outbox.OutboxRecord) -> "asyncio.Future[RecordMetadata]":
+    """Hand the record to the producer; the returned future resolves once the broker acked it.
+    Records handed over in sequence keep their order per partition (idempotent producer)."""
+    future: asyncio.Future[RecordMetadata] = await broker.publish(
+        record.payload, topic=record.topic, key=record.key, headers=record.headers, no_confirm=True
+    )
+    return future
 
 
 def record_coordinates(message: KafkaMessage) -> tuple[str, int, int, str | None]:
@@ -61,6 +91,28 @@ async def retry_transient(work: Callable[[], Awaitable[None]], *, budget_s: floa
             delay = min(5.0, delay * 2) * random.uniform(0.8, 1.2)
 
 
+def failure_reason(error: BaseException) -> str:
+    """A specific, machine-readable reason: the field codes for a contract violation."""
+    if isinstance(error, InvalidEvent):
+        return "invalid_event: " + "; ".join(f"{e.field}={e.code}" for e in error.errors)
+    return f"{type(error).__name__}: {error}"
+
+
+async def add_dead_letter(connection: Connection, message: KafkaMessage, *, consumer: str, reason: str) -> None:
+    """Queue the original record, its headers and `reason` for the dead-letter topic, inside the
+    caller's transaction. Keyed like the original, so a replay lands on the same partition."""
+    raw: Any = message.raw_message
+    origin = dead_letter.Origin(consumer, raw.topic, raw.partition, raw.offset)
+    await outbox.add_raw(
+        connection,
+        event_id=f"dead-letter:{consumer}:{origin.record_id}",
+        topic=DEAD_LETTER,
+        key=raw.key or b"",
+        payload=raw.value or b"",
+        headers=dead_letter.dead_letter_headers(raw.headers or (), origin, reason),
+    )
+
+
 class Consumer:
     """Runs a service's effect for one Kafka record inside one database transaction."""
 
@@ -80,28 +132,19 @@ class Consumer:
             # Raised on: the subscriber's NACK_ON_ERROR policy seeks back and Kafka redelivers.
             raise
         except Exception as error:
-            log.exception("%s could not handle a record; it goes to the dead-letter topic", self.name)
-            failure = error
-            await retry_transient(lambda: self._dead_letter(message, failure), budget_s=self._budget_s)
+            reason = failure_reason(error)
+            # Type and codes only: an exception's text may quote personal data from the record.
+            log.error("%s dead-letters a record: %s", self.name, reason.split(":")[0] + _codes(error))
+            await retry_transient(lambda: self._dead_letter(message, reason), budget_s=self._budget_s)
 
-    async def _dead_letter(self, message: KafkaMessage, error: Exception) -> None:
-        topic, partition, offset, key = record_coordinates(message)
+    async def _dead_letter(self, message: KafkaMessage, reason: str) -> None:
         raw: Any = message.raw_message
-        original = {name: value.decode("utf-8", "replace") for name, value in raw.headers or ()}
-        headers = {
-            **original,
-            "dead_letter.reason": f"{type(error).__name__}: {error}"[:1000],
-            "dead_letter.consumer": self.name,
-            "dead_letter.topic": topic,
-            "dead_letter.partition": str(partition),
-            "dead_letter.offset": str(offset),
-        }
+        origin = dead_letter.Origin(self.name, raw.topic, raw.partition, raw.offset)
         async with self._pool.acquire() as connection, connection.transaction():
-            await outbox.add_raw(
-                connection,
-                event_id=f"dead-letter:{self.name}:{topic}:{partition}:{offset}",
-                topic=DEAD_LETTER,
-                key=key or "",
-                payload=raw.value or b"",
-                headers=headers,
-            )
+            # A redelivery after a crash must not dead-letter the same record twice.
+            if await first_sighting(connection, consumer=self.name, event_id=f"dead-letter:{origin.record_id}"):
+                await add_dead_letter(connection, message, consumer=self.name, reason=reason)
+
+
+def _codes(error: BaseException) -> str:
+    return (" " + ", ".join(f"{e.field}={e.code}" for e in error.errors)) if isinstance(error, InvalidEvent) else ""

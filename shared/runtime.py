@@ -1,14 +1,14 @@
 """The life cycle every service shares: `python -m services.<name> [migrate|run]`.
 
-`migrate` applies the shared and the service's migrations and exits. `run` waits for PostgreSQL
-and Kafka with a bounded backoff, registers the service's handlers, starts the outbox relay and
-the health endpoints, and runs until SIGTERM or SIGINT, when FastStream stops consuming and lets
-in-flight handlers finish before the process exits.
+`migrate` applies the shared and the service's migrations and exits. `run` opens the health
+endpoints (ready = no), waits for PostgreSQL and Kafka with a bounded backoff and one log line per
+attempt, registers the service's handlers, starts the outbox relay and reports ready. On SIGTERM
+or SIGINT it reports not ready, stops fetching, lets the handler in flight finish and commit its
+offset, publishes what the outbox still holds, and exits.
 """
 
 import argparse
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -56,6 +56,8 @@ class Service:
 
     async def run(self) -> None:
         settings = self.settings
+        health = HealthServer(settings.health_host, settings.health_port, {})
+        await health.start()  # live at once; ready only when everything below is up
         tracer_provider = configure_tracing(self.service_name)
         broker = create_broker(settings, self.service_name, tracer_provider)
         pool = await wait_for(
@@ -71,31 +73,59 @@ class Service:
             lambda record: publish_record(broker, record),
             poll_interval_s=settings.outbox_poll_interval_s,
         )
-        health = HealthServer(
-            settings.health_host,
-            settings.health_port,
-            {"kafka": lambda: _ping_broker(broker), "database": lambda: pool.fetchval("SELECT 1")},
+        health.add_checks(
+            {
+                "kafka": lambda: _ping_broker(broker),
+                "database": lambda: pool.fetchval("SELECT 1"),
+                "consumers": lambda: _consumers_running(broker),
+            }
         )
         relay_task: asyncio.Task[None] | None = None
 
         async def start_relay() -> None:
             nonlocal relay_task
             relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
-            await health.start()
+            health.mark_ready()
             log.info("%s ready", self.service_name)
 
-        app = FastStream(broker, after_startup=[start_relay])
+        async def drain() -> None:
+            """SIGTERM: leave the load balancer, let in-flight handlers finish and commit their
+            offsets, then publish what they wrote to the outbox, then let the broker close."""
+            health.mark_draining()
+            log.info("%s draining: stopping consumers", self.service_name)
+            for subscriber in broker.subscribers:
+                await subscriber.stop()  # waits up to graceful_timeout for the handler in flight
+            await _stop_relay(relay, relay_task)
+            await relay.drain(settings.shutdown_drain_s)
+            log.info("%s drained", self.service_name)
+
+        app = FastStream(broker, after_startup=[start_relay], on_shutdown=[drain])
         try:
             await app.run()
         finally:
-            if relay_task is not None:
-                relay_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await relay_task
+            await _stop_relay(relay, relay_task)
             await relay.close()
             await health.stop()
             await pool.close()
             tracer_provider.shutdown()
+
+
+async def _stop_relay(relay: OutboxRelay, task: "asyncio.Task[None] | None") -> None:
+    if task is None or task.done():
+        return
+    relay.stop()
+    try:
+        await asyncio.wait_for(task, timeout=5)
+    except TimeoutError:
+        pass  # wait_for cancelled it; an unfinished batch rolls back and is relayed again later
+    except asyncio.CancelledError:
+        pass
+
+
+async def _consumers_running(broker: KafkaBroker) -> None:
+    stopped = [s for s in broker.subscribers if not s.running]
+    if stopped:
+        raise RuntimeError(f"{len(stopped)} consumer(s) not running")
 
 
 async def _ping_database(dsn: str) -> None:

@@ -21,3 +21,6 @@ class ServiceSettings(BaseSettings):
     # Longest a handler keeps retrying a transient failure before handing the record back to Kafka.
     transient_retry_budget_s: float = 30.0
     db_pool_size: int = 10
+    # On SIGTERM: how long in-flight handlers may finish, then how long the relay may drain.
+    graceful_timeout_s: float = 20.0
+    shutdown_drain_s: float = 5.0

@@ -19,11 +19,21 @@ class Received:
     key: str | None
     headers: dict[str, str]
     value: dict[str, Any]
+    raw: bytes = b""
 
     @property
     def trace_id(self) -> str:
         # W3C traceparent: version-traceid-spanid-flags
         return self.headers["traceparent"].split("-")[1]
+
+
+def _json_object(value: bytes | None) -> dict[str, Any]:
+    """The record's JSON object; {} for an empty record or one that is not a JSON object."""
+    try:
+        parsed = json.loads(value) if value else {}
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 class TopicReader:
@@ -52,15 +62,17 @@ class TopicReader:
 
     async def _collect(self) -> None:
         async for record in self._consumer:
-            headers = {k: v.decode() for k, v in record.headers or ()}
+            # Dead letters carry whatever was sent: never let one record stop the reader.
+            headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers or ()}
             self.records.append(
                 Received(
                     record.topic,
                     record.partition,
                     record.offset,
-                    record.key.decode() if record.key else None,
+                    record.key.decode("utf-8", "replace") if record.key else None,
                     headers,
-                    json.loads(record.value) if record.value else {},
+                    _json_object(record.value),
+                    record.value or b"",
                 )
             )
 

@@ -23,7 +23,7 @@ from shared.contracts import (
 from shared.contracts.decoding import InvalidEvent, decode
 from shared.db import Connection
 from shared.inbox import first_sighting
-from shared.messaging import Consumer, record_coordinates
+from shared.messaging import Consumer, add_dead_letter, record_coordinates
 from shared.settings import ServiceSettings
 from shared.topics import ASSIGNMENT_CREATED, ASSIGNMENT_REJECTED, ASSIGNMENT_REQUESTED
 
@@ -58,6 +58,12 @@ async def accept_or_reject(connection: Connection, message: KafkaMessage) -> Non
             await _reject(connection, message, invalid.errors, request=None)
         return
     if not await first_sighting(connection, consumer=CONSUMER, event_id=str(request.event_id)):
+        # A redelivery changes nothing; the same event id on another assignment is refused, once.
+        reused = not await repository.handled_request(connection, request)
+        if reused and await first_sighting(
+            connection, consumer=CONSUMER, event_id=f"record:{topic}:{partition}:{offset}"
+        ):
+            await _reject(connection, message, [_reused_event_id(request)], request=request)
         return
     errors = domain.review(request, record_key=key, today=date.today())
     if not errors and not await repository.save_assignment(connection, request):
@@ -94,14 +100,11 @@ async def _reject(
     )
     await repository.save_rejection(connection, rejection)
     await outbox.add_event(connection, topic=ASSIGNMENT_REJECTED, key=key or str(rejection.event_id), event=rejection)
+    codes = "; ".join(f"{error.field}={error.code}" for error in errors)
+    # The firm has its answer; operators also get the original record, to replay once fixed.
+    await add_dead_letter(connection, message, consumer=CONSUMER, reason=f"rejected: {codes}")
     # Codes and paths only: the messages may quote what the firm sent.
-    log.warning(
-        "request rejected at %s/%d/%d: %s",
-        topic,
-        partition,
-        offset,
-        ", ".join(f"{error.field}={error.code}" for error in errors),
-    )
+    log.warning("request rejected at %s/%d/%d: %s", topic, partition, offset, codes)
 
 
 def _duplicate(request: AssignmentRequested) -> FieldError:
@@ -109,6 +112,14 @@ def _duplicate(request: AssignmentRequested) -> FieldError:
         field="payload.assignment_id",
         code="duplicate_assignment",
         message=f"assignment {request.payload.assignment_id} already exists; updates are not part of v1",
+    )
+
+
+def _reused_event_id(request: AssignmentRequested) -> FieldError:
+    return FieldError(
+        field="event_id",
+        code="duplicate_event_id",
+        message=f"event id {request.event_id} was already used for another assignment; every event needs a new id",
     )
 
 

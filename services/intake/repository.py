@@ -46,3 +46,18 @@ async def save_rejection(connection: Connection, rejection: AssignmentRejected) 
         payload.record.partition,
         payload.record.offset,
     )
+
+
+async def handled_request(connection: Connection, request: AssignmentRequested) -> bool:
+    """True if this event id was accepted or refused for this same assignment: a redelivery."""
+    found = await connection.fetchval(
+        """
+        SELECT 1 FROM assignments WHERE request_event_id = $1 AND assignment_id = $2
+        UNION ALL
+        SELECT 1 FROM rejections WHERE request_event_id = $1 AND assignment_id = $2
+        LIMIT 1
+        """,
+        request.event_id,
+        request.payload.assignment_id,
+    )
+    return found is not None

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ValidationError
 from .assignment import FieldError
 
 MAX_EVENT_BYTES = 1_000_000
+_NUL = "text must not contain the NUL character (U+0000)"
 # pydantic's error types are stable identifiers; a few are renamed to say what a firm must fix.
 _CODES = {
     "json_invalid": "malformed_json",
@@ -26,12 +27,17 @@ class InvalidEvent(Exception):
         self.errors = errors
 
 
+def _storable(text: str) -> str:
+    return text.replace("\x00", "\ufffd")
+
+
 def _field_errors(error: ValidationError) -> list[FieldError]:
     return [
         FieldError(
-            field=".".join(str(part) for part in item["loc"]) or "$",
+            # Paths and messages may quote what was sent (an unknown key, say): keep them storable.
+            field=_storable(".".join(str(part) for part in item["loc"]) or "$"),
             code=_CODES.get(item["type"], item["type"]),
-            message=item["msg"],
+            message=_storable(item["msg"]),
         )
         for item in error.errors(include_url=False)
     ]
@@ -49,6 +55,22 @@ def decode(raw: bytes | None, model: type[M]) -> M:
         message = f"not valid UTF-8 at byte {error.start}"
         raise InvalidEvent([FieldError(field="$", code="invalid_encoding", message=message)]) from None
     try:
-        return model.model_validate_json(text)
+        event = model.model_validate_json(text)
     except ValidationError as error:
         raise InvalidEvent(_field_errors(error)) from None
+    if ("\x00" in text or "\\u0000" in text) and (errors := _nul_characters(event.model_dump(), "$")):
+        raise InvalidEvent(errors)
+    return event
+
+
+def _nul_characters(value: object, path: str) -> list[FieldError]:
+    """PostgreSQL cannot store U+0000 in text or jsonb; say where it is instead of failing later."""
+    if isinstance(value, str):
+        return (
+            [FieldError(field=path.removeprefix("$."), code="nul_character", message=_NUL)] if "\x00" in value else []
+        )
+    if isinstance(value, dict):
+        return [e for k, v in value.items() for e in _nul_characters(v, f"{path}.{k}")]
+    if isinstance(value, list | tuple):
+        return [e for i, v in enumerate(value) for e in _nul_characters(v, f"{path}.{i}")]
+    return []

@@ -13,7 +13,15 @@ from pydantic import AfterValidator, AwareDatetime, Field
 
 from .common import Contract, Identifier
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda moment: moment.astimezone(UTC))]
+
+def _to_utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-14:00 is past year 9999 in UTC
+        raise ValueError("lies outside the supported date range once converted to UTC") from None
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 
 def utc_now() -> datetime:

@@ -1,0 +1,91 @@
+"""The dead-letter record format: the original record (key, value, headers) plus why and where it
+failed. Written by every consumer, read and replayed by `python -m shared.ops.dead_letters`.
+
+Original headers travel verbatim when they are clean text. A value that is not valid UTF-8 or
+holds a NUL (which PostgreSQL cannot store in the outbox's jsonb) travels base64-encoded, and its
+name is listed in `dead_letter.base64_headers`, so a replay restores the exact bytes.
+"""
+
+import base64
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+PREFIX = "dead_letter."
+REASON = "dead_letter.reason"
+CONSUMER = "dead_letter.consumer"
+TOPIC = "dead_letter.topic"
+PARTITION = "dead_letter.partition"
+OFFSET = "dead_letter.offset"
+BASE64_HEADERS = "dead_letter.base64_headers"
+# Set on a replayed record, so its consumer and an operator can tell it from the first delivery.
+REPLAYED_FROM = "dead_letter.replayed_from"
+
+_MAX_REASON = 1000
+
+RawHeaders = Iterable[tuple[str, bytes | None]]
+
+
+@dataclass(frozen=True)
+class Origin:
+    consumer: str
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def record_id(self) -> str:
+        """Identifies the failed record itself; used to dead-letter it once only."""
+        return f"record:{self.topic}:{self.partition}:{self.offset}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+
+def _clean_name(name: str) -> str:
+    return name.replace("\x00", "\ufffd")
+
+
+def encode_headers(raw: RawHeaders) -> dict[str, str]:
+    """Original record headers as text that PostgreSQL and Kafka carry without loss."""
+    headers: dict[str, str] = {}
+    encoded: list[str] = []
+    for raw_name, value in raw:
+        name = _clean_name(raw_name)
+        data = value or b""
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = "\x00"  # forces the base64 branch below
+        if "\x00" in text or name.startswith(PREFIX):
+            headers[name] = base64.b64encode(data).decode("ascii")
+            encoded.append(name)
+        else:
+            headers[name] = text
+    if encoded:
+        headers[BASE64_HEADERS] = ",".join(base64.b64encode(n.encode()).decode("ascii") for n in encoded)
+    return headers
+
+
+def dead_letter_headers(raw: RawHeaders, origin: Origin, reason: str) -> dict[str, str]:
+    return {
+        **encode_headers(raw),
+        REASON: reason.replace("\x00", "\ufffd")[:_MAX_REASON],
+        CONSUMER: origin.consumer,
+        TOPIC: origin.topic,
+        PARTITION: str(origin.partition),
+        OFFSET: str(origin.offset),
+    }
+
+
+def original_headers(headers: Mapping[str, bytes]) -> list[tuple[str, bytes]]:
+    """The headers the failed record carried, as bytes, without the dead-letter annotations."""
+    listed = headers.get(BASE64_HEADERS, b"").decode()
+    encoded = {base64.b64decode(n).decode() for n in listed.split(",") if n}
+    restored: list[tuple[str, bytes]] = []
+    for name, value in headers.items():
+        if name in encoded:
+            restored.append((name, base64.b64decode(value)))
+        elif not name.startswith(PREFIX):
+            restored.append((name, value))
+    return restored
