@@ -1,0 +1,54 @@
+#!/bin/sh
+# One-shot topic creation for docker-compose.yml: every Trailblazer topic with its partition count
+# and config. Creates only what is missing and grows partition counts that are below spec, so it
+# is safe on every `docker compose up`. Config of a topic that already exists is not changed.
+# The table mirrors shared/topics.py; tests/unit/test_deploy_manifests.py fails when they differ.
+set -eu
+
+BOOTSTRAP="${KAFKA_BOOTSTRAP:-kafka:19092}"
+REPLICATION="${TOPIC_REPLICATION_FACTOR:-1}"
+KAFKA_TOPICS=/opt/kafka/bin/kafka-topics.sh
+
+# topic  partitions  config (comma-separated key=value, "-" for none)
+TOPICS="
+trailblazer.assignment.requested.v1 6 retention.ms=604800000
+trailblazer.assignment.created.v1 6 -
+trailblazer.assignment.rejected.v1 3 -
+trailblazer.match.proposed.v1 6 -
+trailblazer.stakeholder.notified.v1 6 -
+trailblazer.dead-letter.v1 3 -
+trailblazer.catalog.coaches.v1 3 cleanup.policy=compact,min.compaction.lag.ms=60000
+trailblazer.catalog.job-leads.v1 6 cleanup.policy=compact,min.compaction.lag.ms=60000
+trailblazer.catalog.rejected.v1 3 -
+trailblazer.match.updated.v1 6 -
+trailblazer.duty-of-information.v1 6 -
+trailblazer.partner.consent-withdrawn.v1 3 -
+trailblazer.assignment.cancelled.v1 6 -
+"
+
+# Each tool call starts a JVM: list once, then touch only what differs.
+existing=$("$KAFKA_TOPICS" --bootstrap-server "$BOOTSTRAP" --list)
+
+echo "$TOPICS" | while read -r name partitions config; do
+    [ -n "$name" ] || continue
+    if ! echo "$existing" | grep -qx "$name"; then
+        set -- --bootstrap-server "$BOOTSTRAP" --create --if-not-exists --topic "$name" \
+            --partitions "$partitions" --replication-factor "$REPLICATION"
+        if [ "$config" != "-" ]; then
+            for pair in $(echo "$config" | tr ',' ' '); do
+                set -- "$@" --config "$pair"
+            done
+        fi
+        "$KAFKA_TOPICS" "$@"
+        continue
+    fi
+    current=$("$KAFKA_TOPICS" --bootstrap-server "$BOOTSTRAP" --describe --topic "$name" \
+        | sed -n 's/.*PartitionCount: *\([0-9][0-9]*\).*/\1/p' | head -n 1)
+    if [ "$current" -lt "$partitions" ]; then
+        echo "growing $name from $current to $partitions partitions"
+        "$KAFKA_TOPICS" --bootstrap-server "$BOOTSTRAP" --alter --topic "$name" --partitions "$partitions"
+    else
+        echo "$name exists with $current partitions"
+    fi
+done
+echo "topics ready"
