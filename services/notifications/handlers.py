@@ -1,4 +1,4 @@
-"""notifications' handlers: `assignment.created` and `match.proposed` in; once both are known, the
+"""notifications' handlers: `assignment.created`, `match.proposed` and `match.updated` in; once both are known, the
 duty of information is queued per stakeholder and channel; a later match tells the partner what
 changed; a withdrawal of consent or a cancellation stops what has not gone out. The delivery
 worker sends what is queued."""
@@ -18,6 +18,7 @@ from shared.contracts import (
     DeliveryStatus,
     MatchProposed,
     MatchProposedPayload,
+    MatchUpdated,
     PartnerConsentWithdrawn,
     Stakeholder,
     utc_now,
@@ -27,7 +28,13 @@ from shared.db import Connection
 from shared.inbox import first_sighting
 from shared.messaging import Consumer, Effect
 from shared.settings import ServiceSettings
-from shared.topics import ASSIGNMENT_CANCELLED, ASSIGNMENT_CREATED, MATCH_PROPOSED, PARTNER_CONSENT_WITHDRAWN
+from shared.topics import (
+    ASSIGNMENT_CANCELLED,
+    ASSIGNMENT_CREATED,
+    MATCH_PROPOSED,
+    MATCH_UPDATED,
+    PARTNER_CONSENT_WITHDRAWN,
+)
 
 from . import deliveries, domain, record, repository
 from .informing import queue_message
@@ -53,6 +60,7 @@ def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings)
 
     subscribe(ASSIGNMENT_CREATED, handlers.remember_assignment)
     subscribe(MATCH_PROPOSED, handlers.remember_match)
+    subscribe(MATCH_UPDATED, handlers.remember_match_update)
     subscribe(PARTNER_CONSENT_WITHDRAWN, handlers.withdraw_consent)
     subscribe(ASSIGNMENT_CANCELLED, handlers.cancel)
     # The worker lives as long as the process; runtime cancels leftover tasks at exit, and an
@@ -79,12 +87,28 @@ class Handlers:
 
     async def remember_match(self, connection: Connection, message: KafkaMessage) -> None:
         proposed = decode(message.body, MatchProposed)
-        assignment_id = proposed.payload.assignment_id
+        await self._apply_match(connection, str(proposed.event_id), proposed.payload)
+
+    async def remember_match_update(self, connection: Connection, message: KafkaMessage) -> None:
+        event = decode(message.body, MatchUpdated)
+        update = event.payload
+        current = MatchProposedPayload(
+            assignment_id=update.assignment_id,
+            coach=update.coach,
+            job_leads=update.job_leads,
+            unmatched=update.unmatched,
+            proposed_at=update.updated_at,
+        )
+        await self._apply_match(connection, str(event.event_id), current)
+
+    async def _apply_match(self, connection: Connection, event_id: str, match: MatchProposedPayload) -> None:
+        assignment_id = match.assignment_id
         await repository.lock_assignment(connection, assignment_id)
-        if not await first_sighting(connection, consumer=CONSUMER, event_id=str(proposed.event_id)):
+        if not await first_sighting(connection, consumer=CONSUMER, event_id=event_id):
             return
         previous = await repository.previous_match(connection, assignment_id)
-        await repository.save_match(connection, proposed.payload)
+        if not await repository.save_match(connection, match):
+            return  # an older match than the one already held: nothing to tell
         if previous is not None and await repository.was_informed(connection, assignment_id):
             await self.tell_what_changed(connection, assignment_id, previous)
         else:

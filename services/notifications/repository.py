@@ -27,13 +27,18 @@ async def save_assignment(connection: Connection, created: AssignmentCreated) ->
     )
 
 
-async def save_match(connection: Connection, match: MatchProposedPayload) -> None:
-    await connection.execute(
+async def save_match(connection: Connection, match: MatchProposedPayload) -> bool:
+    """Keep the newest match; False if the one already held is newer. `match.proposed` and
+    `match.updated` travel on different topics, so an update may overtake its proposal."""
+    saved = await connection.fetchval(
         "INSERT INTO matches(assignment_id, proposal) VALUES ($1, $2)"
-        " ON CONFLICT (assignment_id) DO UPDATE SET proposal = EXCLUDED.proposal, received_at = now()",
+        " ON CONFLICT (assignment_id) DO UPDATE SET proposal = EXCLUDED.proposal, received_at = now()"
+        " WHERE (matches.proposal->>'proposed_at')::timestamptz <= (EXCLUDED.proposal->>'proposed_at')::timestamptz"
+        " RETURNING 1",
         match.assignment_id,
         json.loads(match.model_dump_json()),
     )
+    return saved is not None
 
 
 async def previous_match(connection: Connection, assignment_id: uuid.UUID) -> MatchProposedPayload | None:

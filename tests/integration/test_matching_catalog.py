@@ -1,5 +1,6 @@
 """Catalog records published with a plain Kafka client change what partners are proposed, and
-each change to an open match is announced as one `match.updated`."""
+each change to an open match is announced as one `match.updated`, which notifications turns into a
+message to the partner about what changed."""
 
 from typing import Any
 
@@ -21,7 +22,7 @@ from .matching_catalog import (
 )
 
 pytestmark = pytest.mark.integration
-READ = (topics.MATCH_PROPOSED, topics.MATCH_UPDATED, topics.CATALOG_REJECTED)
+READ = (topics.MATCH_PROPOSED, topics.MATCH_UPDATED, topics.CATALOG_REJECTED, topics.STAKEHOLDER_NOTIFIED)
 
 
 def about(topic: str, request: dict[str, Any]) -> Any:
@@ -68,6 +69,15 @@ async def test_catalog_records_change_proposals_and_open_matches_are_updated(loc
         assert added[0].value["payload"]["added_job_lead_ids"] == [lead_id]
         skills = next(c for c in added[0].value["payload"]["job_leads"][0]["criteria"] if c["criterion"] == "skills")
         assert skills["explanation"] == "2 of the 2 skills asked for are yours"
+        # notifications tells the partner what changed, not everything again
+        [told] = await reader.wait_for(
+            lambda r: (
+                about(topics.STAKEHOLDER_NOTIFIED, first)(r)
+                and r.value["payload"]["content_kind"].startswith("partner.match_update")
+            )
+        )
+        assert "Geothermal Power hf" in told.value["payload"]["body"]
+        assert "Coach " + coach_id not in told.value["payload"]["body"], "an unchanged coach is not announced again"
 
         await publish_to(bootstrap, JOB_LEADS, [(lead_id, None)])
         await publish_to(bootstrap, COACHES, [(coach_id, None)])
