@@ -7,7 +7,7 @@ set -eu
 
 BOOTSTRAP="${KAFKA_BOOTSTRAP:-kafka:19092}"
 REPLICATION="${TOPIC_REPLICATION_FACTOR:-1}"
-KAFKA_TOPICS=/opt/kafka/bin/kafka-topics.sh
+KAFKA_TOPICS="${KAFKA_TOPICS:-/opt/kafka/bin/kafka-topics.sh}"
 
 # topic  partitions  config (comma-separated key=value, "-" for none)
 TOPICS="
