@@ -11,16 +11,26 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from .assignment import AssignmentCreated, AssignmentRejected, AssignmentRequested
-from .matching import MatchProposed
+from .catalog import Coach, JobLead
+from .catalog_events import CatalogRejected
+from .duty_of_information import AssignmentCancelled, DeliveryRecorded, PartnerConsentWithdrawn
+from .matching import MatchProposed, MatchUpdated
 from .notification import StakeholderNotified
 
 EVENTS: tuple[type[BaseModel], ...] = (
     AssignmentRequested,
     AssignmentCreated,
     AssignmentRejected,
+    AssignmentCancelled,
     MatchProposed,
+    MatchUpdated,
+    CatalogRejected,
     StakeholderNotified,
+    DeliveryRecorded,
+    PartnerConsentWithdrawn,
 )
+# Catalog topics carry bare records keyed by their id (a null value removes the record).
+RECORDS: dict[str, type[BaseModel]] = {"catalog.coach": Coach, "catalog.job-lead": JobLead}
 
 
 def schema_files() -> dict[str, str]:
@@ -29,6 +39,8 @@ def schema_files() -> dict[str, str]:
     for event in EVENTS:
         event_type = event.model_fields["event_type"].default
         files[f"{event_type}.v1.schema.json"] = json.dumps(event.model_json_schema(), indent=2) + "\n"
+    for name, record in RECORDS.items():
+        files[f"{name}.v1.schema.json"] = json.dumps(record.model_json_schema(), indent=2) + "\n"
     return files
 
 
