@@ -18,11 +18,11 @@ ENV UV_COMPILE_BYTECODE=1 \
 WORKDIR /app
 # Dependencies first, so that a code change does not reinstall them.
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --no-install-project
+RUN uv sync --frozen --no-default-groups --no-install-project
 COPY shared ./shared
 COPY services ./services
 COPY deploy/__init__.py ./deploy/__init__.py
-RUN uv sync --frozen --no-dev
+RUN uv sync --frozen --no-default-groups
 
 FROM ${PYTHON_IMAGE}
 RUN groupadd --system --gid 10001 trailblazer \

@@ -22,8 +22,19 @@ def _exporter_names() -> list[str]:
     return [name.strip() for name in names.split(",") if name.strip() and name.strip() != "none"]
 
 
+def _entry_point_name(name: str) -> str:
+    """`otlp` means the OTLP exporter for the protocol the standard variables ask for, as the
+    SDK's own auto-configuration reads it (gRPC unless told `http/protobuf`)."""
+    if name != "otlp":
+        return name
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"
+    )
+    return "otlp_proto_http" if protocol.startswith("http") else "otlp_proto_grpc"
+
+
 def _load_exporter(name: str) -> SpanExporter:
-    found = entry_points(group=_EXPORTER_GROUP, name=name)
+    found = entry_points(group=_EXPORTER_GROUP, name=_entry_point_name(name))
     if not found:
         available = sorted(ep.name for ep in entry_points(group=_EXPORTER_GROUP))
         raise RuntimeError(f"OTEL_TRACES_EXPORTER={name!r} is not installed; available: {available}")

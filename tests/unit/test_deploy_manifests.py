@@ -556,7 +556,7 @@ def test_the_dockerfile_builds_one_image_for_every_service() -> None:
     assert "PYTHON_IMAGE=python:3.11-slim" in instructions["ARG"]
     assert [line.split()[0] for line in instructions["FROM"]] == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
     assert any("pip install" in run and "uv==" in run for run in instructions["RUN"])
-    assert "uv sync --frozen --no-dev" in instructions["RUN"]
+    assert "uv sync --frozen --no-default-groups" in instructions["RUN"]
     assert instructions["ENTRYPOINT"] == ['["python", "-m"]']
     assert instructions["CMD"] == ['["services.intake"]']
     user = instructions["USER"][-1].split(":")[0]
