@@ -9,6 +9,7 @@ Results are appended to benchmarks/RESULTS-pipeline.md. Nothing here asserts a t
 
 import argparse
 import asyncio
+import os
 import platform
 import statistics
 import tempfile
@@ -60,12 +61,12 @@ async def measure(cfg: StackConfig, count: int) -> tuple[float, list[float]]:
     return elapsed, [done_at[k] - sent_at[k] for k in done_at]
 
 
-def report(count: int, elapsed: float, latencies: list[float], start_s: float) -> str:
+def report(count: int, elapsed: float, latencies: list[float], start_s: float, load_before: float) -> str:
     quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
     return (
         f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {count} assignments\n\n"
-        f"- machine: {platform.machine()}, {platform.python_version()}, 2 cores (shared with nothing else"
-        " only if the run says so)\n"
+        f"- machine: {platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} cores;"
+        f" load average before the run {load_before:.1f} (other work on the machine skews every figure)\n"
         f"- stack start (infra + topics + migrations + services ready): {start_s:.1f} s\n"
         f"- completed: {len(latencies)} of {count} with all three stakeholders notified\n"
         f"- throughput: {len(latencies) / elapsed:.1f} assignments/s ({elapsed:.1f} s)\n"
@@ -81,6 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="trailblazer-bench-") as scratch:
         cfg = StackConfig.for_tests(Path(args.state_dir or scratch), with_zipkin=False)
+        load_before = os.getloadavg()[0]
         began = time.perf_counter()
         try:
             stack.start_infra(cfg)
@@ -91,7 +93,7 @@ def main() -> None:
             elapsed, latencies = asyncio.run(measure(cfg, args.assignments))
         finally:
             stack.stop(cfg)
-    text = report(args.assignments, elapsed, latencies, start_s)
+    text = report(args.assignments, elapsed, latencies, start_s, load_before)
     print(text)
     with RESULTS.open("a") as results:
         results.write(text)
