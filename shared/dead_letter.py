@@ -17,6 +17,8 @@ TOPIC = "dead_letter.topic"
 PARTITION = "dead_letter.partition"
 OFFSET = "dead_letter.offset"
 BASE64_HEADERS = "dead_letter.base64_headers"
+# Names of the failed record's own headers: a publisher may add headers of its own on the way.
+ORIGINAL_HEADERS = "dead_letter.original_headers"
 # Set on a replayed record, so its consumer and an operator can tell it from the first delivery.
 REPLAYED_FROM = "dead_letter.replayed_from"
 
@@ -63,8 +65,17 @@ def encode_headers(raw: RawHeaders) -> dict[str, str]:
         else:
             headers[name] = text
     if encoded:
-        headers[BASE64_HEADERS] = ",".join(base64.b64encode(n.encode()).decode("ascii") for n in encoded)
+        headers[BASE64_HEADERS] = _names(encoded)
+    headers[ORIGINAL_HEADERS] = _names(list(headers.keys() - {BASE64_HEADERS}))
     return headers
+
+
+def _names(names: list[str]) -> str:
+    return ",".join(base64.b64encode(n.encode()).decode("ascii") for n in sorted(names))
+
+
+def _listed(headers: Mapping[str, bytes], name: str) -> set[str]:
+    return {base64.b64decode(n).decode() for n in headers.get(name, b"").decode().split(",") if n}
 
 
 def dead_letter_headers(raw: RawHeaders, origin: Origin, reason: str) -> dict[str, str]:
@@ -80,12 +91,11 @@ def dead_letter_headers(raw: RawHeaders, origin: Origin, reason: str) -> dict[st
 
 def original_headers(headers: Mapping[str, bytes]) -> list[tuple[str, bytes]]:
     """The headers the failed record carried, as bytes, without the dead-letter annotations."""
-    listed = headers.get(BASE64_HEADERS, b"").decode()
-    encoded = {base64.b64decode(n).decode() for n in listed.split(",") if n}
+    encoded, original = _listed(headers, BASE64_HEADERS), _listed(headers, ORIGINAL_HEADERS)
     restored: list[tuple[str, bytes]] = []
     for name, value in headers.items():
         if name in encoded:
             restored.append((name, base64.b64decode(value)))
-        elif not name.startswith(PREFIX):
+        elif name in original:
             restored.append((name, value))
     return restored

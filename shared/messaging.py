@@ -46,6 +46,7 @@ def create_broker(settings: ServiceSettings, service_name: str, tracer_provider:
         acks="all",
         enable_idempotence=True,
         parser=parse_leniently,
+        decoder=keep_raw_body,
         middlewares=(KafkaTelemetryMiddleware(tracer_provider=tracer_provider),),
         graceful_timeout=settings.graceful_timeout_s,
     )
@@ -59,6 +60,14 @@ async def parse_leniently(record: Any, original: Parse) -> StreamMessage[Any]:
     message = await original(dataclasses.replace(record, headers=readable))
     message.raw_message = record
     return message
+
+
+async def keep_raw_body(message: StreamMessage[Any]) -> Any:
+    """Our handlers take the KafkaMessage and decode its bytes against a contract themselves.
+    FastStream's default decoder would `json.loads` every body first and raise on deep nesting
+    (RecursionError), or on bad JSON under a `content-type: application/json` header, before the
+    handler runs: NACK_ON_ERROR would then redeliver that record forever and stall the partition."""
+    return message.body
 
 
 async def publish_record(broker: KafkaBroker, record: outbox.OutboxRecord) -> "asyncio.Future[RecordMetadata]":

@@ -105,8 +105,9 @@ class Service:
         finally:
             await _stop_relay(relay, relay_task)
             await relay.close()
+            await _cancel_background_tasks()
             await health.stop()
-            await pool.close()
+            await _close_pool(pool)
             tracer_provider.shutdown()
 
 
@@ -120,6 +121,23 @@ async def _stop_relay(relay: OutboxRelay, task: "asyncio.Task[None] | None") -> 
         pass  # wait_for cancelled it; an unfinished batch rolls back and is relayed again later
     except asyncio.CancelledError:
         pass
+
+
+async def _cancel_background_tasks() -> None:
+    """Tasks a service started for its own work (a delivery worker, say) end with the process;
+    they must stop before the pool closes, or closing waits for their connections forever."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=5)
+
+
+async def _close_pool(pool: asyncpg.Pool) -> None:
+    try:
+        await asyncio.wait_for(pool.close(), timeout=5)
+    except TimeoutError:
+        pool.terminate()  # a connection still held: the process is exiting anyway
 
 
 async def _consumers_running(broker: KafkaBroker) -> None:

@@ -31,7 +31,7 @@ def _json_object(value: bytes | None) -> dict[str, Any]:
     """The record's JSON object; {} for an empty record or one that is not a JSON object."""
     try:
         parsed = json.loads(value) if value else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # a dead letter may hold anything, deep nesting too
         return {}
     return parsed if isinstance(parsed, dict) else {}
 

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import base64
 import sys
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared import dead_letter
 from shared.settings import ServiceSettings
-from shared.topics import DEAD_LETTER
+from shared.topics import DEAD_LETTER, TOPICS
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,16 @@ class DeadLetter:
 
 async def read_all(bootstrap: str) -> list[DeadLetter]:
     """Every record on the dead-letter topic, oldest first per partition; no consumer group."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    # A throwaway group id that never commits: aiokafka 0.13's group-less consumer raises
+    # CancelledError on stop().
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=f"dead-letters-ops-{uuid.uuid4().hex[:8]}", enable_auto_commit=False
+    )
     await consumer.start()
     try:
-        partitions = [TopicPartition(DEAD_LETTER, p) for p in sorted(consumer.partitions_for_topic(DEAD_LETTER) or ())]
+        partitions = [
+            TopicPartition(DEAD_LETTER, p) for p in range(next(t.partitions for t in TOPICS if t.name == DEAD_LETTER))
+        ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)

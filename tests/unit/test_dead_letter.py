@@ -37,3 +37,9 @@ def test_an_earlier_dead_letters_annotations_are_kept_apart_from_the_new_ones() 
     replayed = [("dead_letter.replayed_from", b"1:7"), ("event_type", b"assignment.created")]
     on_the_wire = {n: v.encode() for n, v in dead_letter.dead_letter_headers(replayed, ORIGIN, "again").items()}
     assert sorted(dead_letter.original_headers(on_the_wire)) == sorted(replayed)
+
+
+def test_headers_a_publisher_adds_on_the_way_are_not_taken_for_original_ones() -> None:
+    on_the_wire = {n: v.encode() for n, v in dead_letter.dead_letter_headers([("firm_id", b"a")], ORIGIN, "x").items()}
+    on_the_wire |= {"content-type": b"", "correlation_id": b"added-by-faststream"}
+    assert dead_letter.original_headers(on_the_wire) == [("firm_id", b"a")]

@@ -10,7 +10,7 @@ from faststream.kafka.parser import AioKafkaParser
 
 from shared.contracts import AssignmentRequested, FieldError
 from shared.contracts.decoding import InvalidEvent, decode
-from shared.messaging import failure_reason, parse_leniently
+from shared.messaging import failure_reason, keep_raw_body, parse_leniently
 
 
 def _record(headers: list[tuple[str, bytes | None]]) -> ConsumerRecord[bytes, bytes]:
@@ -27,6 +27,16 @@ async def test_headers_that_are_not_utf8_or_null_do_not_stop_parsing() -> None:
     assert message.headers["empty"] == ""
     assert message.headers["firm_id"].endswith("acme")
     assert message.raw_message is record, "the dead letter gets the original bytes"
+
+
+async def test_bodies_reach_the_handler_undecoded_however_hostile() -> None:
+    parser = AioKafkaParser(msg_class=KafkaMessage, regex=None)
+    deep = b"[" * 100_000 + b"]" * 100_000
+    record = ConsumerRecord("t", 0, 5, 0, 0, b"k", deep, None, 1, 2, [("content-type", b"application/json")])
+    message = await parser.parse_message(record)
+    with pytest.raises(RecursionError):
+        await parser.decode_message(message)  # FastStream's own decoder on its own
+    assert await keep_raw_body(message) == deep
 
 
 def test_a_contract_violation_is_reported_by_field_and_code() -> None:

@@ -1,0 +1,1 @@
+"""Fault injection on the real local stack: `uv run --frozen python -m faults.run`."""

@@ -1,0 +1,66 @@
+"""A steady stream of valid assignment requests, published the way a firm would, that keeps
+going through broker restarts: a record is retried until the broker acknowledged it."""
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaProducer
+
+from deploy.local.firm import REQUEST_TOPIC, SAMPLE_FAMILIES, assignment_request
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stream:
+    bootstrap: str
+    total: int
+    rate_per_s: float
+    published: list[uuid.UUID] = field(default_factory=list)
+    retries: int = 0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        producer = await _producer(self.bootstrap)
+        started = time.monotonic()
+        try:
+            for index in range(self.total):
+                await self._send(producer, index)
+                lag = started + (index + 1) / self.rate_per_s - time.monotonic()
+                if lag > 0:
+                    await asyncio.sleep(lag)
+        finally:
+            await producer.stop()
+            self.done.set()
+
+    async def _send(self, producer: AIOKafkaProducer, index: int) -> uuid.UUID:
+        request = assignment_request(SAMPLE_FAMILIES[index % len(SAMPLE_FAMILIES)], firm_id="fault-suite")
+        assignment_id = uuid.UUID(request["payload"]["assignment_id"])
+        value, key = json.dumps(request).encode(), str(assignment_id).encode()
+        while True:
+            try:
+                await producer.send_and_wait(REQUEST_TOPIC, value=value, key=key)
+                break
+            except Exception as error:  # broker restarting: the same record again, same event id
+                self.retries += 1
+                log.warning("publishing request %d failed (%s); retrying", index, type(error).__name__)
+                await asyncio.sleep(1)
+        self.published.append(assignment_id)
+        return assignment_id
+
+
+async def _producer(bootstrap: str) -> AIOKafkaProducer:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, request_timeout_ms=15000
+    )
+    while True:
+        try:
+            await producer.start()
+            return producer
+        except Exception as error:
+            log.warning("producer cannot reach Kafka (%s); retrying", type(error).__name__)
+            await asyncio.sleep(1)
