@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka.structs import RecordMetadata
+from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.message import StreamMessage
@@ -129,6 +130,15 @@ class Consumer:
         self.name = name
         self._pool = pool
         self._budget_s = settings.transient_retry_budget_s
+
+    def subscribe(self, broker: KafkaBroker, topic: str, effect: Effect, *, group_id: str) -> None:
+        """Consume `topic` with the delivery policy every service shares: from the earliest offset
+        for a new group, one record at a time, the offset committed only after the effect's
+        transaction (`NACK_ON_ERROR` instead of auto-commit)."""
+
+        @broker.subscriber(topic, group_id=group_id, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR)
+        async def on_record(message: KafkaMessage) -> None:
+            await self.run(message, effect)
 
     async def run(self, message: KafkaMessage, effect: Effect) -> None:
         async def in_transaction() -> None:

@@ -23,7 +23,7 @@ class Family:
     partner: str
     partner_languages: dict[str, str]
     occupation: str
-    skills: list[str]
+    skills: list[str]  # copied into each request: a caller may change its request freely
     sector: str
     goals: list[str]
     work_permit: str
@@ -98,9 +98,9 @@ def assignment_request(
                 "profile": {
                     "languages": [{"code": c, "level": lvl} for c, lvl in family.partner_languages.items()],
                     "occupation": family.occupation,
-                    "skills": family.skills,
+                    "skills": list(family.skills),
                     "sector": family.sector,
-                    "goals": family.goals,
+                    "goals": list(family.goals),
                     "work_permit": family.work_permit,
                 },
                 "consent": {

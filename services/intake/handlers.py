@@ -6,7 +6,6 @@ import re
 from datetime import date
 
 import asyncpg
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from shared import outbox
@@ -38,14 +37,7 @@ _FIRM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings) -> None:
     consumer = Consumer(CONSUMER, pool, settings)
 
-    @broker.subscriber(
-        ASSIGNMENT_REQUESTED,
-        group_id="trailblazer-intake",
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-    )
-    async def on_assignment_requested(message: KafkaMessage) -> None:
-        await consumer.run(message, accept_or_reject)
+    consumer.subscribe(broker, ASSIGNMENT_REQUESTED, accept_or_reject, group_id="trailblazer-intake")
 
 
 async def accept_or_reject(connection: Connection, message: KafkaMessage) -> None:

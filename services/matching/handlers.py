@@ -5,7 +5,6 @@ import logging
 from typing import Any
 
 import asyncpg
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from shared import outbox
@@ -76,26 +75,9 @@ def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings)
             told = await updates.lead_added(connection, cache, settings, lead, utc_now())
             log.info("job lead upserted, offered to %d open partners", told)
 
-    @broker.subscriber(
-        ASSIGNMENT_CREATED,
-        group_id="trailblazer-matching",
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-    )
-    async def on_assignment_created(message: KafkaMessage) -> None:
-        await consumer.run(message, propose_match)
-
-    @broker.subscriber(
-        CATALOG_COACHES, group_id=CATALOG_GROUP, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR
-    )
-    async def on_coach(message: KafkaMessage) -> None:
-        await consumer.run(message, coach_record)
-
-    @broker.subscriber(
-        CATALOG_JOB_LEADS, group_id=CATALOG_GROUP, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR
-    )
-    async def on_job_lead(message: KafkaMessage) -> None:
-        await consumer.run(message, lead_record)
+    consumer.subscribe(broker, ASSIGNMENT_CREATED, propose_match, group_id="trailblazer-matching")
+    consumer.subscribe(broker, CATALOG_COACHES, coach_record, group_id=CATALOG_GROUP)
+    consumer.subscribe(broker, CATALOG_JOB_LEADS, lead_record, group_id=CATALOG_GROUP)
 
 
 def _key_value(message: KafkaMessage) -> tuple[str | None, bytes | None]:

@@ -8,7 +8,6 @@ import logging
 import uuid
 
 import asyncpg
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from shared.contracts import (
@@ -26,7 +25,7 @@ from shared.contracts import (
 from shared.contracts.decoding import decode
 from shared.db import Connection
 from shared.inbox import first_sighting
-from shared.messaging import Consumer, Effect
+from shared.messaging import Consumer
 from shared.settings import ServiceSettings
 from shared.topics import (
     ASSIGNMENT_CANCELLED,
@@ -53,16 +52,14 @@ def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings)
     consumer = Consumer(CONSUMER, pool, settings)
     handlers = Handlers(config)
 
-    def subscribe(topic: str, effect: Effect) -> None:
-        @broker.subscriber(topic, group_id=GROUP, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR)
-        async def on_record(message: KafkaMessage) -> None:
-            await consumer.run(message, effect)
-
-    subscribe(ASSIGNMENT_CREATED, handlers.remember_assignment)
-    subscribe(MATCH_PROPOSED, handlers.remember_match)
-    subscribe(MATCH_UPDATED, handlers.remember_match_update)
-    subscribe(PARTNER_CONSENT_WITHDRAWN, handlers.withdraw_consent)
-    subscribe(ASSIGNMENT_CANCELLED, handlers.cancel)
+    for topic, effect in (
+        (ASSIGNMENT_CREATED, handlers.remember_assignment),
+        (MATCH_PROPOSED, handlers.remember_match),
+        (MATCH_UPDATED, handlers.remember_match_update),
+        (PARTNER_CONSENT_WITHDRAWN, handlers.withdraw_consent),
+        (ASSIGNMENT_CANCELLED, handlers.cancel),
+    ):
+        consumer.subscribe(broker, topic, effect, group_id=GROUP)
     # The worker lives as long as the process; runtime cancels leftover tasks at exit, and an
     # interrupted send is claimed again after its lease.
     task = asyncio.get_running_loop().create_task(DeliveryWorker(pool, config).run(), name="delivery-worker")
