@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 Register = Callable[[KafkaBroker, asyncpg.Pool, ServiceSettings], None]
 AfterMigrate = Callable[[str], Awaitable[None]]
+# Work a service runs beside its consumers for as long as it runs (notifications' delivery worker).
+Worker = Callable[[asyncpg.Pool, ServiceSettings], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Service:
     register: Register
     settings: ServiceSettings
     after_migrate: AfterMigrate | None = None
+    workers: tuple[Worker, ...] = ()
 
     @property
     def service_name(self) -> str:
@@ -81,10 +84,13 @@ class Service:
             }
         )
         relay_task: asyncio.Task[None] | None = None
+        worker_tasks: list[asyncio.Task[None]] = []
 
         async def start_relay() -> None:
             nonlocal relay_task
             relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+            for worker in self.workers:
+                worker_tasks.append(asyncio.create_task(_run_worker(worker, pool, settings), name=worker.__name__))
             health.mark_ready()
             log.info("%s ready", self.service_name)
 
@@ -105,7 +111,7 @@ class Service:
         finally:
             await _stop_relay(relay, relay_task)
             await relay.close()
-            await _cancel_background_tasks()
+            await _cancel(worker_tasks)
             await health.stop()
             await _close_pool(pool)
             tracer_provider.shutdown()
@@ -123,10 +129,14 @@ async def _stop_relay(relay: OutboxRelay, task: "asyncio.Task[None] | None") -> 
         pass
 
 
-async def _cancel_background_tasks() -> None:
-    """Tasks a service started for its own work (a delivery worker, say) end with the process;
-    they must stop before the pool closes, or closing waits for their connections forever."""
-    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+async def _run_worker(worker: Worker, pool: asyncpg.Pool, settings: ServiceSettings) -> None:
+    # Awaited here so that the task is a coroutine whatever awaitable the worker returns.
+    await worker(pool, settings)
+
+
+async def _cancel(tasks: list["asyncio.Task[None]"]) -> None:
+    """Workers end with the process; they must stop before the pool closes, or closing waits for
+    their connections. An interrupted piece of work is picked up again after a restart."""
     for task in tasks:
         task.cancel()
     if tasks:

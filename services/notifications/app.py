@@ -15,4 +15,5 @@ def create_service(settings: NotificationSettings | None = None) -> Service:
         migrations=Path(__file__).parent / "migrations",
         register=handlers.register,
         settings=settings or NotificationSettings(),
+        workers=(handlers.deliver,),
     )

@@ -3,7 +3,6 @@ duty of information is queued per stakeholder and channel; a later match tells t
 changed; a withdrawal of consent or a cancellation stops what has not gone out. The delivery
 worker sends what is queued."""
 
-import asyncio
 import logging
 import uuid
 
@@ -44,11 +43,20 @@ log = logging.getLogger(__name__)
 
 CONSUMER = "notifications"
 GROUP = "trailblazer-notifications"
-_background: set["asyncio.Task[None]"] = set()
+
+
+def notification_settings(settings: ServiceSettings) -> NotificationSettings:
+    return settings if isinstance(settings, NotificationSettings) else NotificationSettings()
+
+
+async def deliver(pool: asyncpg.Pool, settings: ServiceSettings) -> None:
+    """The delivery worker, for as long as the service runs; a send interrupted by a stop is
+    claimed again after its lease."""
+    await DeliveryWorker(pool, notification_settings(settings)).run()
 
 
 def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings) -> None:
-    config = settings if isinstance(settings, NotificationSettings) else NotificationSettings()
+    config = notification_settings(settings)
     consumer = Consumer(CONSUMER, pool, settings)
     handlers = Handlers(config)
 
@@ -60,11 +68,6 @@ def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings)
         (ASSIGNMENT_CANCELLED, handlers.cancel),
     ):
         consumer.subscribe(broker, topic, effect, group_id=GROUP)
-    # The worker lives as long as the process; runtime cancels leftover tasks at exit, and an
-    # interrupted send is claimed again after its lease.
-    task = asyncio.get_running_loop().create_task(DeliveryWorker(pool, config).run(), name="delivery-worker")
-    _background.add(task)
-    task.add_done_callback(_background.discard)
 
 
 class Handlers:
