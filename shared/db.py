@@ -3,7 +3,6 @@
 import asyncio
 import json
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -11,6 +10,8 @@ from typing import TypeAlias, TypeVar
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+from .backoff import backoff_delays
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +50,16 @@ async def wait_for(what: str, attempt: Callable[[], Awaitable[T]], *, budget_s: 
     """Retry `attempt` with capped exponential backoff and jitter until it succeeds or the budget
     is spent; each failure is one clear log line."""
     deadline = time.monotonic() + budget_s
-    delay = 0.2
+    delays = backoff_delays(0.2, cap_s)
     while True:
         try:
             return await attempt()
         except Exception as error:
+            delay = next(delays)
             if time.monotonic() + delay > deadline:
                 raise RuntimeError(f"{what} still unavailable after {budget_s:.0f} s: {error!r}") from error
             log.warning("waiting for %s (%s); next try in %.1f s", what, type(error).__name__, delay)
             await asyncio.sleep(delay)
-            delay = min(cap_s, delay * 2) * random.uniform(0.8, 1.2)
 
 
 def _migration_files(directories: Sequence[Path]) -> list[tuple[str, Path]]:

@@ -13,7 +13,6 @@ order within a key holds.
 import asyncio
 import dataclasses
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -27,6 +26,7 @@ from faststream.message import StreamMessage
 from opentelemetry.sdk.trace import TracerProvider
 
 from . import dead_letter, outbox
+from .backoff import backoff_delays
 from .contracts.decoding import InvalidEvent
 from .db import TRANSIENT_DB_ERRORS, Connection
 from .inbox import first_sighting
@@ -89,16 +89,16 @@ def record_coordinates(message: KafkaMessage) -> tuple[str, int, int, str | None
 async def retry_transient(work: Callable[[], Awaitable[None]], *, budget_s: float) -> None:
     """Run `work`, retrying database outages with capped exponential backoff and jitter."""
     deadline = time.monotonic() + budget_s
-    delay = 0.1
+    delays = backoff_delays(0.1)
     while True:
         try:
             return await work()
         except TRANSIENT_DB_ERRORS as error:
+            delay = next(delays)
             if time.monotonic() + delay > deadline:
                 raise
             log.warning("database unavailable (%s); retrying in %.1f s", type(error).__name__, delay)
             await asyncio.sleep(delay)
-            delay = min(5.0, delay * 2) * random.uniform(0.8, 1.2)
 
 
 def failure_reason(error: BaseException) -> str:
