@@ -1,7 +1,4 @@
-"""Batch mode: the optimal coach for every open partner at once, by min-cost flow.
-
-    source -> partner (cap 1) -> coach (cap = free places) -> sink, plus partner -> sink
-    ("unassigned", cost 0); an arc partner -> coach costs -round(score * 10^4).
+"""Batch mode: the optimal coach for every open partner at once (the flow is in optimum.py).
 
 Only proposals not yet accepted move. Run nightly or after a bulk import:
 
@@ -11,11 +8,10 @@ Only proposals not yet accepted move. Run nightly or after a bulk import:
 import asyncio
 import logging
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
-from ortools.graph.python import min_cost_flow  # type: ignore[import-untyped]
 
 from shared.contracts import Location, MatchProposedPayload, PartnerProfile, UpdateReason, utc_now
 from shared.db import Connection, create_pool
@@ -23,46 +19,13 @@ from shared.db import Connection, create_pool
 from . import domain, repository, updates
 from .catalog_cache import CatalogCache
 from .matcher import situation_for
+from .optimum import Arcs, fair_assignment
 from .settings import MatchingSettings
-from .vectors import Bools, CoachMatrix, Floats, Ints
+from .vectors import CoachMatrix, Ints, same_place
 
 log = logging.getLogger(__name__)
-SCALE = 10_000
-
-
-@dataclass(frozen=True)
-class Arcs:
-    """Feasible (partner, coach) pairs and their scores, one array entry per arc."""
-
-    partner: Ints
-    coach: Ints
-    score: Floats
-
-
-def optimal_assignment(arcs: Arcs, partners: int, free: Sequence[int]) -> Ints:
-    """The coach index per partner (-1: none) maximising the total score within free places."""
-    coaches = len(free)
-    source, sink = partners + coaches, partners + coaches + 1
-    flow = min_cost_flow.SimpleMinCostFlow()
-    p = np.arange(partners, dtype=np.int64)
-    c = np.arange(coaches, dtype=np.int64)
-    starts = np.concatenate([np.full(partners, source), arcs.partner, p, partners + c])
-    ends = np.concatenate([p, partners + arcs.coach, np.full(partners, sink), np.full(coaches, sink)])
-    capacities = np.concatenate(
-        [np.ones(partners), np.ones(len(arcs.partner)), np.ones(partners), np.asarray(free, dtype=np.int64)]
-    ).astype(np.int64)
-    costs = np.concatenate(
-        [np.zeros(partners), -np.round(arcs.score * SCALE), np.zeros(partners), np.zeros(coaches)]
-    ).astype(np.int64)
-    flow.add_arcs_with_capacity_and_unit_cost(starts, ends, capacities, costs)
-    flow.set_nodes_supplies(np.array([source, sink]), np.array([partners, -partners]))
-    status = flow.solve()
-    if status != flow.OPTIMAL:
-        raise RuntimeError(f"min-cost flow ended with status {status}")
-    used = flow.flows(np.arange(partners, partners + len(arcs.partner))) > 0
-    chosen = np.full(partners, -1, dtype=np.int64)
-    chosen[arcs.partner[used]] = arcs.coach[used]
-    return chosen
+# Partners scored at once: bounds the partner × coach matrices (1000 × 2000 floats = 16 MB each).
+PLACE_BLOCK = 1000
 
 
 async def rebalance(connection: Connection, cache: CatalogCache, settings: MatchingSettings) -> int:
@@ -83,7 +46,9 @@ async def rebalance(connection: Connection, cache: CatalogCache, settings: Match
     load = np.array([loads.get(c.coach_id, c.capacity) for c in matrix.coaches], dtype=np.int64)
     situations = [situation_for(p, cache, settings, now) for p in pool]
     arcs = pool_arcs(matrix, [p.profile for p in pool], situations, load)
-    chosen = optimal_assignment(arcs, len(pool), np.maximum(matrix.capacity - load, 0).tolist())
+    free = np.maximum(matrix.capacity - load, 0).tolist()
+    tiers = fairness_tiers([p.profile for p in pool], [p.host for p in pool])
+    chosen = fair_assignment(arcs, len(pool), free, tiers, settings.batch_fair_share)
     changed = 0
     for partner, situation, index in zip(pool, situations, chosen, strict=True):
         changed += await _apply(connection, cache, partner, situation, int(index), proposed, load)
@@ -93,21 +58,29 @@ async def rebalance(connection: Connection, cache: CatalogCache, settings: Match
 def pool_arcs(
     matrix: CoachMatrix, profiles: Sequence[PartnerProfile], situations: Sequence[domain.Situation], load: Ints
 ) -> Arcs:
-    """Every feasible (partner, coach) arc with its score, vectorised per partner."""
-    partners, coaches, scores = [], [], []
-    in_person: dict[Location, Bools] = {}
-    for i, (profile, situation) in enumerate(zip(profiles, situations, strict=True)):
-        host = situation.host
-        if host not in in_person:
-            in_person[host] = matrix.in_person(host)
-        mask, score = matrix.scores(profile, situation, load, in_person[host])
-        feasible = np.flatnonzero(mask)
-        partners.append(np.full(len(feasible), i, dtype=np.int64))
-        coaches.append(feasible)
-        scores.append(score[feasible])
-    if not partners:
-        return Arcs(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
+    """Every feasible (partner, coach) arc with its score, scored a place at a time."""
+    places: dict[tuple[object, ...], list[int]] = defaultdict(list)
+    for i, situation in enumerate(situations):
+        places[same_place(situation)].append(i)
+    partners, coaches, scores = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], [np.zeros(0)]
+    for members in places.values():
+        for block in _chunks(members, PLACE_BLOCK):
+            mask, score = matrix.pool_scores([profiles[i] for i in block], [situations[i] for i in block], load)
+            rows, columns = np.nonzero(mask)
+            partners.append(np.asarray(block, dtype=np.int64)[rows])
+            coaches.append(columns.astype(np.int64))
+            scores.append(score[rows, columns])
     return Arcs(np.concatenate(partners), np.concatenate(coaches), np.concatenate(scores))
+
+
+def fairness_tiers(profiles: Sequence[PartnerProfile], hosts: Sequence[Location]) -> list[list[str]]:
+    """Groups whose coverage a fair batch evens out: language and host country, inside language."""
+    languages = [domain.strongest_language(profile) for profile in profiles]
+    return [[f"{language}/{host.country}" for language, host in zip(languages, hosts, strict=True)], languages]
+
+
+def _chunks(items: list[int], size: int) -> list[list[int]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 async def _apply(

@@ -103,6 +103,12 @@ def best_shared_language(partner: PartnerProfile, coach: Coach) -> tuple[str, Ce
     return max(usable, key=lambda pair: (pair[1], pair[0]), default=None)
 
 
+def strongest_language(partner: PartnerProfile) -> str:
+    """The language the partner speaks best (the first listed among equals): the language group
+    whose coverage a fair batch evens out."""
+    return max(partner.languages, key=lambda skill: skill.level).code
+
+
 def meets_in_person(coach: Coach, host: Location) -> bool:
     return host in coach.cities or host.country in coach.countries
 

@@ -77,14 +77,11 @@ async def reserve_best_coach(
     """Rank with the loads read now, then take places best first: another replica may take the
     last place between our read and our reservation, and the atomic UPDATE tells us."""
     matrix = cache.matrix
-    in_person = matrix.in_person(situation.host)
-    eligible, _ = matrix.eligible(partner.profile, situation, in_person)
-    ids = [matrix.coaches[i].coach_id for i in np.flatnonzero(eligible)]
+    eligible, _ = matrix.eligible([partner.profile], [situation])
+    ids = [matrix.coaches[i].coach_id for i in np.flatnonzero(eligible[0])]
     loads = await repository.coach_loads(connection, ids)
     load = np.array([loads.get(c.coach_id, c.capacity) for c in matrix.coaches], dtype=np.int64)
-    feasible, scores = matrix.scores(partner.profile, situation, load, in_person)
-    order = sorted(np.flatnonzero(feasible), key=lambda i: (-round(float(scores[i]), 4), matrix.coaches[i].coach_id))
-    for i in order:
+    for i in matrix.ranked(partner.profile, situation, load):
         coach = matrix.coaches[i]
         if coach.coach_id == exclude_coach:
             continue

@@ -31,3 +31,9 @@ class MatchingSettings(ServiceSettings):
     lead_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_LEAD_WEIGHTS))
     # A new lead is announced to an open partner only if it would rank among their best this many.
     announce_top: int = 10
+    # How often (seconds) open proposals are swept for job leads that expired since they were sent.
+    lead_expiry_sweep_s: float = Field(default=60.0, gt=0)
+    # Batch fairness: every language group, and within it every host country, is covered at
+    # least at this share of the pool's average coverage where its coaches allow (0: off, plain
+    # score optimum). See docs/matching.md, "Fairness under scarcity".
+    batch_fair_share: float = Field(default=1.0, ge=0, le=1)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
-from shared.contracts import Coach, Goal, LeadKind, Location, PartnerProfile, Sector, WorkPermitStatus
+from shared.contracts import CefrLevel, Coach, Goal, LeadKind, Location, PartnerProfile, Sector, WorkPermitStatus
 
 from .domain import (
     AVAILABILITY_GRACE,
@@ -81,8 +81,9 @@ class CoachMatrix:
     available_from: Ints  # proleptic ordinal, 0 if always
     zone: Ints
     zones: list[str]
-    # Hours from each coach to a host zone, per (zone, hour): a batch asks thousands of times.
+    # Per host zone and hour, and per host: a batch asks thousands of times.
     _gaps: dict[tuple[str, datetime], Floats] = field(default_factory=dict)
+    _in_person: dict[Location, Bools] = field(default_factory=dict)
 
     @classmethod
     def build(cls, coaches: Iterable[Coach]) -> "CoachMatrix":
@@ -121,41 +122,66 @@ class CoachMatrix:
         )
 
     def in_person(self, host: Location) -> Bools:
-        return np.array([meets_in_person(coach, host) for coach in self.coaches], dtype=bool)
+        cached = self._in_person.get(host)
+        if cached is None:
+            cached = self._in_person[host] = np.array([meets_in_person(c, host) for c in self.coaches], dtype=bool)
+        return cached
 
-    def eligible(self, partner: PartnerProfile, situation: Situation, in_person: Bools) -> tuple[Bools, Floats]:
-        """Coaches feasible for the partner apart from capacity, and the best shared level."""
-        usable = self.levels >= int(COACH_USABLE_LEVEL)
-        shared = np.where(usable, partner_levels(partner, self.languages, usable_only=True)[None, :], 0.0)
-        best = shared.max(axis=1) if shared.shape[1] else np.zeros(len(self.coaches))
-        latest = (situation.arrival + AVAILABILITY_GRACE).toordinal()
-        mask = self.active & (self.remote | in_person) & (best > 0) & (self.available_from <= latest)
+    def eligible(self, partners: Sequence[PartnerProfile], situations: Sequence[Situation]) -> tuple[Bools, Floats]:
+        """Partner × coach: feasible apart from capacity, and the best shared CEFR level (0: none).
+        The partners share one place (see `pool_scores`)."""
+        usable = (self.levels >= int(COACH_USABLE_LEVEL)).astype(float)
+        spoken = np.stack([partner_levels(p, self.languages, usable_only=True) for p in partners])
+        best = np.zeros((len(partners), len(self.coaches)))
+        # Highest level first: a pair's best shared level is the first level at which they share one.
+        for level in range(int(CefrLevel.C2), int(PARTNER_USABLE_LEVEL) - 1, -1):
+            shares = ((spoken >= level).astype(float) @ usable.T) > 0
+            best = np.where((best == 0) & shares, float(level), best)
+        latest = np.array([(s.arrival + AVAILABILITY_GRACE).toordinal() for s in situations], dtype=np.int64)
+        serves = self.active & (self.remote | self.in_person(situations[0].host))
+        mask = serves[None, :] & (best > 0) & (self.available_from[None, :] <= latest[:, None])
         return mask, best
 
-    def scores(
-        self, partner: PartnerProfile, situation: Situation, load: Ints, in_person: Bools | None = None
-    ) -> tuple[Bools, Floats]:
+    def scores(self, partner: PartnerProfile, situation: Situation, load: Ints) -> tuple[Bools, Floats]:
         """(feasible, score) for every coach, given each coach's current number of partners."""
-        in_person = self.in_person(situation.host) if in_person is None else in_person
-        mask, best = self.eligible(partner, situation, in_person)
-        mask &= load < self.capacity
-        goals = [GOALS.index(g) for g in set(partner.goals)]
-        gap = self._hours_apart(situation)
+        mask, score = self.pool_scores([partner], [situation], load)
+        return mask[0], score[0]
+
+    def ranked(self, partner: PartnerProfile, situation: Situation, load: Ints) -> Ints:
+        """Feasible coaches, best first; equal scores in row order (the cache builds the matrix
+        sorted by coach id, so ties go to the lower id)."""
+        mask, score = self.scores(partner, situation, load)
+        feasible = np.flatnonzero(mask)
+        return feasible[np.argsort(-np.round(score[feasible], 4), kind="stable")]
+
+    def pool_scores(
+        self, partners: Sequence[PartnerProfile], situations: Sequence[Situation], load: Ints
+    ) -> tuple[Bools, Floats]:
+        """(feasible, score) as partner × coach matrices, for partners matched at one place and time
+        with the same weights (`same_place` groups them): a batch scores a whole place at once."""
+        where = situations[0]
+        assert all(same_place(s) == same_place(where) for s in situations), "one place per call"
+        mask, best = self.eligible(partners, situations)
+        mask &= (load < self.capacity)[None, :]
+        in_person = self.in_person(where.host)
+        gap = self._hours_apart(where)
         timezone = np.where(in_person | (gap < 0), 1.0, np.maximum(0.0, 1.0 - np.abs(gap) / 12.0))
         capacity = np.maximum(self.capacity, 1)
-        criteria = np.stack(
-            [
-                best / 6.0,
-                self.specialties[:, goals].sum(axis=1) / len(goals),
-                self.sectors[:, SECTORS.index(partner.sector)].astype(float),
-                np.where(in_person, 1.0, REMOTE_PLACE_SCORE),
-                timezone,
-                (capacity - load) / capacity,
-                self.rating / 5.0,
-            ],
-            axis=1,
+        weight = dict(zip(COACH_CRITERIA, weight_vector(where.coach_weights, COACH_CRITERIA), strict=True))
+        per_coach = (
+            weight["place"] * np.where(in_person, 1.0, REMOTE_PLACE_SCORE)
+            + weight["timezone"] * timezone
+            + weight["load"] * (capacity - load) / capacity
+            + weight["rating"] * self.rating / 5.0
         )
-        return mask, criteria @ weight_vector(situation.coach_weights, COACH_CRITERIA)
+        sectors = [SECTORS.index(p.sector) for p in partners]
+        score = (
+            weight["language"] * best / 6.0
+            + weight["goals"] * (_goal_shares(partners) @ self.specialties.T.astype(float))
+            + weight["sector"] * self.sectors[:, sectors].T
+            + per_coach[None, :]
+        )
+        return mask, score
 
     def _hours_apart(self, situation: Situation) -> Floats:
         """Hours from each coach's zone to the host's; -1 where the host's zone is unknown."""
@@ -168,6 +194,22 @@ class CoachMatrix:
             per_zone = np.array([abs(_offset_hours(zone, situation.now) - host) for zone in self.zones] or [0.0])
             cached = self._gaps[key] = per_zone[self.zone]
         return cached
+
+
+def same_place(situation: Situation) -> tuple[object, ...]:
+    """What partners scored together in `pool_scores` must share."""
+    weights = tuple(sorted(situation.coach_weights.items()))
+    return (situation.host, situation.host_timezone, situation.now.replace(minute=0, second=0, microsecond=0), weights)
+
+
+def _goal_shares(partners: Sequence[PartnerProfile]) -> Floats:
+    """Partner × goal: 1/n for each of the partner's n distinct goals."""
+    shares = np.zeros((len(partners), len(GOALS)))
+    for row, partner in enumerate(partners):
+        goals = set(partner.goals)
+        for goal in goals:
+            shares[row, GOALS.index(goal)] = 1.0 / len(goals)
+    return shares
 
 
 def _offset_hours(zone: str, at: datetime) -> float:

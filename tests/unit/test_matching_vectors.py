@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.matching import domain
+from services.matching.batch import pool_arcs
 from services.matching.lead_index import LeadIndex
 from services.matching.sample_catalog import HOST_CITIES, generate_catalog
 from services.matching.vectors import CoachMatrix
@@ -73,3 +74,26 @@ def test_coach_feasibility_and_scores_equal_the_pure_rules(
         assert bool(mask[i]) == feasible
         if feasible:
             assert abs(domain.score_coach(candidate, partner, where).score - scores[i]) < 2e-4
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    pool=st.lists(st.tuples(partners, st.integers(0, len(HOST_CITIES) - 1)), min_size=1, max_size=12),
+    loads=st.lists(st.integers(0, 12), min_size=80),
+)
+def test_a_pool_scored_place_by_place_equals_the_pure_rules(
+    pool: list[tuple[PartnerProfile, int]], loads: list[int]
+) -> None:
+    """Batch scoring groups partners by place; every arc must still be what domain.py says."""
+    load = np.array(loads[: len(CATALOG.coaches)], dtype=np.int64)
+    where = [situation(host) for _, host in pool]
+    arcs = pool_arcs(MATRIX, [p for p, _ in pool], where, load)
+    found = {(int(p), int(c)): float(s) for p, c, s in zip(arcs.partner, arcs.coach, arcs.score, strict=True)}
+    expected = {}
+    for i, (partner, _) in enumerate(pool):
+        for c, coach in enumerate(MATRIX.coaches):
+            candidate = domain.CoachCandidate(coach, int(load[c]))
+            if domain.coach_is_feasible(candidate, partner, where[i]):
+                expected[(i, c)] = domain.score_coach(candidate, partner, where[i]).score
+    assert found.keys() == expected.keys()
+    assert all(abs(found[arc] - expected[arc]) < 2e-4 for arc in expected)
