@@ -12,7 +12,9 @@ order within a key holds.
 
 import asyncio
 import dataclasses
+import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,6 +36,8 @@ from .settings import ServiceSettings
 from .topics import DEAD_LETTER
 
 log = logging.getLogger(__name__)
+
+_FIRM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 Effect = Callable[[Connection, KafkaMessage], Awaitable[None]]
 Parse = Callable[[Any], Awaitable[StreamMessage[Any]]]
@@ -78,6 +82,19 @@ async def publish_record(broker: KafkaBroker, record: outbox.OutboxRecord) -> "a
         record.payload, topic=record.topic, key=record.key, headers=record.headers, no_confirm=True
     )
     return future
+
+
+def firm_of(message: KafkaMessage) -> str:
+    """Best effort for a firm's record that did not parse: the `firm_id` header, else the body's,
+    else `unknown`; so that the firm's refusal still reaches it."""
+    candidate = message.headers.get("firm_id")
+    if candidate is None:
+        try:
+            body = json.loads(message.body)
+            candidate = body.get("firm_id") if isinstance(body, dict) else None
+        except (ValueError, RecursionError):
+            candidate = None
+    return candidate if isinstance(candidate, str) and _FIRM_ID.match(candidate) else "unknown"
 
 
 def record_coordinates(message: KafkaMessage) -> tuple[str, int, int, str | None]:

@@ -29,6 +29,8 @@ MATCH_UPDATED = "trailblazer.match.updated.v1"
 DUTY_OF_INFORMATION = "trailblazer.duty-of-information.v1"
 PARTNER_CONSENT_WITHDRAWN = "trailblazer.partner.consent-withdrawn.v1"
 ASSIGNMENT_CANCELLED = "trailblazer.assignment.cancelled.v1"
+MATCH_ACCEPTED = "trailblazer.match.accepted.v1"
+MATCH_ACCEPTANCE_REFUSED = "trailblazer.match.acceptance-refused.v1"
 
 _WEEK_MS = str(7 * 24 * 3600 * 1000)
 _COMPACT = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
@@ -47,6 +49,16 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(CATALOG_REJECTED, 3, "matching -> providers: catalog records refused, one reason per field"),
     TopicSpec(MATCH_UPDATED, 6, "matching -> notifications: a proposal changed (leads, coach), explained"),
     TopicSpec(DUTY_OF_INFORMATION, 6, "notifications -> firm: every delivery status change, the proof"),
-    TopicSpec(PARTNER_CONSENT_WITHDRAWN, 3, "firm -> notifications: partner withdrew consent, stop sending"),
-    TopicSpec(ASSIGNMENT_CANCELLED, 6, "firm -> notifications: assignment cancelled, stop pending messages"),
+    TopicSpec(
+        PARTNER_CONSENT_WITHDRAWN,
+        3,
+        "firm -> notifications, matching: partner withdrew consent, stop sending, free the coach place",
+    ),
+    TopicSpec(
+        ASSIGNMENT_CANCELLED,
+        6,
+        "firm -> notifications, matching: assignment cancelled, stop pending messages, free the coach place",
+    ),
+    TopicSpec(MATCH_ACCEPTED, 6, "firm -> matching: the partner accepted the proposed coach"),
+    TopicSpec(MATCH_ACCEPTANCE_REFUSED, 3, "matching -> firm: acceptance not recorded, one reason per field"),
 )

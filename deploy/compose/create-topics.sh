@@ -24,6 +24,8 @@ trailblazer.match.updated.v1 6 -
 trailblazer.duty-of-information.v1 6 -
 trailblazer.partner.consent-withdrawn.v1 3 -
 trailblazer.assignment.cancelled.v1 6 -
+trailblazer.match.accepted.v1 6 -
+trailblazer.match.acceptance-refused.v1 3 -
 "
 
 # Each tool call starts a JVM: list once, then touch only what differs.

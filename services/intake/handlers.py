@@ -1,8 +1,6 @@
 """intake's handlers: a firm's request in, `assignment.created` or `assignment.rejected` out."""
 
-import json
 import logging
-import re
 from datetime import date
 
 import asyncpg
@@ -22,7 +20,7 @@ from shared.contracts import (
 from shared.contracts.decoding import InvalidEvent, decode
 from shared.db import Connection
 from shared.inbox import first_sighting
-from shared.messaging import Consumer, add_dead_letter, record_coordinates
+from shared.messaging import Consumer, add_dead_letter, firm_of, record_coordinates
 from shared.settings import ServiceSettings
 from shared.topics import ASSIGNMENT_CREATED, ASSIGNMENT_REJECTED, ASSIGNMENT_REQUESTED
 
@@ -31,7 +29,6 @@ from . import domain, repository
 log = logging.getLogger(__name__)
 
 CONSUMER = "intake"
-_FIRM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 
 def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings) -> None:
@@ -81,7 +78,7 @@ async def _reject(
 ) -> None:
     topic, partition, offset, key = record_coordinates(message)
     rejection = AssignmentRejected.create(
-        firm_id=request.firm_id if request else _firm_of(message),
+        firm_id=request.firm_id if request else firm_of(message),
         correlation_id=request.correlation_id if request else f"{topic}:{partition}:{offset}",
         payload=AssignmentRejectedPayload(
             assignment_id=request.payload.assignment_id if request else None,
@@ -113,15 +110,3 @@ def _reused_event_id(request: AssignmentRequested) -> FieldError:
         code="duplicate_event_id",
         message=f"event id {request.event_id} was already used for another assignment; every event needs a new id",
     )
-
-
-def _firm_of(message: KafkaMessage) -> str:
-    """Best effort for a request that did not parse: the `firm_id` header, else the body's."""
-    candidate = message.headers.get("firm_id")
-    if candidate is None:
-        try:
-            body = json.loads(message.body)
-            candidate = body.get("firm_id") if isinstance(body, dict) else None
-        except (ValueError, RecursionError):
-            candidate = None
-    return candidate if isinstance(candidate, str) and _FIRM_ID.match(candidate) else "unknown"

@@ -1,24 +1,37 @@
-"""Wires matching: its settings, migrations, handlers and the optional sample catalog."""
+"""Wires matching: its settings, migrations, handlers, the lead expiry worker and the optional
+sample catalog."""
 
 from datetime import date
 from pathlib import Path
 
+import asyncpg
+from faststream.kafka import KafkaBroker
+
 from shared.db import Connection, create_pool
 from shared.runtime import Service
+from shared.settings import ServiceSettings
 
-from . import handlers, repository
+from . import expiry, handlers, repository
+from .catalog_cache import CatalogCache
 from .sample_catalog import generate_catalog
 from .settings import MatchingSettings
 
 
 def create_service(settings: MatchingSettings | None = None) -> Service:
     settings = settings or MatchingSettings()
+    # One in-memory catalog per process, shared by the handlers and the lead expiry worker.
+    cache = CatalogCache()
+
+    def register(broker: KafkaBroker, pool: asyncpg.Pool, service_settings: ServiceSettings) -> None:
+        handlers.register(broker, pool, service_settings, cache=cache)
+
     return Service(
         name="matching",
         migrations=Path(__file__).parent / "migrations",
-        register=handlers.register,
+        register=register,
         settings=settings,
         after_migrate=seed_sample_catalog if settings.sample_catalog else None,
+        workers=(expiry.lead_expiry_worker(cache),),
     )
 
 

@@ -1,7 +1,11 @@
 """matching's handlers: `assignment.created` in, `match.proposed` out; the coach and job lead
-catalogs in, `catalog.rejected` for refused records and `match.updated` for changed matches out."""
+catalogs in, `catalog.rejected` for refused records and `match.updated` for changed matches out;
+the firm's `match.accepted` in (`match.acceptance-refused` out when it cannot be recorded), and
+`assignment.cancelled` / `partner.consent-withdrawn` in, which free the coach's place."""
 
 import logging
+import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -9,14 +13,17 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from shared import outbox
 from shared.contracts import (
+    AssignmentCancelled,
     AssignmentCreated,
     CatalogRejected,
     CatalogRejectedPayload,
     Coach,
     FieldError,
     JobLead,
+    MatchAccepted,
     MatchProposed,
     MatchProposedPayload,
+    PartnerConsentWithdrawn,
     RejectedRecord,
     UpdateReason,
     utc_now,
@@ -25,11 +32,20 @@ from shared.contracts.catalog_events import CATALOG_FIRM_ID
 from shared.contracts.decoding import InvalidEvent, decode
 from shared.db import Connection
 from shared.inbox import first_sighting
-from shared.messaging import Consumer, record_coordinates
+from shared.messaging import Consumer, add_dead_letter, failure_reason, firm_of, record_coordinates
 from shared.settings import ServiceSettings
-from shared.topics import ASSIGNMENT_CREATED, CATALOG_COACHES, CATALOG_JOB_LEADS, CATALOG_REJECTED, MATCH_PROPOSED
+from shared.topics import (
+    ASSIGNMENT_CANCELLED,
+    ASSIGNMENT_CREATED,
+    CATALOG_COACHES,
+    CATALOG_JOB_LEADS,
+    CATALOG_REJECTED,
+    MATCH_ACCEPTED,
+    MATCH_PROPOSED,
+    PARTNER_CONSENT_WITHDRAWN,
+)
 
-from . import repository, updates
+from . import lifecycle, repository, updates
 from .catalog_cache import CatalogCache
 from .matcher import match_partner
 from .settings import MatchingSettings
@@ -39,16 +55,23 @@ log = logging.getLogger(__name__)
 
 CONSUMER = "matching"
 CATALOG_GROUP = "trailblazer-matching-catalog"
+# The firm's word on an assignment after the proposal: acceptance, cancellation, consent withdrawn.
+LIFECYCLE_GROUP = "trailblazer-matching-lifecycle"
 
 
-def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings) -> None:
+def register(
+    broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings, *, cache: CatalogCache | None = None
+) -> None:
     assert isinstance(settings, MatchingSettings)
     consumer = Consumer(CONSUMER, pool, settings)
-    cache = CatalogCache()
+    cache = cache or CatalogCache()
 
     async def propose_match(connection: Connection, message: KafkaMessage) -> None:
         created = decode(message.body, AssignmentCreated)
         if not await first_sighting(connection, consumer=CONSUMER, event_id=str(created.event_id)):
+            return
+        if await lifecycle.closed_before_match(connection, created.payload.assignment.assignment_id):
+            log.info("assignment closed before it was matched: nothing proposed")
             return
         proposal = await _proposal(connection, cache, created, settings)
         await repository.save_proposal(connection, proposal)
@@ -78,6 +101,67 @@ def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings)
     consumer.subscribe(broker, ASSIGNMENT_CREATED, propose_match, group_id="trailblazer-matching")
     consumer.subscribe(broker, CATALOG_COACHES, coach_record, group_id=CATALOG_GROUP)
     consumer.subscribe(broker, CATALOG_JOB_LEADS, lead_record, group_id=CATALOG_GROUP)
+    consumer.subscribe(broker, MATCH_ACCEPTED, accept_match, group_id=LIFECYCLE_GROUP)
+    consumer.subscribe(broker, ASSIGNMENT_CANCELLED, close_cancelled, group_id=LIFECYCLE_GROUP)
+    consumer.subscribe(broker, PARTNER_CONSENT_WITHDRAWN, close_withdrawn, group_id=LIFECYCLE_GROUP)
+
+
+async def accept_match(connection: Connection, message: KafkaMessage) -> None:
+    """A firm's acceptance is outside input: a record that does not parse, or whose key is not
+    its assignment, is refused (and dead-lettered for operators); one that cannot be recorded is
+    refused with the reason; neither stops the records behind it."""
+    topic, partition, offset, key = record_coordinates(message)
+    record = RejectedRecord(topic=topic, partition=partition, offset=offset, key=key)
+    accepted: MatchAccepted | None = None
+    try:
+        accepted = decode(message.body, MatchAccepted)
+        malformed = lifecycle.key_mismatch(key, accepted)
+    except InvalidEvent as invalid:
+        malformed = invalid.errors
+    if malformed:
+        # Keyed by the record's position: a record that did not parse has no event id.
+        if await first_sighting(connection, consumer=CONSUMER, event_id=f"record:{topic}:{partition}:{offset}"):
+            await lifecycle.refuse(connection, record, malformed, accepted=accepted, firm_id=firm_of(message))
+            await add_dead_letter(
+                connection, message, consumer=CONSUMER, reason=failure_reason(InvalidEvent(malformed))
+            )
+        return
+    assert accepted is not None
+    if not await first_sighting(connection, consumer=CONSUMER, event_id=f"match.accepted:{accepted.event_id}"):
+        return
+    if errors := await lifecycle.accept(connection, accepted):
+        await lifecycle.refuse(connection, record, errors, accepted=accepted)
+
+
+async def close_cancelled(connection: Connection, message: KafkaMessage) -> None:
+    event = decode(message.body, AssignmentCancelled)  # a record that does not parse is dead-lettered
+    if await first_sighting(connection, consumer=CONSUMER, event_id=f"assignment.cancelled:{event.event_id}"):
+        await _close(
+            connection,
+            event.payload.assignment_id,
+            event.firm_id,
+            lifecycle.ClosedReason.CANCELLED,
+            event.payload.cancelled_at,
+        )
+
+
+async def close_withdrawn(connection: Connection, message: KafkaMessage) -> None:
+    event = decode(message.body, PartnerConsentWithdrawn)
+    if await first_sighting(connection, consumer=CONSUMER, event_id=f"partner.consent_withdrawn:{event.event_id}"):
+        await _close(
+            connection,
+            event.payload.assignment_id,
+            event.firm_id,
+            lifecycle.ClosedReason.CONSENT_WITHDRAWN,
+            event.payload.withdrawn_at,
+        )
+
+
+async def _close(
+    connection: Connection, assignment_id: uuid.UUID, firm_id: str, reason: lifecycle.ClosedReason, at: datetime
+) -> None:
+    freed = await lifecycle.close(connection, assignment_id, firm_id=firm_id, reason=reason, closed_at=at)
+    log.info("assignment %s closed (%s); coach place freed: %s", assignment_id, reason.value, freed is not None)
 
 
 def _key_value(message: KafkaMessage) -> tuple[str | None, bytes | None]:

@@ -170,9 +170,19 @@ async def release_over_capacity(connection: Connection, coach_id: str, keep: int
     )
     load = await connection.fetchval("SELECT active_partners FROM coaches WHERE coach_id = $1", coach_id) or 0
     excess = max(0, load - max(0, keep))
-    released = [r["assignment_id"] for r in rows[:excess]]
+    chosen = [r["assignment_id"] for r in rows[:excess]]
+    if not chosen:
+        return []
+    # Only what this statement deleted counts: a reservation accepted or released (assignment
+    # closed) by another transaction since the SELECT is left alone, and not counted twice.
+    deleted = await connection.fetch(
+        "DELETE FROM coach_reservations WHERE assignment_id = ANY($1) AND coach_id = $2 AND status = 'proposed'"
+        " RETURNING assignment_id",
+        chosen,
+        coach_id,
+    )
+    released = [r["assignment_id"] for r in deleted]
     if released:
-        await connection.execute("DELETE FROM coach_reservations WHERE assignment_id = ANY($1)", released)
         await connection.execute(
             "UPDATE coaches SET active_partners = active_partners - $2 WHERE coach_id = $1", coach_id, len(released)
         )
@@ -271,3 +281,182 @@ async def proposals_with_lead(connection: Connection, lead_id: str) -> list[uuid
 async def accepted_partners(connection: Connection) -> set[uuid.UUID]:
     rows = await connection.fetch("SELECT assignment_id FROM coach_reservations WHERE status = 'accepted'")
     return {r["assignment_id"] for r in rows}
+
+
+# ---- life cycle: acceptance, closing, expired leads --------------------------------------------
+
+# Advisory lock namespaces (two-key form); each service has its own database, so they never meet
+# another service's locks.
+_ASSIGNMENT_LOCK = 7230010
+_EXPIRY_SWEEP_LOCK = 7230011
+
+
+async def lock_assignment(connection: Connection, assignment_id: uuid.UUID) -> None:
+    """Serialise this transaction with every other one that creates, accepts or closes the same
+    assignment (they arrive on different topics, possibly at different replicas)."""
+    await connection.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _ASSIGNMENT_LOCK, str(assignment_id))
+
+
+async def exclude_rebalance(connection: Connection) -> None:
+    """Wait for a running batch re-assignment to commit, and keep the next one from starting
+    until this transaction commits: batch holds `coaches` in SHARE ROW EXCLUSIVE mode, which
+    conflicts with this mode (online reservations and each other do not)."""
+    await connection.execute("LOCK TABLE coaches IN ROW EXCLUSIVE MODE")
+
+
+async def lock_coach(connection: Connection, coach_id: str) -> None:
+    """The coach's row lock, which `release_over_capacity` takes first too."""
+    await connection.execute("SELECT 1 FROM coaches WHERE coach_id = $1 FOR UPDATE", coach_id)
+
+
+@dataclass(frozen=True)
+class AssignmentState:
+    """What matching knows about an assignment when a firm acts on it."""
+
+    owner_firm: str | None  # the firm that opened (or closed) it
+    closed: bool
+    proposed: bool  # a proposal was made
+    reserved_coach: str | None
+    accepted: bool  # the reserved coach is already accepted
+
+
+async def assignment_state(connection: Connection, assignment_id: uuid.UUID) -> AssignmentState:
+    row = await connection.fetchrow(
+        "SELECT (SELECT firm_id FROM open_partners WHERE assignment_id = $1) AS open_firm,"
+        " (SELECT firm_id FROM closed_assignments WHERE assignment_id = $1) AS closed_firm,"
+        " EXISTS (SELECT 1 FROM proposals WHERE assignment_id = $1) AS proposed",
+        assignment_id,
+    )
+    assert row is not None
+    reservation = await connection.fetchrow(
+        "SELECT coach_id, status FROM coach_reservations WHERE assignment_id = $1 FOR UPDATE", assignment_id
+    )
+    return AssignmentState(
+        owner_firm=row["closed_firm"] or row["open_firm"],
+        closed=row["closed_firm"] is not None,
+        proposed=row["proposed"],
+        reserved_coach=reservation["coach_id"] if reservation else None,
+        accepted=reservation is not None and reservation["status"] == "accepted",
+    )
+
+
+async def accept_reservation(
+    connection: Connection, assignment_id: uuid.UUID, coach_id: str, accepted_at: datetime
+) -> bool:
+    """Mark the proposed reservation accepted; False if it is not (or no longer) a proposed
+    reservation of this coach."""
+    updated = await connection.fetchval(
+        "UPDATE coach_reservations SET status = 'accepted', accepted_at = $3"
+        " WHERE assignment_id = $1 AND coach_id = $2 AND status = 'proposed' RETURNING 1",
+        assignment_id,
+        coach_id,
+        accepted_at,
+    )
+    return updated is not None
+
+
+async def open_partner_firm(connection: Connection, assignment_id: uuid.UUID) -> str | None:
+    firm: str | None = await connection.fetchval(
+        "SELECT firm_id FROM open_partners WHERE assignment_id = $1", assignment_id
+    )
+    return firm
+
+
+async def is_closed(connection: Connection, assignment_id: uuid.UUID) -> bool:
+    return bool(
+        await connection.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM closed_assignments WHERE assignment_id = $1)", assignment_id
+        )
+    )
+
+
+async def record_closed(
+    connection: Connection, assignment_id: uuid.UUID, firm_id: str, reason: str, closed_at: datetime
+) -> bool:
+    """True the first time the assignment is closed; a later cancel or withdrawal changes nothing."""
+    inserted = await connection.fetchval(
+        "INSERT INTO closed_assignments(assignment_id, firm_id, reason, closed_at) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (assignment_id) DO NOTHING RETURNING 1",
+        assignment_id,
+        firm_id,
+        reason,
+        closed_at,
+    )
+    return inserted is not None
+
+
+async def reserved_coach(connection: Connection, assignment_id: uuid.UUID) -> str | None:
+    coach_id: str | None = await connection.fetchval(
+        "SELECT coach_id FROM coach_reservations WHERE assignment_id = $1", assignment_id
+    )
+    return coach_id
+
+
+async def close_partner(connection: Connection, assignment_id: uuid.UUID) -> bool:
+    """No longer matched: batch re-assignment and new leads no longer consider the partner."""
+    deleted = await connection.fetchval("DELETE FROM open_partners WHERE assignment_id = $1 RETURNING 1", assignment_id)
+    return deleted is not None
+
+
+async def release_closed_reservations(connection: Connection) -> int:
+    """Free the places of closed assignments that still hold one (a coach's re-assignment that
+    raced with the close). Counts only what was deleted here, so it never frees a place twice."""
+    freed: int | None = await connection.fetchval(
+        """
+        WITH released AS (
+            DELETE FROM coach_reservations r USING closed_assignments c
+            WHERE r.assignment_id = c.assignment_id RETURNING r.coach_id
+        ), per_coach AS (
+            SELECT coach_id, count(*) AS n FROM released GROUP BY coach_id
+        ), freed AS (
+            UPDATE coaches SET active_partners = coaches.active_partners - per_coach.n
+            FROM per_coach WHERE coaches.coach_id = per_coach.coach_id RETURNING per_coach.n
+        )
+        SELECT coalesce(sum(n), 0) FROM freed
+        """
+    )
+    return int(freed or 0)
+
+
+async def try_expiry_sweep_lock(connection: Connection) -> bool:
+    """One replica sweeps at a time; the lock ends with the transaction."""
+    return bool(await connection.fetchval("SELECT pg_try_advisory_xact_lock($1)", _EXPIRY_SWEEP_LOCK))
+
+
+async def proposals_holding_expired_leads(
+    connection: Connection, now: datetime, limit: int
+) -> dict[uuid.UUID, list[str]]:
+    """Open partners whose saved proposal holds a job lead that expired by `now`, with those
+    leads. Their proposal rows stay locked until the transaction ends; a row another transaction
+    is changing right now is skipped (the next sweep finds it)."""
+    rows = await connection.fetch(
+        """
+        SELECT p.assignment_id FROM proposals p
+        WHERE EXISTS (SELECT 1 FROM open_partners o WHERE o.assignment_id = p.assignment_id)
+          AND EXISTS (
+            SELECT 1 FROM jsonb_array_elements(p.proposal->'job_leads') AS held(lead)
+            JOIN job_leads l ON l.job_lead_id = held.lead->>'job_lead_id'
+            WHERE l.expires_at <= $1
+          )
+        ORDER BY p.assignment_id
+        LIMIT $2
+        FOR UPDATE OF p SKIP LOCKED
+        """,
+        now,
+        limit,
+    )
+    if not rows:
+        return {}
+    expired = await connection.fetch(
+        """
+        SELECT p.assignment_id, array_agg(DISTINCT l.job_lead_id ORDER BY l.job_lead_id) AS lead_ids
+        FROM proposals p
+        CROSS JOIN LATERAL jsonb_array_elements(p.proposal->'job_leads') AS held(lead)
+        JOIN job_leads l ON l.job_lead_id = held.lead->>'job_lead_id'
+        WHERE p.assignment_id = ANY($1) AND l.expires_at <= $2
+        GROUP BY p.assignment_id
+        """,
+        [r["assignment_id"] for r in rows],
+        now,
+    )
+    return {r["assignment_id"]: list(r["lead_ids"]) for r in expired}

@@ -2,6 +2,7 @@
 one `match.updated` event, in the transaction of the catalog record that caused it."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from shared import outbox
@@ -130,12 +131,15 @@ async def leads_removed(
     lead_ids: list[str],
     now: datetime,
     reason: UpdateReason,
+    *,
+    assignment_ids: Sequence[uuid.UUID] | None = None,
 ) -> int:
-    """Take withdrawn or expired leads out of every proposal holding them, refilling each from
-    the next best leads."""
+    """Take withdrawn or expired leads out of every proposal holding them (or only out of
+    `assignment_ids`' proposals, found and locked by the caller), refilling each from the next
+    best leads."""
     await cache.refresh(connection)
-    affected: set[uuid.UUID] = set()
-    for lead_id in lead_ids:
+    affected: set[uuid.UUID] = set(assignment_ids or ())
+    for lead_id in lead_ids if assignment_ids is None else ():
         affected.update(await repository.proposals_with_lead(connection, lead_id))
     gone = set(lead_ids)
     for partner in await repository.open_partners_by_id(connection, sorted(affected)):

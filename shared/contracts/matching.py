@@ -6,8 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import EmailStr, Field
 
+from .assignment import FieldError, RejectedRecord
 from .catalog import LeadKind
-from .common import Contract, Location
+from .common import Contract, Identifier, Location
 from .envelope import Envelope, UtcDatetime
 
 Score = Annotated[float, Field(ge=0, le=1)]
@@ -94,3 +95,38 @@ class MatchUpdated(Envelope):
 
     event_type: Literal["match.updated"] = "match.updated"
     payload: MatchUpdatedPayload
+
+
+class MatchAcceptedPayload(Contract):
+    assignment_id: uuid.UUID
+    # The coach the firm's partner accepted: must be the coach the current proposal names.
+    coach_id: Identifier
+    accepted_at: UtcDatetime
+
+
+class MatchAccepted(Envelope):
+    """Published by a firm on `trailblazer.match.accepted.v1` (keyed by the assignment id) when
+    the partner accepted the proposed coach: from then on no re-assignment moves that coach."""
+
+    event_type: Literal["match.accepted"] = "match.accepted"
+    payload: MatchAcceptedPayload
+
+
+class MatchAcceptanceRefusedPayload(Contract):
+    """Shaped like `assignment.rejected`: the request (null fields when it did not parse), one
+    reason per offending field, and where the refused record sits."""
+
+    assignment_id: uuid.UUID | None
+    request_event_id: uuid.UUID | None
+    errors: Annotated[list[FieldError], Field(min_length=1)]
+    record: RejectedRecord
+    refused_at: UtcDatetime
+
+
+class MatchAcceptanceRefused(Envelope):
+    """Published by matching on `trailblazer.match.acceptance-refused.v1` for an acceptance it
+    could not record: the assignment is unknown or closed, or its proposal now names another
+    coach or none (a re-assignment moved it); the reservation stays as it was."""
+
+    event_type: Literal["match.acceptance_refused"] = "match.acceptance_refused"
+    payload: MatchAcceptanceRefusedPayload

@@ -14,7 +14,7 @@ from .assignment import AssignmentCreated, AssignmentRejected, AssignmentRequest
 from .catalog import Coach, JobLead
 from .catalog_events import CatalogRejected
 from .duty_of_information import AssignmentCancelled, DeliveryRecorded, PartnerConsentWithdrawn
-from .matching import MatchProposed, MatchUpdated
+from .matching import MatchAcceptanceRefused, MatchAccepted, MatchProposed, MatchUpdated
 from .notification import StakeholderNotified
 
 EVENTS: tuple[type[BaseModel], ...] = (
@@ -24,6 +24,8 @@ EVENTS: tuple[type[BaseModel], ...] = (
     AssignmentCancelled,
     MatchProposed,
     MatchUpdated,
+    MatchAccepted,
+    MatchAcceptanceRefused,
     CatalogRejected,
     StakeholderNotified,
     DeliveryRecorded,

@@ -1,0 +1,138 @@
+"""Pure parts of a proposal's life cycle: when an acceptance is recorded or refused (and with
+which code), the acceptance contract, and the lead expiry worker surviving failures."""
+
+import asyncio
+import json
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.matching import expiry, lifecycle
+from services.matching.repository import AssignmentState
+from services.matching.settings import MatchingSettings
+from shared.contracts import MatchAccepted, MatchAcceptedPayload
+from shared.contracts.decoding import InvalidEvent, decode
+
+FIRM = "nordic-relocation"
+COACH = "coach-0001"
+OPEN = AssignmentState(owner_firm=FIRM, closed=False, proposed=True, reserved_coach=COACH, accepted=False)
+
+
+def codes(state: AssignmentState, *, firm_id: str = FIRM, coach_id: str = COACH) -> list[tuple[str, str]]:
+    return [(e.field, e.code) for e in lifecycle.acceptance_errors(state, firm_id=firm_id, coach_id=coach_id)]
+
+
+def with_(**changes: Any) -> AssignmentState:
+    return replace(OPEN, **changes)
+
+
+def test_the_proposed_coach_is_accepted_and_accepting_again_is_no_error() -> None:
+    assert codes(OPEN) == []
+    assert codes(with_(accepted=True)) == []
+
+
+def test_each_reason_an_acceptance_is_refused_has_its_code() -> None:
+    assert codes(OPEN, coach_id="coach-0002") == [("payload.coach_id", "coach_not_proposed")]
+    assert codes(with_(reserved_coach=None)) == [("payload.coach_id", "no_coach_proposed")]
+    assert codes(with_(owner_firm=None, closed=False, proposed=False, reserved_coach=None)) == [
+        ("payload.assignment_id", "unknown_assignment")
+    ]
+    assert codes(with_(closed=True, reserved_coach=None)) == [("payload.assignment_id", "assignment_closed")]
+    # no-consent proposals have no open partner, hence no owner: no coach to accept
+    assert codes(with_(owner_firm=None, reserved_coach=None)) == [("payload.coach_id", "no_coach_proposed")]
+
+
+def test_another_firms_assignment_is_unknown_whatever_its_state() -> None:
+    for state in (OPEN, with_(closed=True), with_(reserved_coach=None), with_(accepted=True)):
+        assert codes(state, firm_id="other-firm") == [("payload.assignment_id", "unknown_assignment")]
+
+
+@given(
+    owner=st.sampled_from([FIRM, "other-firm", None]),
+    closed=st.booleans(),
+    proposed=st.booleans(),
+    reserved=st.sampled_from([COACH, "coach-0002", None]),
+    accepted=st.booleans(),
+)
+def test_accepted_exactly_when_the_firms_open_proposal_reserves_that_coach(
+    owner: str | None, closed: bool, proposed: bool, reserved: str | None, accepted: bool
+) -> None:
+    state = AssignmentState(
+        owner_firm=owner, closed=closed, proposed=proposed, reserved_coach=reserved, accepted=accepted
+    )
+    errors = lifecycle.acceptance_errors(state, firm_id=FIRM, coach_id=COACH)
+    assert (not errors) == (owner == FIRM and not closed and reserved == COACH)
+    assert len(errors) <= 1
+
+
+def acceptance(assignment_id: uuid.UUID) -> MatchAccepted:
+    payload = MatchAcceptedPayload(assignment_id=assignment_id, coach_id=COACH, accepted_at=datetime.now(UTC))
+    return MatchAccepted.create(firm_id=FIRM, correlation_id="ref-1", payload=payload)
+
+
+def test_the_record_key_must_be_the_assignment() -> None:
+    event = acceptance(uuid.uuid4())
+    assert lifecycle.key_mismatch(str(event.payload.assignment_id), event) == []
+    assert [e.code for e in lifecycle.key_mismatch("something-else", event)] == ["key_mismatch"]
+    assert [e.code for e in lifecycle.key_mismatch(None, event)] == ["key_mismatch"]
+
+
+def test_an_acceptance_decodes_from_the_wire_and_bad_ones_say_which_field() -> None:
+    event = acceptance(uuid.uuid4())
+    assert decode(event.model_dump_json().encode(), MatchAccepted) == event
+    wire = json.loads(event.model_dump_json())
+    wire["payload"]["coach_id"] = "not an id!"
+    wire["payload"]["accepted_at"] = "2026-11-22T10:00:00"
+    wire["payload"]["extra"] = 1
+    with pytest.raises(InvalidEvent) as refused:
+        decode(json.dumps(wire).encode(), MatchAccepted)
+    assert {(e.field, e.code) for e in refused.value.errors} == {
+        ("payload.coach_id", "string_pattern_mismatch"),
+        ("payload.accepted_at", "timezone_aware"),
+        ("payload.extra", "unknown_field"),
+    }
+
+
+def test_the_sweep_interval_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert MatchingSettings().lead_expiry_sweep_s == 60
+    monkeypatch.setenv("TRAILBLAZER_LEAD_EXPIRY_SWEEP_S", "0.5")
+    assert MatchingSettings().lead_expiry_sweep_s == 0.5
+
+
+async def test_the_expiry_worker_outlives_database_outages_and_bugs() -> None:
+    outcomes: list[BaseException | int] = [
+        asyncpg.CannotConnectNowError("starting up"),
+        ConnectionRefusedError(),
+        RuntimeError("a bug"),
+        3,
+        0,
+    ]
+    calls = 0
+    done = asyncio.Event()
+
+    async def sweep() -> int:
+        nonlocal calls
+        calls += 1
+        outcome = outcomes.pop(0) if outcomes else 0
+        if not outcomes:
+            done.set()
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    # A retry budget shorter than the backoff: each outage reaches the worker's own handler.
+    worker = asyncio.create_task(expiry.run(sweep, 0.01, retry_budget_s=0.0))
+    try:
+        await asyncio.wait_for(done.wait(), timeout=10)
+        assert not worker.done(), "the worker still runs"
+    finally:
+        worker.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await worker
+    assert calls == 5
