@@ -83,20 +83,23 @@ class CatalogChanges:
 
 
 async def catalog_changes(connection: Connection, since: datetime | None) -> CatalogChanges:
-    """Every catalog row written after `since` (all rows if None), deleted ones by id."""
+    """Every catalog row written after `since` (all rows if None). Deleted rows, and leads that
+    have expired, come back as ids to remove: a lead re-sent with a past expiry must replace the
+    version a cache holds, not be skipped."""
     read_at = await connection.fetchval("SELECT clock_timestamp()")
     after = since or datetime.min.replace(tzinfo=read_at.tzinfo)
     coach_rows = await connection.fetch("SELECT coach_id, coach, deleted FROM coaches WHERE updated_at > $1", after)
     lead_rows = await connection.fetch(
-        "SELECT job_lead_id, job_lead, deleted FROM job_leads"
-        " WHERE updated_at > $1 AND (expires_at > now() OR deleted)",
+        "SELECT job_lead_id, job_lead, deleted OR expires_at <= now() AS gone FROM job_leads"
+        " WHERE updated_at > $1 AND ($2 OR (expires_at > now() AND NOT deleted))",
         after,
+        since is not None,  # a first read needs only the open leads
     )
     return CatalogChanges(
         coaches=[Coach.model_validate(r["coach"]) for r in coach_rows if not r["deleted"]],
         deleted_coaches=[r["coach_id"] for r in coach_rows if r["deleted"]],
-        leads=[JobLead.model_validate(r["job_lead"]) for r in lead_rows if not r["deleted"]],
-        deleted_leads=[r["job_lead_id"] for r in lead_rows if r["deleted"]],
+        leads=[JobLead.model_validate(r["job_lead"]) for r in lead_rows if not r["gone"]],
+        deleted_leads=[r["job_lead_id"] for r in lead_rows if r["gone"]],
         read_at=read_at,
     )
 

@@ -17,10 +17,12 @@ from deploy.local import stack
 from deploy.local.config import StackConfig
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request
 from deploy.local.topic_reader import Received, TopicReader
+from services.matching import repository
 from services.matching.batch import rebalance
 from services.matching.catalog_cache import CatalogCache
 from services.matching.settings import MatchingSettings
 from shared import topics
+from shared.contracts import JobLead
 from shared.db import create_pool
 
 from .conftest import SERVICE_ENV
@@ -293,3 +295,22 @@ async def test_an_expired_lead_drops_out_of_the_proposal_sent_announced_once(loc
             assert len(reader.matching(expiry_of)) == 1, "announced once"
     finally:
         stack.kill_service(local_stack, "matching", 1, signal=15)
+
+
+async def test_a_lead_re_sent_already_expired_leaves_every_cache(local_stack: StackConfig) -> None:
+    """A provider may re-send a lead with an expiry in the past. A replica's cache that read the
+    open version before must drop it on its next refresh, or it keeps proposing it to newcomers."""
+    lead = JobLead.model_validate(job_lead(unique("lead-ee"), "Tallinn", "EE"))
+    pool = await create_pool(local_stack.database_url("matching"), size=1)
+    try:
+        cache = CatalogCache()
+        async with pool.acquire() as connection:
+            await repository.upsert_job_leads(connection, [lead])
+            await cache.refresh(connection)
+            assert lead.job_lead_id in cache.leads.rows
+            expired = lead.model_copy(update={"expires_at": datetime.now(UTC) - timedelta(minutes=1)})
+            await repository.upsert_job_leads(connection, [expired])
+            await cache.refresh(connection)
+            assert lead.job_lead_id not in cache.leads.rows
+    finally:
+        await pool.close()
