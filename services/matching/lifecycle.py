@@ -20,7 +20,7 @@ from shared.contracts import (
     RejectedRecord,
     utc_now,
 )
-from shared.contracts.decoding import InvalidEvent
+from shared.contracts.decoding import ensure_owner
 from shared.db import Connection
 from shared.topics import MATCH_ACCEPTANCE_REFUSED
 
@@ -159,10 +159,7 @@ async def close(
     re-assignment and new leads no longer consider them. Idempotent. Returns the coach whose
     place was freed, if any. Another firm's open assignment is refused (dead-lettered)."""
     await repository.lock_assignment(connection, assignment_id)
-    owner = await repository.open_partner_firm(connection, assignment_id)
-    if owner is not None and owner != firm_id:
-        message = "the assignment belongs to another firm"
-        raise InvalidEvent([FieldError(field="firm_id", code="firm_mismatch", message=message)])
+    ensure_owner(await repository.open_partner_firm(connection, assignment_id), firm_id)
     await repository.exclude_rebalance(connection)
     await repository.record_closed(connection, assignment_id, firm_id, reason.value, closed_at)
     coach_id = await repository.reserved_coach(connection, assignment_id)

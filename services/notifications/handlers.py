@@ -21,7 +21,7 @@ from shared.contracts import (
     Stakeholder,
     utc_now,
 )
-from shared.contracts.decoding import decode
+from shared.contracts.decoding import decode, ensure_owner
 from shared.db import Connection
 from shared.inbox import first_sighting
 from shared.messaging import Consumer
@@ -160,6 +160,7 @@ class Handlers:
         event = decode(message.body, PartnerConsentWithdrawn)
         assignment_id = event.payload.assignment_id
         await repository.lock_assignment(connection, assignment_id)
+        ensure_owner(await repository.firm_of(connection, assignment_id), event.firm_id)
         await deliveries.record_stop(connection, "consent_withdrawals", assignment_id, event.payload.withdrawn_at)
         stopped = await deliveries.stop_pending(
             connection, assignment_id, DeliveryStatus.SUPPRESSED, Stakeholder.PARTNER
@@ -170,6 +171,7 @@ class Handlers:
         event = decode(message.body, AssignmentCancelled)
         assignment_id = event.payload.assignment_id
         await repository.lock_assignment(connection, assignment_id)
+        ensure_owner(await repository.firm_of(connection, assignment_id), event.firm_id)
         await deliveries.record_stop(connection, "cancellations", assignment_id, event.payload.cancelled_at)
         stopped = await deliveries.stop_pending(connection, assignment_id, DeliveryStatus.CANCELLED)
         await _record_stops(connection, event.firm_id, assignment_id, stopped, DeliveryStatus.CANCELLED)

@@ -27,6 +27,13 @@ async def save_assignment(connection: Connection, created: AssignmentCreated) ->
     )
 
 
+async def firm_of(connection: Connection, assignment_id: uuid.UUID) -> str | None:
+    firm_id: str | None = await connection.fetchval(
+        "SELECT firm_id FROM assignments WHERE assignment_id = $1", assignment_id
+    )
+    return firm_id
+
+
 async def save_match(connection: Connection, match: MatchProposedPayload) -> bool:
     """Keep the newest match; False if the one already held is newer. `match.proposed` and
     `match.updated` travel on different topics, so an update may overtake its proposal."""

@@ -27,6 +27,13 @@ class InvalidEvent(Exception):
         self.errors = errors
 
 
+def ensure_owner(owner: str | None, firm_id: str) -> None:
+    """A firm may only act on its own assignments (None: not known here yet)."""
+    if owner is not None and owner != firm_id:
+        message = "the assignment belongs to another firm"
+        raise InvalidEvent([FieldError(field="firm_id", code="firm_mismatch", message=message)])
+
+
 def _storable(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 

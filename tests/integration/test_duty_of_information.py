@@ -24,13 +24,19 @@ from deploy.local import mailbox, stack
 from deploy.local.config import StackConfig
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, encode, publish, record_key
 from deploy.local.topic_reader import Received, TopicReader
-from shared import topics
+from shared import dead_letter, topics
 
 pytestmark = pytest.mark.integration
 
 SECRET = "firm-shared-secret"
 BASE_ENV = {"OTEL_BSP_SCHEDULE_DELAY": "300", "TRAILBLAZER_SAMPLE_CATALOG": "true"}
-READ = (topics.MATCH_PROPOSED, topics.ASSIGNMENT_CREATED, topics.STAKEHOLDER_NOTIFIED, topics.DUTY_OF_INFORMATION)
+READ = (
+    topics.MATCH_PROPOSED,
+    topics.ASSIGNMENT_CREATED,
+    topics.STAKEHOLDER_NOTIFIED,
+    topics.DUTY_OF_INFORMATION,
+    topics.DEAD_LETTER,
+)
 
 
 # --- the firm's side, as documented in docs/notifications.md ------------------------------------
@@ -284,12 +290,25 @@ async def test_a_cancellation_stops_what_has_not_gone_out(local_stack: StackConf
                 "cancelled_at": request["occurred_at"],
             },
         }
+        # Another firm cannot cancel it: its record is dead-lettered and nothing stops.
+        forged = {**cancel, "event_id": str(uuid.uuid4()), "firm_id": "other-firm"}
         producer = AIOKafkaProducer(bootstrap_servers=local_stack.kafka_bootstrap)
         await producer.start()
         try:
-            await producer.send_and_wait(
-                topics.ASSIGNMENT_CANCELLED, json.dumps(cancel).encode(), key=assignment_id.encode()
-            )
+            for event in (forged, cancel):
+                await producer.send_and_wait(
+                    topics.ASSIGNMENT_CANCELLED, json.dumps(event).encode(), key=assignment_id.encode()
+                )
         finally:
             await producer.stop()
-        await wait_status(reader, assignment_id, {("hr", "webhook"): "cancelled"})
+        records = await wait_status(reader, assignment_id, {("hr", "webhook"): "cancelled"})
+        [refused] = await reader.wait_for(
+            lambda r: (
+                r.topic == topics.DEAD_LETTER
+                and r.headers.get(dead_letter.CONSUMER) == "notifications"
+                and r.value.get("event_id") == forged["event_id"]
+            )
+        )
+        assert "firm_id=firm_mismatch" in refused.headers[dead_letter.REASON]
+        cancelled_by = {r.value["firm_id"] for r in records if r.value["payload"].get("status") == "cancelled"}
+        assert cancelled_by == {"busy-firm"}
