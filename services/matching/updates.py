@@ -22,7 +22,7 @@ from . import domain, repository
 from .catalog_cache import CatalogCache
 from .matcher import best_leads, match_partner, reserve_best_coach, situation_for
 from .settings import MatchingSettings
-from .unmatched import why_no_coach
+from .unmatched import why_no_coach, why_no_leads
 
 
 async def announce(
@@ -148,7 +148,11 @@ async def leads_removed(
             continue
         match = await match_partner_leads(connection, cache, settings, partner, now)
         kept = [p for p in match if p.job_lead_id not in gone]
-        after = before.model_copy(update={"job_leads": kept, "proposed_at": now})
+        unmatched = [u for u in before.unmatched if u.subject != "job_leads"]
+        if not kept:  # the last lead went: say why none is left, so that HR can act
+            everything = await repository.open_job_leads_for(connection, partner.host, now)
+            unmatched.append(why_no_leads(everything, partner.profile, situation_for(partner, cache, settings, now)))
+        after = before.model_copy(update={"job_leads": kept, "unmatched": unmatched, "proposed_at": now})
         await announce(connection, partner, before, after, reason)
     return len(affected)
 

@@ -291,6 +291,8 @@ async def test_an_expired_lead_drops_out_of_the_proposal_sent_announced_once(loc
             payload = update.value["payload"]
             assert lead_id in payload["removed_job_lead_ids"]
             assert lead_id not in {j["job_lead_id"] for j in payload["job_leads"]}
+            told_why = any(u["subject"] == "job_leads" for u in payload["unmatched"])
+            assert bool(payload["job_leads"]) != told_why, "leads left, or the reason why none is"
             await asyncio.sleep(3)  # several more sweeps, by either replica
             assert len(reader.matching(expiry_of)) == 1, "announced once"
     finally:
