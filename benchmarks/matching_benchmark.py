@@ -74,8 +74,9 @@ def online_and_ranking() -> dict[str, Any]:
         index = LeadIndex()
         index.upsert_many(catalog.job_leads[:size])
         where = situations(partners, index)
-        for s in where[:5]:  # build shards once, as the running service has them
-            index.rank(partners[0].profile, s, limit=10)
+        for partner, s in zip(partners, where, strict=True):  # every host's shard built, as in the service
+            index.rank(partner.profile, s, limit=10)
+            matrix.ranked(partner.profile, s, load)
         cursor = iter(range(10**9))
 
         def rank_one(index: LeadIndex = index, where: list[domain.Situation] = where, cursor: Any = cursor) -> object:
