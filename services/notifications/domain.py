@@ -169,7 +169,7 @@ def hr_actions(assignment: Assignment, match: MatchProposedPayload, t: Texts) ->
     """What HR must do because we will not guess: unmatched coach or leads, unverified permit facts."""
     actions = [u.message for u in match.unmatched]
     if confirmed_facts(assignment) is None:
-        actions.append(t("action_permit", country=assignment.host_location.country))
+        actions.append(t("action_permit", country=t.country(assignment.host_location.country)))
     return tuple(t("action", what=a) for a in actions)
 
 

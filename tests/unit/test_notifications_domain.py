@@ -1,10 +1,11 @@
+import tomllib
 from datetime import UTC, datetime
 
 import pytest
 
 from services.notifications import domain
 from services.notifications.content import Document, Section, render
-from services.notifications.i18n import resolve, texts
+from services.notifications.i18n import LOCALES_DIR, resolve, supported, texts
 from shared.contracts import (
     AssignmentRequested,
     Channel,
@@ -69,8 +70,16 @@ def test_the_partner_reads_it_in_their_language_with_norway_named_and_dates_loca
 
 def test_a_language_we_do_not_write_falls_back_to_english() -> None:
     assert resolve("ja") == "en" and resolve("nn") == "nb"
-    # HR texts exist in English only for now: the key-by-key fallback fills them in
-    assert texts("de", "hr")("profile_private") == "The partner has not consented to share their profile with HR."
+    assert texts("ja", "hr")("profile_private") == "The partner has not consented to share their profile with HR."
+
+
+def test_hr_reads_the_record_in_its_language_every_text_translated() -> None:
+    english = tomllib.loads((LOCALES_DIR / "en.toml").read_text())
+    for language in supported():
+        catalogue = tomllib.loads((LOCALES_DIR / f"{language}.toml").read_text())
+        for section, keys in english.items():
+            assert catalogue.get(section, {}).keys() == keys.keys(), f"{language}.toml [{section}]"
+    assert texts("de", "hr")("actions_heading") == "Handlungsbedarf"
 
 
 def test_html_is_autoescaped_and_text_is_not() -> None:
@@ -94,7 +103,7 @@ def test_an_unknown_host_country_gets_a_follow_up_and_hr_a_task_never_a_guess(
     assert "We do not yet hold verified work-permit information for Nigeria" in partner and "follow up" in partner
     assert "may work" not in partner
     hr = domain.for_hr(moved, no_match(request_event), [], AT).body
-    assert "confirm the partner's right to work in NG" in hr
+    assert "confirm the partner's right to work in Nigeria" in hr
 
 
 def test_an_unverified_country_is_treated_like_an_unknown_one(request_event: AssignmentRequested) -> None:
@@ -102,7 +111,7 @@ def test_an_unverified_country_is_treated_like_an_unknown_one(request_event: Ass
         update={"host_location": Location(city="Mexico City", country="MX")}
     )
     assert "do not yet hold verified work-permit information" in domain.for_partner(moved, no_match(request_event)).body
-    assert "right to work in MX" in domain.for_hr(moved, no_match(request_event), [], AT).body
+    assert "right to work in Mexico" in domain.for_hr(moved, no_match(request_event), [], AT).body
 
 
 def test_partner_channels_follow_the_request(request_event: AssignmentRequested) -> None:
