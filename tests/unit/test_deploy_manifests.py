@@ -78,6 +78,9 @@ def _pod_spec(manifest: Manifest) -> dict[str, Any] | None:
     if manifest["kind"] in ("Deployment", "Job"):
         spec: dict[str, Any] = manifest["spec"]["template"]["spec"]
         return spec
+    if manifest["kind"] == "CronJob":
+        scheduled: dict[str, Any] = manifest["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        return scheduled
     return None
 
 
@@ -305,6 +308,17 @@ def test_kubernetes_env_names_are_settings_fields(
     assert_env_matches_settings(service, env, monkeypatch)
 
 
+def test_the_nightly_batch_runs_the_batch_module_with_matchings_settings(
+    manifests: list[Manifest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = of_kind(manifests, "CronJob")["matching-batch"]
+    assert batch["spec"]["concurrencyPolicy"] == "Forbid", "two batches would fight over the coaches lock"
+    [container] = _pod_spec(batch)["containers"]  # type: ignore[index]
+    [module] = container["args"]
+    assert importlib.util.find_spec(module) is not None and module == "services.matching.batch"
+    assert_env_matches_settings("matching", service_env("matching", container, config_maps(manifests)), monkeypatch)
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_compose_env_names_are_settings_fields(
     service: str, compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
@@ -369,7 +383,7 @@ async def _http_status(port: int, path: str) -> int:
 def test_pods_run_as_the_image_user_on_a_read_only_root(manifests: list[Manifest]) -> None:
     image_user = dockerfile_instructions()["USER"][-1].split(":")[0]
     pods = [m for m in manifests if _pod_spec(m) is not None]
-    assert len(pods) == 2 * len(SERVICES)
+    assert len(pods) == 2 * len(SERVICES) + 1  # a Deployment and a migration Job each, matching's batch
     for manifest in pods:
         pod = _pod_spec(manifest)
         assert pod is not None
