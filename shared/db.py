@@ -46,6 +46,11 @@ async def create_pool(dsn: str, *, size: int = 10) -> asyncpg.Pool:
     return pool
 
 
+class DependencyRefused(Exception):
+    """A dependency answered but refused us (credentials, certificate). The message says what to
+    check and holds no secret, so `wait_for` logs it in full rather than only its type."""
+
+
 async def wait_for(what: str, attempt: Callable[[], Awaitable[T]], *, budget_s: float, cap_s: float = 5.0) -> T:
     """Retry `attempt` with capped exponential backoff and jitter until it succeeds or the budget
     is spent; each failure is one clear log line."""
@@ -58,7 +63,8 @@ async def wait_for(what: str, attempt: Callable[[], Awaitable[T]], *, budget_s: 
             delay = next(delays)
             if time.monotonic() + delay > deadline:
                 raise RuntimeError(f"{what} still unavailable after {budget_s:.0f} s: {error!r}") from error
-            log.warning("waiting for %s (%s); next try in %.1f s", what, type(error).__name__, delay)
+            reason = f"{error}" if isinstance(error, DependencyRefused) else type(error).__name__
+            log.warning("waiting for %s (%s); next try in %.1f s", what, reason, delay)
             await asyncio.sleep(delay)
 
 

@@ -32,6 +32,7 @@ from .backoff import backoff_delays
 from .contracts.decoding import InvalidEvent
 from .db import TRANSIENT_DB_ERRORS, Connection
 from .inbox import first_sighting
+from .kafka_security import KafkaSecurity
 from .settings import ServiceSettings
 from .topics import DEAD_LETTER
 
@@ -44,9 +45,13 @@ Parse = Callable[[Any], Awaitable[StreamMessage[Any]]]
 
 
 def create_broker(settings: ServiceSettings, service_name: str, tracer_provider: TracerProvider) -> KafkaBroker:
+    """The service's one Kafka client: every subscriber's consumer and the producer the handlers
+    and the outbox relay publish with, all with the transport security of the settings
+    (ConfigurationError for a combination that cannot work, or TLS files that cannot be read)."""
     return KafkaBroker(
         settings.kafka_bootstrap,
         client_id=service_name,
+        security=KafkaSecurity.from_settings(settings).faststream(),
         # acks from all in-sync replicas and the idempotent producer: no loss, no broker-side dupes.
         acks="all",
         enable_idempotence=True,

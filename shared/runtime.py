@@ -20,10 +20,11 @@ from faststream.kafka import KafkaBroker
 
 from .db import SHARED_MIGRATIONS, apply_migrations, create_pool, wait_for
 from .health import HealthServer
+from .kafka_security import KafkaSecurity, check_access
 from .logs import configure_logging
 from .messaging import create_broker, publish_record
 from .outbox import OutboxRelay
-from .settings import ServiceSettings
+from .settings import ConfigurationError, ServiceSettings
 from .telemetry import configure_tracing
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class Service:
 
     async def run(self) -> None:
         settings = self.settings
+        settings.check_combinations()  # before anything starts: a clear error, not a late one
+        kafka_security = KafkaSecurity.from_settings(settings)
         health = HealthServer(settings.health_host, settings.health_port, {})
         await health.start()  # live at once; ready only when everything below is up
         tracer_provider = configure_tracing(self.service_name)
@@ -68,7 +71,12 @@ class Service:
             lambda: create_pool(settings.database_url, size=settings.db_pool_size),
             budget_s=settings.dependency_wait_s,
         )
-        await wait_for("Kafka", broker.connect, budget_s=settings.dependency_wait_s)
+        log.info("kafka transport: %s", kafka_security.describe())
+        await wait_for(
+            "Kafka",
+            lambda: _connect_broker(broker, kafka_security, settings.kafka_bootstrap, self.service_name),
+            budget_s=settings.dependency_wait_s,
+        )
         self.register(broker, pool, settings)
         relay = OutboxRelay(
             pool,
@@ -161,6 +169,14 @@ async def _ping_database(dsn: str) -> None:
     await connection.close()
 
 
+async def _connect_broker(broker: KafkaBroker, security: KafkaSecurity, bootstrap: str, client_id: str) -> None:
+    """With TLS or SASL, one probe connection first: a refused password or an untrusted
+    certificate then reads as such in the log, not as the broker being away."""
+    if security.protocol != "PLAINTEXT":
+        await check_access(bootstrap, security, client_id=client_id)
+    await broker.connect()
+
+
 async def _ping_broker(broker: KafkaBroker) -> None:
     if not await broker.ping(timeout=2.0):
         raise ConnectionError("Kafka did not answer")
@@ -171,4 +187,8 @@ def main(service: Service) -> None:
     parser.add_argument("command", nargs="?", choices=("run", "migrate"), default="run")
     args = parser.parse_args()
     configure_logging(service.service_name, service.settings.log_level)
-    asyncio.run(service.migrate() if args.command == "migrate" else service.run())
+    try:
+        asyncio.run(service.migrate() if args.command == "migrate" else service.run())
+    except ConfigurationError as error:
+        log.critical("%s cannot start: %s", service.service_name, error)
+        raise SystemExit(2) from None

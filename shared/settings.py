@@ -3,13 +3,38 @@
 Tracing is configured separately by the standard `OTEL_*` variables.
 """
 
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class ConfigurationError(ValueError):
+    """Settings that cannot work together. The message names the variables to fix and never holds
+    a secret's value; a service stops at start with it instead of failing later, obscurely."""
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TRAILBLAZER_", extra="ignore")
+    # hide_input_in_errors: a validation error must not print the environment (passwords, URLs).
+    model_config = SettingsConfigDict(env_prefix="TRAILBLAZER_", extra="ignore", hide_input_in_errors=True)
 
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # Transport security to Kafka (docs/operations.md, "Transport security"). PLAINTEXT: neither
+    # TLS nor authentication, as on the local stack. SSL / SASL_SSL verify the broker against
+    # `kafka_ssl_ca_file` (the system's CAs if unset); SASL_* authenticate with the mechanism,
+    # user name and password below. A client certificate (mTLS) needs SSL or SASL_SSL.
+    kafka_security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: KafkaSaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_file: Path | None = None
+    kafka_ssl_cert_file: Path | None = None
+    kafka_ssl_key_file: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
     database_url: str = "postgresql://postgres@127.0.0.1:55432/postgres"
     health_host: str = "127.0.0.1"
     health_port: int = 8100
@@ -24,3 +49,10 @@ class ServiceSettings(BaseSettings):
     # On SIGTERM: how long in-flight handlers may finish, then how long the relay may drain.
     graceful_timeout_s: float = 20.0
     shutdown_drain_s: float = 5.0
+
+    def check_combinations(self) -> None:
+        """Raise ConfigurationError for settings that cannot work together. Called when a service
+        starts (not by `migrate`, which needs neither Kafka nor mail); reads no files."""
+        from .kafka_security import KafkaSecurity  # imports this module
+
+        KafkaSecurity.from_settings(self)

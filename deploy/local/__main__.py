@@ -8,6 +8,7 @@ import sys
 import time
 
 from deploy.local.config import StackConfig
+from deploy.local.kafka import LOCAL_USER
 from deploy.local.processes import StackError
 from deploy.local.stack import create_topics, start_infra, start_services, status, stop
 
@@ -15,7 +16,10 @@ from deploy.local.stack import create_topics, start_infra, start_services, statu
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args.verbose)
-    cfg = StackConfig(with_zipkin=not getattr(args, "no_zipkin", False))
+    cfg = StackConfig(
+        with_zipkin=not getattr(args, "no_zipkin", False),
+        kafka_secure_listeners=getattr(args, "secure_kafka", False),
+    )
     try:
         if args.command == "start":
             _start(cfg, services=not args.no_services)
@@ -41,6 +45,11 @@ def _start(cfg: StackConfig, *, services: bool) -> None:
         raise StackError(f"{error}\n\nWhat started still runs; `python -m deploy.local stop` ends it.") from error
     print(f"stack ready in {time.monotonic() - started:.1f} s (state and logs in {cfg.state_dir})")
     print(f"  kafka     {cfg.kafka_bootstrap}")
+    if cfg.kafka_secure_listeners:
+        print(
+            f"            SASL_PLAINTEXT 127.0.0.1:{cfg.kafka_sasl_port}, SASL_SSL :{cfg.kafka_sasl_ssl_port},"
+            f" SSL (client certificate) :{cfg.kafka_ssl_port}; user {LOCAL_USER!r}, CA {cfg.tls_dir}/ca.crt"
+        )
     print(f"  postgres  {cfg.database_url('<service>')}")
     if cfg.with_zipkin:
         print(f"  zipkin    {cfg.zipkin_url}/zipkin/")
@@ -64,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     start = commands.add_parser("start", help="start the stack (a no-op for what already runs)")
     start.add_argument("--no-zipkin", action="store_true", help="no trace viewer")
     start.add_argument("--no-services", action="store_true", help="infrastructure and topics only")
+    start.add_argument(
+        "--secure-kafka",
+        action="store_true",
+        help="kafka also on SASL_PLAINTEXT, SASL_SSL and SSL listeners (kafka port + 2, + 3, + 4)",
+    )
     commands.add_parser("stop", help="stop everything; data stays for the next start")
     commands.add_parser("status", help="each component: running, pid, port, ready")
     return parser

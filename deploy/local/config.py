@@ -37,6 +37,9 @@ class StackConfig:
     zipkin_port: int = 9411
     health_base_port: int = 8101
     with_zipkin: bool = True
+    # Kafka also listens with SASL_PLAINTEXT, SASL_SSL and SSL (client certificate required) on
+    # kafka_port + 2, + 3 and + 4, for the transport-security tests; the PLAINTEXT listener stays.
+    kafka_secure_listeners: bool = False
 
     @classmethod
     def for_tests(cls, tmp_dir: Path, *, with_zipkin: bool = False) -> StackConfig:
@@ -54,11 +57,27 @@ class StackConfig:
             zipkin_port=19411 + offset,
             health_base_port=18101 + offset,
             with_zipkin=with_zipkin,
+            kafka_secure_listeners=True,
         )
 
     @property
     def kafka_bootstrap(self) -> str:
         return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def kafka_sasl_port(self) -> int:
+        """SASL_PLAINTEXT: PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512."""
+        return self.kafka_port + 2
+
+    @property
+    def kafka_sasl_ssl_port(self) -> int:
+        """SASL_SSL: the same mechanisms over TLS (only where `openssl` made the certificates)."""
+        return self.kafka_port + 3
+
+    @property
+    def kafka_ssl_port(self) -> int:
+        """SSL with a client certificate required (mTLS)."""
+        return self.kafka_port + 4
 
     def database_url(self, db: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.postgres_port}/{db}"
@@ -85,6 +104,10 @@ class StackConfig:
     @property
     def conf_dir(self) -> Path:
         return self.state_dir / "conf"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.conf_dir / "tls"
 
     def log_path(self, name: str) -> Path:
         return self.logs_dir / f"{name}.log"

@@ -7,7 +7,7 @@ it also checks that the documented wire format is enough to integrate.
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -127,9 +127,14 @@ def record_key(request: dict[str, Any]) -> bytes:
     return str(request["payload"]["assignment_id"]).encode()
 
 
-async def publish(bootstrap: str, records: Sequence[tuple[bytes | None, bytes]]) -> None:
-    """Publish raw (key, value) records and wait until the broker has them all."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+async def publish(
+    bootstrap: str, records: Sequence[tuple[bytes | None, bytes]], client_options: Mapping[str, Any] | None = None
+) -> None:
+    """Publish raw (key, value) records and wait until the broker has them all. `client_options`:
+    aiokafka's TLS/SASL arguments (`shared.kafka_security.KafkaSecurity.client_options`)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **dict(client_options or {})
+    )
     await producer.start()
     try:
         for key, value in records:

@@ -18,12 +18,18 @@ from deploy.local.artifacts import ensure_kafka, java_executable
 from deploy.local.config import StackConfig
 from deploy.local.probes import ensure_port_free, run_async, tcp_open, wait_ready
 from deploy.local.processes import StackError, open_log, read_pid, spawn, stop_processes
+from deploy.local.tls import LocalCertificates, ensure_certificates, openssl_available
 from shared.topics import TOPICS, TopicSpec
 
 log = logging.getLogger(__name__)
 
 NAME = "kafka"
 _READY_TIMEOUT_S = 90.0
+# The one user of the secure listeners (StackConfig.kafka_secure_listeners): SCRAM credentials in
+# the metadata log, PLAIN in the listener's JAAS config. A local, loopback-only test password.
+LOCAL_USER = "trailblazer"
+LOCAL_PASSWORD = "local-kafka-secret-7f3a"
+_SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 _TOPIC_ERROR_ALREADY_EXISTS = 36
 # What kafka-run-class.sh uses, with a heap sized for a laptop rather than a server.
 _JVM_OPTS = (
@@ -67,6 +73,12 @@ def start_kafka(cfg: StackConfig) -> None:
         log.info("kafka already running (pid %d)", pid)
     waited = wait_ready(cfg, NAME, pid, lambda: kafka_ready(cfg), _READY_TIMEOUT_S)
     log.info("kafka ready on %s (%.1f s)", cfg.kafka_bootstrap, waited)
+    if cfg.kafka_secure_listeners:
+        _ensure_scram_users(cfg)
+        tls = (
+            "" if local_certificates(cfg) is None else f", SASL_SSL {cfg.kafka_sasl_ssl_port}, SSL {cfg.kafka_ssl_port}"
+        )
+        log.info("kafka secure listeners: SASL_PLAINTEXT %d%s", cfg.kafka_sasl_port, tls)
 
 
 def stop_kafka(cfg: StackConfig) -> None:
@@ -86,10 +98,24 @@ def create_topics(cfg: StackConfig, topics: Sequence[TopicSpec] = TOPICS) -> lis
     return created
 
 
+def local_certificates(cfg: StackConfig) -> LocalCertificates | None:
+    """The certificates of the TLS listeners; None where they are off or `openssl` is missing."""
+    if not cfg.kafka_secure_listeners or not openssl_available():
+        return None
+    return ensure_certificates(cfg.tls_dir)
+
+
 def _launch(cfg: StackConfig) -> int:
     libs = ensure_kafka(cfg.cache_dir)
     ensure_port_free(cfg.kafka_port, "kafka")
     ensure_port_free(cfg.controller_port, "the kafka controller")
+    if cfg.kafka_secure_listeners:
+        ensure_port_free(cfg.kafka_sasl_port, "the kafka SASL_PLAINTEXT listener")
+        if local_certificates(cfg) is not None:
+            ensure_port_free(cfg.kafka_sasl_ssl_port, "the kafka SASL_SSL listener")
+            ensure_port_free(cfg.kafka_ssl_port, "the kafka SSL listener")
+        else:
+            log.info("no openssl: kafka opens no TLS listener")
     properties = _write_config(cfg)
     _format_once(cfg, libs, properties)
     argv = [java_executable(), *_JVM_OPTS, *_log_opts(cfg), "-cp", f"{libs}/*", "kafka.Kafka", str(properties)]
@@ -97,7 +123,14 @@ def _launch(cfg: StackConfig) -> int:
 
 
 def _server_properties(cfg: StackConfig) -> dict[str, object]:
-    listeners = f"PLAINTEXT://127.0.0.1:{cfg.kafka_port},CONTROLLER://127.0.0.1:{cfg.controller_port}"
+    ports = {"PLAINTEXT": cfg.kafka_port, "CONTROLLER": cfg.controller_port}
+    certificates = local_certificates(cfg)
+    if cfg.kafka_secure_listeners:
+        ports["SASL_PLAINTEXT"] = cfg.kafka_sasl_port
+        if certificates is not None:
+            ports |= {"SASL_SSL": cfg.kafka_sasl_ssl_port, "SSL": cfg.kafka_ssl_port}
+    listeners = ",".join(f"{name}://127.0.0.1:{port}" for name, port in ports.items())
+    protocols = ",".join(f"{name}:{'PLAINTEXT' if name == 'CONTROLLER' else name}" for name in ports)
     return {
         "process.roles": "broker,controller",
         "node.id": 1,
@@ -106,7 +139,8 @@ def _server_properties(cfg: StackConfig) -> dict[str, object]:
         "advertised.listeners": listeners,
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "listener.security.protocol.map": protocols,
+        **(_secure_listener_properties(certificates) if cfg.kafka_secure_listeners else {}),
         "log.dirs": log_dir(cfg),
         "num.partitions": 3,
         # Topics come from shared.topics; a typo in a topic name must fail, not create a topic.
@@ -122,6 +156,30 @@ def _server_properties(cfg: StackConfig) -> dict[str, object]:
         # Consumers join at once instead of waiting 3 s for more members.
         "group.initial.rebalance.delay.ms": 0,
     }
+
+
+def _secure_listener_properties(certificates: LocalCertificates | None) -> dict[str, object]:
+    """SASL (PLAIN and SCRAM) on the SASL_* listeners; TLS from the local CA, where there is one.
+    The inter-broker and controller traffic stays PLAINTEXT, so nothing else changes."""
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    plain = f'org.apache.kafka.common.security.plain.PlainLoginModule required user_{LOCAL_USER}="{LOCAL_PASSWORD}";'
+    properties: dict[str, object] = {"sasl.enabled.mechanisms": ",".join(("PLAIN", *_SCRAM_MECHANISMS))}
+    for listener in ("sasl_plaintext", *(("sasl_ssl",) if certificates is not None else ())):
+        properties[f"listener.name.{listener}.plain.sasl.jaas.config"] = plain
+        for mechanism in _SCRAM_MECHANISMS:
+            properties[f"listener.name.{listener}.{mechanism.lower()}.sasl.jaas.config"] = scram
+    if certificates is not None:
+        password = certificates.keystore_password()
+        properties |= {
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": certificates.server_keystore,
+            "ssl.keystore.password": password,
+            "ssl.key.password": password,
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": certificates.ca_cert,
+            "listener.name.ssl.ssl.client.auth": "required",
+        }
+    return properties
 
 
 def _write_config(cfg: StackConfig) -> Path:
@@ -159,10 +217,52 @@ def _format_once(cfg: StackConfig, libs: Path, properties: Path) -> None:
         str(properties),
         "--standalone",
     ]
+    if cfg.kafka_secure_listeners:
+        # SCRAM credentials go into the metadata log with the format: no admin call afterwards.
+        for mechanism in _SCRAM_MECHANISMS:
+            argv += ["--add-scram", f"{mechanism}=[name={LOCAL_USER},password={LOCAL_PASSWORD}]"]
+    _scram_marker(cfg).unlink(missing_ok=True)
     with open_log(cfg, NAME, "formatting storage") as out:
         result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=120, check=False)
     if result.returncode != 0:
         raise StackError(f"formatting kafka storage failed; see {cfg.log_path(NAME)}")
+    if cfg.kafka_secure_listeners:
+        _scram_marker(cfg).write_text(f"{LOCAL_USER}\n")
+
+
+def _scram_marker(cfg: StackConfig) -> Path:
+    """Present once the storage holds the local user's SCRAM credentials."""
+    return cfg.data_dir / "kafka-scram-users"
+
+
+def _ensure_scram_users(cfg: StackConfig) -> None:
+    """Storage formatted before the secure listeners existed has no SCRAM credentials: add them
+    once, through the running broker's PLAINTEXT listener (Kafka's own kafka-configs tool)."""
+    if _scram_marker(cfg).exists():
+        return
+    log.info("adding the SCRAM credentials of %r to existing kafka storage", LOCAL_USER)
+    credentials = ",".join(f"{mechanism}=[password={LOCAL_PASSWORD}]" for mechanism in _SCRAM_MECHANISMS)
+    argv = [
+        java_executable(),
+        *_log_opts(cfg),
+        "-cp",
+        f"{ensure_kafka(cfg.cache_dir)}/*",
+        "kafka.admin.ConfigCommand",
+        "--bootstrap-server",
+        cfg.kafka_bootstrap,
+        "--alter",
+        "--add-config",
+        credentials,
+        "--entity-type",
+        "users",
+        "--entity-name",
+        LOCAL_USER,
+    ]
+    with open_log(cfg, NAME, "adding SCRAM credentials") as out:
+        result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=120, check=False)
+    if result.returncode != 0:
+        raise StackError(f"adding SCRAM credentials to kafka failed; see {cfg.log_path(NAME)}")
+    _scram_marker(cfg).write_text(f"{LOCAL_USER}\n")
 
 
 def _cluster_id() -> str:

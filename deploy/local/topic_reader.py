@@ -4,7 +4,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,13 +39,15 @@ def _json_object(value: bytes | None) -> dict[str, Any]:
 class TopicReader:
     """Collects every record on the given topics from the start, in the background."""
 
-    def __init__(self, bootstrap: str, *topics: str) -> None:
+    def __init__(self, bootstrap: str, *topics: str, client_options: Mapping[str, Any] | None = None) -> None:
+        # client_options: aiokafka's TLS/SASL arguments (KafkaSecurity.client_options), if any.
         self._consumer = AIOKafkaConsumer(
             *topics,
             bootstrap_servers=bootstrap,
             group_id=f"test-reader-{uuid.uuid4().hex[:8]}",
             auto_offset_reset="earliest",
             enable_auto_commit=False,
+            **dict(client_options or {}),
         )
         self.records: list[Received] = []
         self._task: asyncio.Task[None] | None = None

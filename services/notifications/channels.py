@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import Any
 
 import aiosmtplib
 
@@ -51,14 +52,33 @@ def email_message(delivery: Delivery, sender: str) -> EmailMessage:
     return email
 
 
+def smtp_options(settings: NotificationSettings) -> dict[str, Any]:
+    """aiosmtplib's connection arguments from the settings. `auto` passes no TLS argument at all:
+    aiosmtplib then upgrades with STARTTLS when the server offers it, as before these settings."""
+    options: dict[str, Any] = {
+        "hostname": settings.smtp_host,
+        "port": settings.smtp_port,
+        "timeout": settings.smtp_timeout_s,
+    }
+    if settings.smtp_tls == "implicit":
+        options["use_tls"] = True
+    elif settings.smtp_tls == "starttls":
+        options["start_tls"] = True
+    if settings.smtp_ca_file is not None:
+        options["cert_bundle"] = str(settings.smtp_ca_file)
+    if settings.smtp_username and settings.smtp_password is not None:
+        options["username"] = settings.smtp_username
+        options["password"] = settings.smtp_password.get_secret_value()
+    return options
+
+
 async def send_email(delivery: Delivery, settings: NotificationSettings) -> DeliveryStatus:
     try:
-        await aiosmtplib.send(
-            email_message(delivery, settings.smtp_sender),
-            hostname=settings.smtp_host,
-            port=settings.smtp_port,
-            timeout=settings.smtp_timeout_s,
-        )
+        await aiosmtplib.send(email_message(delivery, settings.smtp_sender), **smtp_options(settings))
+    except aiosmtplib.SMTPAuthenticationError as error:
+        # The relay refused our credentials: a configuration fault, not the message's. Retried
+        # (with backoff) so that nothing is parked while an operator fixes the password.
+        raise TransientFailure(f"smtp_auth_failed {error.code}") from None
     except aiosmtplib.SMTPRecipientsRefused as error:
         codes = [refusal.code for refusal in error.recipients]
         if all(code >= 500 for code in codes):

@@ -9,7 +9,8 @@ A dead letter is named by its position on the dead-letter topic, `<partition>:<o
 publishes the original key, value and headers to the topic the record came from, adding
 `dead_letter.replayed_from`; consumers skip what they already handled (inbox), so replaying a
 record twice, or one that another consumer group handled fine, changes nothing twice.
-The broker comes from `--bootstrap` or `TRAILBLAZER_KAFKA_BOOTSTRAP`.
+The broker comes from `--bootstrap` or `TRAILBLAZER_KAFKA_BOOTSTRAP`; TLS and SASL from the same
+`TRAILBLAZER_KAFKA_*` variables the services read (docs/operations.md, "Transport security").
 """
 
 import argparse
@@ -25,7 +26,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared import dead_letter
-from shared.settings import ServiceSettings
+from shared.kafka_security import KafkaSecurity
+from shared.settings import ConfigurationError, ServiceSettings
 from shared.topics import DEAD_LETTER, TOPICS
 
 
@@ -58,12 +60,15 @@ class DeadLetter:
         return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-async def read_all(bootstrap: str) -> list[DeadLetter]:
+async def read_all(bootstrap: str, security: KafkaSecurity | None = None) -> list[DeadLetter]:
     """Every record on the dead-letter topic, oldest first per partition; no consumer group."""
     # A throwaway group id that never commits: aiokafka 0.13's group-less consumer raises
     # CancelledError on stop().
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=f"dead-letters-ops-{uuid.uuid4().hex[:8]}", enable_auto_commit=False
+        bootstrap_servers=bootstrap,
+        group_id=f"dead-letters-ops-{uuid.uuid4().hex[:8]}",
+        enable_auto_commit=False,
+        **(security or KafkaSecurity()).client_options(),
     )
     await consumer.start()
     try:
@@ -140,9 +145,14 @@ def _printable(data: bytes) -> str:
     return text if text.isprintable() or not text else repr(text)
 
 
-async def replay(bootstrap: str, letters: Sequence[DeadLetter]) -> int:
+async def replay(bootstrap: str, letters: Sequence[DeadLetter], security: KafkaSecurity | None = None) -> int:
     """Publish each original record to its source topic; returns how many were replayed."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        **(security or KafkaSecurity()).client_options(),
+    )
     await producer.start()
     try:
         for d in letters:
@@ -173,8 +183,15 @@ def _parser() -> argparse.ArgumentParser:
 
 async def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    bootstrap = args.bootstrap or ServiceSettings().kafka_bootstrap
-    letters = await read_all(bootstrap)
+    settings = ServiceSettings()
+    bootstrap = args.bootstrap or settings.kafka_bootstrap
+    try:
+        security = KafkaSecurity.from_settings(settings)
+        security.ssl_context()  # unreadable TLS files: say so before connecting
+    except ConfigurationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    letters = await read_all(bootstrap, security)
     if args.command == "list":
         chosen = select(letters, args.consumer, args.source_topic)
         print("\n".join(list_lines(chosen[-args.limit :] if args.limit else chosen)))
@@ -193,7 +210,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
     if not picked:
         print("nothing to replay: name positions or pass --all", file=sys.stderr)
         return 2
-    print(f"{await replay(bootstrap, picked)} dead letter(s) replayed")
+    print(f"{await replay(bootstrap, picked, security)} dead letter(s) replayed")
     return 0
 
 
