@@ -36,7 +36,12 @@ K8S = REPO / "deploy" / "k8s"
 COMPOSE = REPO / "docker-compose.yml"
 KUBERNETES_VERSION = "1.33.0"
 SERVICES = ("intake", "matching", "notifications")
-CUSTOM_SCHEMAS = {"KafkaTopic": "kafkatopic.json", "KafkaUser": "kafkauser.json", "ScaledObject": "scaledobject.json"}
+CUSTOM_SCHEMAS = {
+    "KafkaTopic": "kafkatopic.json",
+    "KafkaUser": "kafkauser.json",
+    "ScaledObject": "scaledobject.json",
+    "TriggerAuthentication": "triggerauthentication.json",
+}
 # Variables a pod may set besides settings fields: the standard OpenTelemetry ones.
 OTEL_VARIABLES = {
     "OTEL_TRACES_EXPORTER",
@@ -184,6 +189,13 @@ spec:
   authorization:
     type: simple
     acls: [{resource: {type: topic, name: t}, operation: Read}]
+""",
+    "trigger authentication without key": """
+apiVersion: keda.sh/v1alpha1
+kind: TriggerAuthentication
+metadata: {name: intake-kafka}
+spec:
+  secretTargetRef: [{parameter: password, name: trailblazer-intake}]
 """,
     "lag threshold as number": """
 apiVersion: keda.sh/v1alpha1
@@ -459,6 +471,70 @@ def test_kafka_users_grant_what_the_code_uses(service: str, manifests: list[Mani
     for acl in user["spec"]["authorization"]["acls"]:
         assert acl["resource"].get("patternType", "literal") == "literal"
         assert "All" not in acl["operations"]
+
+
+def _secret_ref(container: dict[str, Any], name: str) -> dict[str, Any] | None:
+    for variable in container.get("env", []):
+        if variable["name"] == name and "valueFrom" in variable:
+            ref: dict[str, Any] = variable["valueFrom"]["secretKeyRef"]
+            return ref
+    return None
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_services_and_keda_reach_kafka_as_the_services_kafka_user(
+    service: str, manifests: list[Manifest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SASL_SSL with SCRAM-SHA-512 as the KafkaUser, its password from the Secret Strimzi's User
+    Operator creates (same name, key `password`), TLS verified against the cluster CA Secret; and
+    KEDA reads the lag with the very same credentials."""
+    from shared.kafka_security import KafkaSecurity
+
+    user = of_kind(manifests, "KafkaUser")[f"trailblazer-{service}"]
+    assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+    deployment = of_kind(manifests, "Deployment")[service]
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    env = service_env(service, container, config_maps(manifests))
+    password = _secret_ref(container, "TRAILBLAZER_KAFKA_SASL_PASSWORD")
+    assert password == {"name": user["metadata"]["name"], "key": "password"}
+    for name, value in env.items():
+        if name == "TRAILBLAZER_KAFKA_SASL_PASSWORD":
+            monkeypatch.setenv(name, "from-the-kafkauser-secret")
+        elif name.startswith("TRAILBLAZER_") and value is not None:
+            monkeypatch.setenv(name, value)
+    settings = settings_class(service)()
+    settings.check_combinations()  # the combination a pod starts with is accepted
+    security = KafkaSecurity.from_settings(settings)
+    assert (security.protocol, security.mechanism, security.username) == (
+        "SASL_SSL",
+        "SCRAM-SHA-512",
+        user["metadata"]["name"],
+    )
+    # The CA file is the cluster CA Secret's ca.crt, mounted read-only.
+    assert security.ca_file is not None
+    [mount] = [m for m in container["volumeMounts"] if security.ca_file.parent == Path(m["mountPath"])]
+    assert mount.get("readOnly") is True
+    [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    ca_secret = volume["secret"]["secretName"]
+    assert ca_secret == "trailblazer-cluster-ca-cert"  # Strimzi: <cluster>-cluster-ca-cert
+    assert volume["secret"]["items"] == [{"key": "ca.crt", "path": security.ca_file.name}]
+    # Migrations need no Kafka and get no Kafka password.
+    for migrate in pod["initContainers"]:
+        assert _secret_ref(migrate, "TRAILBLAZER_KAFKA_SASL_PASSWORD") is None
+
+    auths = of_kind(manifests, "TriggerAuthentication")
+    for trigger in of_kind(manifests, "ScaledObject")[service]["spec"]["triggers"]:
+        assert (trigger["metadata"]["sasl"], trigger["metadata"]["tls"]) == ("scram_sha512", "enable")
+        auth = auths[trigger["authenticationRef"]["name"]]["spec"]
+        secrets = {ref["parameter"]: {"name": ref["name"], "key": ref["key"]} for ref in auth["secretTargetRef"]}
+        assert secrets == {"password": password, "ca": {"name": ca_secret, "key": "ca.crt"}}
+        [username] = auth["env"]
+        assert username == {
+            "parameter": "username",
+            "name": "TRAILBLAZER_KAFKA_SASL_USERNAME",
+            "containerName": container["name"],
+        }
 
 
 # ---- compose -------------------------------------------------------------------------------
