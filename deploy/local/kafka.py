@@ -237,31 +237,32 @@ def _scram_marker(cfg: StackConfig) -> Path:
 
 def _ensure_scram_users(cfg: StackConfig) -> None:
     """Storage formatted before the secure listeners existed has no SCRAM credentials: add them
-    once, through the running broker's PLAINTEXT listener (Kafka's own kafka-configs tool)."""
+    once, through the running broker's PLAINTEXT listener (Kafka's own kafka-configs tool; one
+    mechanism per call, since one request may not alter a user twice)."""
     if _scram_marker(cfg).exists():
         return
     log.info("adding the SCRAM credentials of %r to existing kafka storage", LOCAL_USER)
-    credentials = ",".join(f"{mechanism}=[password={LOCAL_PASSWORD}]" for mechanism in _SCRAM_MECHANISMS)
-    argv = [
-        java_executable(),
-        *_log_opts(cfg),
-        "-cp",
-        f"{ensure_kafka(cfg.cache_dir)}/*",
-        "kafka.admin.ConfigCommand",
-        "--bootstrap-server",
-        cfg.kafka_bootstrap,
-        "--alter",
-        "--add-config",
-        credentials,
-        "--entity-type",
-        "users",
-        "--entity-name",
-        LOCAL_USER,
-    ]
-    with open_log(cfg, NAME, "adding SCRAM credentials") as out:
-        result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=120, check=False)
-    if result.returncode != 0:
-        raise StackError(f"adding SCRAM credentials to kafka failed; see {cfg.log_path(NAME)}")
+    for mechanism in _SCRAM_MECHANISMS:
+        argv = [
+            java_executable(),
+            *_log_opts(cfg),
+            "-cp",
+            f"{ensure_kafka(cfg.cache_dir)}/*",
+            "kafka.admin.ConfigCommand",
+            "--bootstrap-server",
+            cfg.kafka_bootstrap,
+            "--alter",
+            "--add-config",
+            f"{mechanism}=[password={LOCAL_PASSWORD}]",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            LOCAL_USER,
+        ]
+        with open_log(cfg, NAME, f"adding {mechanism} credentials") as out:
+            result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=120, check=False)
+        if result.returncode != 0:
+            raise StackError(f"adding {mechanism} credentials to kafka failed; see {cfg.log_path(NAME)}")
     _scram_marker(cfg).write_text(f"{LOCAL_USER}\n")
 
 
