@@ -129,6 +129,18 @@ async def park(connection: Connection, delivery_id: uuid.UUID, *, error: str) ->
     )
 
 
+async def stop_sending(connection: Connection, delivery_id: uuid.UUID, status: DeliveryStatus, *, error: str) -> bool:
+    """Cancel or suppress a delivery whose attempt failed after its assignment was stopped."""
+    done = await connection.fetchval(
+        "UPDATE deliveries SET status = $2, claimed_until = NULL, last_error = $3, updated_at = now()"
+        " WHERE delivery_id = $1 AND status = 'sending' RETURNING 1",
+        delivery_id,
+        status.value,
+        error,
+    )
+    return done is not None
+
+
 async def stop_pending(
     connection: Connection, assignment_id: uuid.UUID, status: DeliveryStatus, stakeholder: Stakeholder | None = None
 ) -> list[asyncpg.Record]:
@@ -160,3 +172,61 @@ async def stops(connection: Connection, assignment_id: uuid.UUID) -> tuple[bool,
     )
     assert row is not None
     return bool(row["cancelled"]), bool(row["withdrawn"])
+
+
+# --- an operator's view: parked deliveries, and putting them back in the queue -------------------
+
+
+async def listing(
+    connection: Connection, *, firm_id: str | None, status: str | None, limit: int | None
+) -> list[asyncpg.Record]:
+    """The newest `limit` deliveries (all if None), oldest first, without any message content."""
+    rows = await connection.fetch(
+        "SELECT delivery_id, assignment_id, firm_id, stakeholder, channel, content_kind, status, attempts,"
+        " updated_at, last_error FROM deliveries"
+        " WHERE ($1::text IS NULL OR firm_id = $1) AND ($2::text IS NULL OR status = $2)"
+        " ORDER BY updated_at DESC, delivery_id DESC LIMIT $3",
+        firm_id,
+        status,
+        limit,
+    )
+    return list(reversed(rows))
+
+
+async def known(connection: Connection, delivery_ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """delivery_id → assignment_id for those of `delivery_ids` that exist."""
+    rows = await connection.fetch(
+        "SELECT delivery_id, assignment_id FROM deliveries WHERE delivery_id = ANY($1::uuid[])", delivery_ids
+    )
+    return {row["delivery_id"]: row["assignment_id"] for row in rows}
+
+
+async def failed_of(connection: Connection, firm_id: str) -> list[uuid.UUID]:
+    rows = await connection.fetch(
+        "SELECT delivery_id FROM deliveries WHERE firm_id = $1 AND status = 'failed' ORDER BY failed_at, delivery_id",
+        firm_id,
+    )
+    return [row["delivery_id"] for row in rows]
+
+
+async def lock(connection: Connection, delivery_id: uuid.UUID) -> asyncpg.Record | None:
+    """The delivery's row, locked until commit. Take the assignment's lock first, as handlers do."""
+    return await connection.fetchrow(
+        "SELECT delivery_id, assignment_id, firm_id, stakeholder, channel, content_kind, status, attempts, trace_id"
+        " FROM deliveries WHERE delivery_id = $1 FOR UPDATE",
+        delivery_id,
+    )
+
+
+async def requeue(connection: Connection, delivery_id: uuid.UUID) -> bool:
+    """A parked delivery back to the queue: attempts from zero, due now; False if it is not parked.
+    `last_error` stays until the next attempt, for whoever looks at it meanwhile."""
+    done = await connection.fetchval(
+        "UPDATE deliveries SET status = 'queued', attempts = 0, next_attempt_at = now(), claimed_until = NULL,"
+        " failed_at = NULL, updated_at = now() WHERE delivery_id = $1 AND status = 'failed' RETURNING 1",
+        delivery_id,
+    )
+    if done is None:
+        return False
+    await connection.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
+    return True

@@ -10,10 +10,10 @@ import random
 
 import asyncpg
 
-from shared.contracts import AssignmentCreatedPayload, DeliveryStatus, utc_now
+from shared.contracts import AssignmentCreatedPayload, DeliveryStatus, Stakeholder, utc_now
 from shared.db import TRANSIENT_DB_ERRORS, Connection
 
-from . import deliveries, domain, record
+from . import deliveries, domain, record, repository
 from .channels import PermanentFailure, TransientFailure, message_id, send_email, send_webhook
 from .deliveries import Delivery
 from .informing import queue_message
@@ -73,7 +73,13 @@ class DeliveryWorker:
     async def _failed(self, delivery: Delivery, error: str, *, permanent: bool) -> None:
         give_up = permanent or delivery.attempts >= self._settings.delivery_max_attempts
         async with self._pool.acquire() as connection, connection.transaction():
-            if give_up:
+            stop = await self._stopped_meanwhile(connection, delivery)
+            if stop is not None:
+                # Stopped while this attempt was under way: it ends here, neither retried nor parked.
+                if await deliveries.stop_sending(connection, delivery.delivery_id, stop, error=error):
+                    await self._record(connection, delivery, stop, error)
+                log.info("%s by %s %s after a failed attempt", delivery.content_kind, delivery.channel.value, stop)
+            elif give_up:
                 await deliveries.park(connection, delivery.delivery_id, error=error)
                 await self._record(connection, delivery, DeliveryStatus.FAILED, error)
                 await self._tell_hr(connection, delivery, error)
@@ -85,6 +91,19 @@ class DeliveryWorker:
                 log.warning(
                     "%s by %s: %s; retry in %.1f s", delivery.content_kind, delivery.channel.value, error, delay
                 )
+
+    async def _stopped_meanwhile(self, connection: Connection, delivery: Delivery) -> DeliveryStatus | None:
+        """Cancelled, or suppressed (partner), if a stop arrived while the delivery was `sending`:
+        stops change only pending deliveries, so one in flight would otherwise be retried. Takes
+        the assignment's lock, as the stop handlers do, so a stop is either seen here or finds
+        the delivery pending again."""
+        await repository.lock_assignment(connection, delivery.assignment_id)
+        cancelled, withdrawn = await deliveries.stops(connection, delivery.assignment_id)
+        if cancelled:
+            return DeliveryStatus.CANCELLED
+        if withdrawn and delivery.stakeholder is Stakeholder.PARTNER:
+            return DeliveryStatus.SUPPRESSED
+        return None
 
     def backoff(self, attempts: int) -> float:
         base: float = self._settings.delivery_backoff_s * 2.0 ** max(0, attempts - 1)

@@ -1,35 +1,45 @@
 """The duty of information delivered for real: a real SMTP server (the stack's aiosmtpd mailbox),
 a real HTTP endpoint playing the firm, real Kafka and PostgreSQL, and two notification replicas."""
 
-import email
-import email.policy
+import asyncio
 import hashlib
 import hmac
-import http.server
 import json
+import os
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email.message import EmailMessage
-from signal import SIGTERM
 from typing import Any
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from deploy.local import mailbox, stack
 from deploy.local.config import StackConfig
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, encode, publish, record_key
 from deploy.local.topic_reader import Received, TopicReader
 from shared import dead_letter, topics
 
+from .notifications_helpers import (
+    SECRET,
+    FirmEndpoint,
+    about,
+    consent_withdrawn,
+    mails_to,
+    notifications_calling,
+    own_addresses,
+    send,
+    status_of,
+    text_of,
+    wait_for_row,
+    wait_status,
+    wait_until,
+)
+
 pytestmark = pytest.mark.integration
 
-SECRET = "firm-shared-secret"
-BASE_ENV = {"OTEL_BSP_SCHEDULE_DELAY": "300", "TRAILBLAZER_SAMPLE_CATALOG": "true"}
 READ = (
     topics.MATCH_PROPOSED,
     topics.ASSIGNMENT_CREATED,
@@ -54,92 +64,36 @@ def verify_signature(
     return hmac.compare_digest(expected, received)
 
 
-@dataclass
-class FirmEndpoint:
-    port: int
-    received: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
-
-
-def _serve(endpoint: FirmEndpoint) -> http.server.ThreadingHTTPServer:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            endpoint.received.append((self.path, dict(self.headers.items()), body))
-            status = {"/gone": 410, "/busy": 503}.get(self.path, 204)
-            self.send_response(status)
-            self.end_headers()
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    endpoint.port = server.server_address[1]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 @pytest.fixture(scope="module")
 def firm(local_stack: StackConfig) -> Iterator[FirmEndpoint]:
     """The firm's webhook endpoint, and two notification replicas configured to call it."""
-    endpoint = FirmEndpoint(port=0)
-    server = _serve(endpoint)
-    base = f"http://127.0.0.1:{endpoint.port}"
-    hooks = {
-        "nordic-relocation": {"url": f"{base}/hooks", "secret": SECRET},
-        "gone-firm": {"url": f"{base}/gone", "secret": SECRET},
-        "busy-firm": {"url": f"{base}/busy", "secret": SECRET},
+    paths = {
+        "nordic-relocation": "/hooks",
+        "gone-firm": "/gone",
+        "busy-firm": "/busy",
+        "withdrawing-firm": "/withdrawing",
+        "holding-firm": "/holding",
     }
-    env = {**BASE_ENV, "TRAILBLAZER_FIRM_WEBHOOKS": json.dumps(hooks), "TRAILBLAZER_DELIVERY_BACKOFF_S": "5"}
-    stack.kill_service(local_stack, "notifications", 0, SIGTERM)
-    stack.start_service(local_stack, "notifications", 0, env)
-    stack.start_service(local_stack, "notifications", 1, env)
-    try:
+    answers = {"/gone": 410, "/busy": 503, "/withdrawing": 503, "/holding": 503}
+    with notifications_calling(local_stack, paths, answers) as endpoint:
         yield endpoint
-    finally:
-        stack.kill_service(local_stack, "notifications", 1, SIGTERM)
-        stack.kill_service(local_stack, "notifications", 0, SIGTERM)
-        stack.start_service(local_stack, "notifications", 0, BASE_ENV)
-        server.shutdown()
 
 
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def mails_to(cfg: StackConfig, address: str) -> list[EmailMessage]:
-    found = []
-    for path in sorted(mailbox.mail_dir(cfg).glob("*.eml")):
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        if message["To"] == address:
-            found.append(message)
-    return found
-
-
-def text_of(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    assert part is not None
-    return str(part.get_content())
-
-
-def about(topic: str, assignment_id: str) -> Any:
-    return lambda r: r.topic == topic and r.key == assignment_id
-
-
-def status_of(records: list[Received], stakeholder: str, channel: str) -> set[str]:
-    return {
-        r.value["payload"]["status"]
-        for r in records
-        if (r.value["payload"]["stakeholder"], r.value["payload"]["channel"]) == (stakeholder, channel)
-    }
-
-
-async def wait_status(reader: TopicReader, assignment_id: str, wanted: dict[tuple[str, str], str]) -> list[Received]:
-    def reached(_: Received) -> bool:
-        records = reader.matching(about(topics.DUTY_OF_INFORMATION, assignment_id))
-        return all(status in status_of(records, *key) for key, status in wanted.items())
-
-    await reader.wait_for(reached, timeout_s=90)
-    return reader.matching(about(topics.DUTY_OF_INFORMATION, assignment_id))
+async def requeue_cli(cfg: StackConfig, *delivery_ids: str) -> tuple[int, str]:
+    """The operator command, as an operator runs it; (exit code, stdout and stderr)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "services.notifications", "deliveries", "requeue", *delivery_ids),
+        env={**os.environ, "TRAILBLAZER_DATABASE_URL": cfg.database_url("notifications")},
+        cwd=cfg.repo_root,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await process.communicate()
+    return process.returncode or 0, out.decode()
 
 
 async def redeliver(cfg: StackConfig, records: list[Received], raw: dict[str, bytes]) -> None:
@@ -312,3 +266,119 @@ async def test_a_cancellation_stops_what_has_not_gone_out(local_stack: StackConf
         assert "firm_id=firm_mismatch" in refused.headers[dead_letter.REASON]
         cancelled_by = {r.value["firm_id"] for r in records if r.value["payload"].get("status") == "cancelled"}
         assert cancelled_by == {"busy-firm"}
+
+
+def partner_update_statuses(records: list[Received]) -> dict[str, set[str]]:
+    """channel → statuses of the partner's match updates."""
+    found: dict[str, set[str]] = {}
+    for r in records:
+        p = r.value["payload"]
+        if p["stakeholder"] == "partner" and p["content_kind"].startswith("partner.match_update"):
+            found.setdefault(p["channel"], set()).add(p["status"])
+    return found
+
+
+def changed_match(match: Received) -> dict[str, Any]:
+    """A later proposal the partner would be told about: one lead fewer (or no coach)."""
+    changed = {**match.value, "event_id": str(uuid.uuid4())}
+    proposal = match.value["payload"]
+    assert proposal["job_leads"] or proposal["coach"], "the sample catalog matches this partner"
+    changed["payload"] = (
+        {**proposal, "job_leads": proposal["job_leads"][1:]} if proposal["job_leads"] else {**proposal, "coach": None}
+    )
+    return changed
+
+
+async def test_consent_withdrawn_suppresses_what_the_partner_has_not_received_and_nothing_else(
+    local_stack: StackConfig, firm: FirmEndpoint
+) -> None:
+    request = assignment_request(SAMPLE_FAMILIES[0], firm_id="withdrawing-firm")  # its webhook answers 503
+    request["payload"]["partner"]["channels"] = ["email", "firm_portal"]  # the portal: the firm's webhook
+    assignment_id = request["payload"]["assignment_id"]
+    partner_email, employee_email = own_addresses(request)
+    hr_email = request["payload"]["hr_contact"]["email"]
+    async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
+        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))])
+        # Everyone's e-mail went out; both webhooks (the partner's portal and HR's) keep retrying.
+        await wait_status(
+            reader,
+            assignment_id,
+            {
+                ("partner", "email"): "sent",
+                ("employee", "email"): "sent",
+                ("hr", "email"): "sent",
+                ("partner", "webhook"): "retrying",
+                ("hr", "webhook"): "retrying",
+            },
+        )
+        [match] = reader.matching(about(topics.MATCH_PROPOSED, assignment_id))
+        await send(local_stack, topics.PARTNER_CONSENT_WITHDRAWN, assignment_id, consent_withdrawn(request))
+
+        records = await wait_status(reader, assignment_id, {("partner", "webhook"): "suppressed"})
+        [suppressed] = [r.value for r in records if r.value["payload"]["status"] == "suppressed"]
+        assert suppressed["firm_id"] == "withdrawing-firm" and suppressed["payload"]["attempts"] >= 1
+        partner_calls = len([b for b in firm.bodies(assignment_id) if b["stakeholder"] == "partner"])
+        assert partner_calls >= 1, "the partner's portal was tried before the withdrawal"
+
+        # A later match would tell the partner what changed: now it is recorded, and not sent.
+        await send(local_stack, topics.MATCH_PROPOSED, assignment_id, changed_match(match))
+        await reader.wait_for(
+            lambda _: (
+                partner_update_statuses(reader.matching(about(topics.DUTY_OF_INFORMATION, assignment_id)))
+                == {"email": {"suppressed"}, "webhook": {"suppressed"}, "kafka": {"suppressed"}}
+            ),
+            timeout_s=90,
+        )
+
+        # HR's webhook is not the partner's: it goes on, and goes out once the firm answers again.
+        firm.answers["/withdrawing"] = 204
+        records = await wait_status(reader, assignment_id, {("hr", "webhook"): "delivered"})
+
+    assert status_of(records, "partner", "webhook") == {"queued", "retrying", "suppressed"}, "never sent"
+    assert [b["stakeholder"] for b in firm.bodies(assignment_id)].count("partner") == partner_calls
+    assert [b["stakeholder"] for b in firm.bodies(assignment_id)][-1] == "hr"
+    notified = reader.matching(about(topics.STAKEHOLDER_NOTIFIED, assignment_id))
+    assert not [r for r in notified if r.value["payload"]["content_kind"].startswith("partner.match_update")]
+    # The mailbox: the partner has the first message only; the employee's and HR's went out.
+    assert [m["Subject"] for m in mails_to(local_stack, partner_email)] == [
+        "Ihre berufliche Unterstützung in Stavanger"
+    ]
+    assert len(mails_to(local_stack, employee_email)) == 1
+    assert any(assignment_id in text_of(m) for m in mails_to(local_stack, hr_email))
+    # An operator cannot send it after all: the requeue command refuses a suppressed delivery.
+    code, out = await requeue_cli(local_stack, suppressed["payload"]["delivery_id"])
+    assert code == 1 and "refused: suppressed: the partner withdrew consent" in out
+
+
+async def test_consent_withdrawn_while_a_partner_delivery_is_in_flight_it_is_not_retried(
+    local_stack: StackConfig, firm: FirmEndpoint
+) -> None:
+    """A withdrawal stops pending deliveries; one being sent at that moment finishes its attempt.
+    If that attempt fails, it is suppressed, not retried."""
+    firm.gates["/holding"] = threading.Event()  # the firm holds webhook requests until told
+    request = assignment_request(SAMPLE_FAMILIES[2], firm_id="holding-firm")  # answers 503 once let through
+    request["payload"]["partner"]["channels"] = ["firm_portal"]
+    assignment_id = request["payload"]["assignment_id"]
+    own_addresses(request)
+    async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
+        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))])
+        await wait_until(
+            lambda: any(b["stakeholder"] == "partner" for b in firm.bodies(assignment_id)),
+            "the partner's webhook request reached the firm",
+        )
+        await send(local_stack, topics.PARTNER_CONSENT_WITHDRAWN, assignment_id, consent_withdrawn(request))
+        await wait_for_row(
+            local_stack.database_url("notifications"),
+            "SELECT 1 FROM consent_withdrawals WHERE assignment_id = $1",
+            uuid.UUID(assignment_id),
+        )
+        firm.gates["/holding"].set()  # the held requests are answered 503
+        records = await wait_status(
+            reader, assignment_id, {("partner", "webhook"): "suppressed", ("hr", "webhook"): "retrying"}
+        )
+        [suppressed] = [r.value["payload"] for r in records if r.value["payload"]["status"] == "suppressed"]
+        assert (suppressed["attempts"], suppressed["error"]) == (1, "webhook_http_503")
+        firm.answers["/holding"] = 204
+        records = await wait_status(reader, assignment_id, {("hr", "webhook"): "delivered"})
+    assert status_of(records, "partner", "webhook") == {"queued", "suppressed"}
+    assert [b["stakeholder"] for b in firm.bodies(assignment_id)].count("partner") == 1, "not retried"
