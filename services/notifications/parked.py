@@ -98,8 +98,8 @@ def list_lines(rows: Sequence[Parked]) -> list[str]:
     ]
     for d in rows:
         lines.append(
-            f"{d.delivery_id!s:<36} {d.assignment_id!s:<36} {d.firm_id[:20]:<20} {d.stakeholder:<11} {d.channel:<7}"
-            f" {d.status:<10} {d.attempts:>8} {_utc(d.updated_at):<19} {d.content_kind[:32]:<32} {redact(d.last_error)}"
+            f"{d.delivery_id!s:<36} {d.assignment_id!s:<36} {d.firm_id:<20} {d.stakeholder:<11} {d.channel:<7}"
+            f" {d.status:<10} {d.attempts:>8} {_utc(d.updated_at):<19} {d.content_kind:<32} {redact(d.last_error)}"
         )
     lines.append(f"{len(rows)} deliver{'y' if len(rows) == 1 else 'ies'}")
     return lines

@@ -29,7 +29,7 @@ from .notifications_helpers import (
 
 pytestmark = pytest.mark.integration
 
-FIRM = "parking-firm"
+FIRM = f"parking-{uuid.uuid4().hex[:8]}"  # a stack directory may be reused: this run's deliveries only
 
 
 @pytest.fixture(scope="module")
