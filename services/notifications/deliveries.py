@@ -129,10 +129,14 @@ async def park(connection: Connection, delivery_id: uuid.UUID, *, error: str) ->
     )
 
 
-async def stop_sending(connection: Connection, delivery_id: uuid.UUID, status: DeliveryStatus, *, error: str) -> bool:
-    """Cancel or suppress a delivery whose attempt failed after its assignment was stopped."""
+async def stop_sending(
+    connection: Connection, delivery_id: uuid.UUID, status: DeliveryStatus, *, error: str | None = None
+) -> bool:
+    """Cancel or suppress a claimed delivery whose assignment was stopped: before its attempt, or
+    after one that failed (`error`)."""
     done = await connection.fetchval(
-        "UPDATE deliveries SET status = $2, claimed_until = NULL, last_error = $3, updated_at = now()"
+        "UPDATE deliveries SET status = $2, claimed_until = NULL, last_error = COALESCE($3, last_error),"
+        " updated_at = now()"
         " WHERE delivery_id = $1 AND status = 'sending' RETURNING 1",
         delivery_id,
         status.value,

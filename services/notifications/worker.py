@@ -57,6 +57,8 @@ class DeliveryWorker:
         return len(claimed)
 
     async def _deliver(self, delivery: Delivery) -> None:
+        if await self._stopped_before_sending(delivery):
+            return
         send = send_email if delivery.channel.value == "email" else send_webhook
         try:
             reached = await send(delivery, self._settings)
@@ -91,6 +93,18 @@ class DeliveryWorker:
                 log.warning(
                     "%s by %s: %s; retry in %.1f s", delivery.content_kind, delivery.channel.value, error, delay
                 )
+
+    async def _stopped_before_sending(self, delivery: Delivery) -> bool:
+        """A stop changes only pending deliveries; one claimed at that moment, or taken over after
+        a worker died while sending it, must not go out now."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            stop = await self._stopped_meanwhile(connection, delivery)
+            if stop is None:
+                return False
+            if await deliveries.stop_sending(connection, delivery.delivery_id, stop):
+                await self._record(connection, delivery, stop)
+            log.info("%s by %s %s before sending", delivery.content_kind, delivery.channel.value, stop)
+            return True
 
     async def _stopped_meanwhile(self, connection: Connection, delivery: Delivery) -> DeliveryStatus | None:
         """Cancelled, or suppressed (partner), if a stop arrived while the delivery was `sending`:

@@ -382,3 +382,39 @@ async def test_consent_withdrawn_while_a_partner_delivery_is_in_flight_it_is_not
         records = await wait_status(reader, assignment_id, {("hr", "webhook"): "delivered"})
     assert status_of(records, "partner", "webhook") == {"queued", "suppressed"}
     assert [b["stakeholder"] for b in firm.bodies(assignment_id)].count("partner") == 1, "not retried"
+
+
+async def test_a_delivery_taken_over_from_a_dead_worker_after_a_withdrawal_is_not_sent(
+    local_stack: StackConfig, firm: FirmEndpoint
+) -> None:
+    """A worker claimed the partner's delivery and died before sending (its lease still runs, so
+    the withdrawal's stop does not see it as pending). The worker that takes it over once the
+    lease has run out must suppress it, not send it."""
+    request = assignment_request(SAMPLE_FAMILIES[2], firm_id="busy-firm")  # the firm answers 503
+    request["payload"]["partner"]["channels"] = ["firm_portal"]
+    assignment_id = request["payload"]["assignment_id"]
+    own_addresses(request)
+    db = await asyncpg.connect(local_stack.database_url("notifications"))
+    try:
+        async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
+            await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))])
+            await wait_status(reader, assignment_id, {("partner", "webhook"): "retrying"})
+            calls = [b["stakeholder"] for b in firm.bodies(assignment_id)].count("partner")
+            # The dead worker's claim, as `deliveries.claim` leaves it.
+            claimed = await db.fetchval(
+                "UPDATE deliveries SET status = 'sending', claimed_until = now() + interval '4 seconds'"
+                " WHERE assignment_id = $1 AND stakeholder = 'partner' AND channel = 'webhook' AND status = 'retrying'"
+                " RETURNING 1",
+                uuid.UUID(assignment_id),
+            )
+            assert claimed == 1, "the partner's delivery was waiting for its next attempt"
+            await send(local_stack, topics.PARTNER_CONSENT_WITHDRAWN, assignment_id, consent_withdrawn(request))
+            await wait_for_row(
+                local_stack.database_url("notifications"),
+                "SELECT 1 FROM consent_withdrawals WHERE assignment_id = $1",
+                uuid.UUID(assignment_id),
+            )
+            await wait_status(reader, assignment_id, {("partner", "webhook"): "suppressed"})
+        assert [b["stakeholder"] for b in firm.bodies(assignment_id)].count("partner") == calls, "not sent again"
+    finally:
+        await db.close()
