@@ -11,6 +11,7 @@ from deploy.local.config import StackConfig
 from deploy.local.kafka import LOCAL_USER
 from deploy.local.processes import StackError
 from deploy.local.stack import create_topics, start_infra, start_services, status, stop
+from deploy.local.tls import openssl_available
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,10 +47,9 @@ def _start(cfg: StackConfig, *, services: bool) -> None:
     print(f"stack ready in {time.monotonic() - started:.1f} s (state and logs in {cfg.state_dir})")
     print(f"  kafka     {cfg.kafka_bootstrap}")
     if cfg.kafka_secure_listeners:
-        print(
-            f"            SASL_PLAINTEXT 127.0.0.1:{cfg.kafka_sasl_port}, SASL_SSL :{cfg.kafka_sasl_ssl_port},"
-            f" SSL (client certificate) :{cfg.kafka_ssl_port}; user {LOCAL_USER!r}, CA {cfg.tls_dir}/ca.crt"
-        )
+        tls = f", SASL_SSL :{cfg.kafka_sasl_ssl_port}, SSL (client certificate) :{cfg.kafka_ssl_port}"
+        print(f"            SASL_PLAINTEXT 127.0.0.1:{cfg.kafka_sasl_port}{tls if openssl_available() else ''}")
+        print(f"            user {LOCAL_USER!r} (password in deploy/local/kafka.py), CA {cfg.tls_dir}/ca.crt")
     print(f"  postgres  {cfg.database_url('<service>')}")
     if cfg.with_zipkin:
         print(f"  zipkin    {cfg.zipkin_url}/zipkin/")
