@@ -6,7 +6,7 @@ Tracing is configured separately by the standard `OTEL_*` variables.
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -35,7 +35,8 @@ class ServiceSettings(BaseSettings):
     kafka_ssl_cert_file: Path | None = None
     kafka_ssl_key_file: Path | None = None
     kafka_ssl_key_password: SecretStr | None = None
-    database_url: str = "postgresql://postgres@127.0.0.1:55432/postgres"
+    # May hold the database password: kept out of repr() and so out of any log of the settings.
+    database_url: str = Field(default="postgresql://postgres@127.0.0.1:55432/postgres", repr=False)
     health_host: str = "127.0.0.1"
     health_port: int = 8100
     log_level: str = "INFO"
