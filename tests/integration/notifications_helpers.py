@@ -9,6 +9,8 @@ import email
 import email.policy
 import http.server
 import json
+import os
+import sys
 import threading
 import time
 import uuid
@@ -188,3 +190,18 @@ async def send(cfg: StackConfig, topic: str, key: str, *events: dict[str, Any]) 
             await producer.send_and_wait(topic, json.dumps(event).encode(), key=key.encode())
     finally:
         await producer.stop()
+
+
+async def deliveries_cli(cfg: StackConfig, *argv: str) -> tuple[int, str]:
+    """`python -m services.notifications deliveries ...` as an operator runs it, with the
+    service's own setting for the database; (exit code, stdout and stderr)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "services.notifications", "deliveries", *argv),
+        env={**os.environ, "TRAILBLAZER_DATABASE_URL": cfg.database_url("notifications")},
+        cwd=cfg.repo_root,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await process.communicate()
+    return process.returncode or 0, out.decode()

@@ -1,12 +1,9 @@
 """The duty of information delivered for real: a real SMTP server (the stack's aiosmtpd mailbox),
 a real HTTP endpoint playing the firm, real Kafka and PostgreSQL, and two notification replicas."""
 
-import asyncio
 import hashlib
 import hmac
 import json
-import os
-import sys
 import threading
 import time
 import uuid
@@ -27,6 +24,7 @@ from .notifications_helpers import (
     FirmEndpoint,
     about,
     consent_withdrawn,
+    deliveries_cli,
     mails_to,
     notifications_calling,
     own_addresses,
@@ -80,20 +78,6 @@ def firm(local_stack: StackConfig) -> Iterator[FirmEndpoint]:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-async def requeue_cli(cfg: StackConfig, *delivery_ids: str) -> tuple[int, str]:
-    """The operator command, as an operator runs it; (exit code, stdout and stderr)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "services.notifications", "deliveries", "requeue", *delivery_ids),
-        env={**os.environ, "TRAILBLAZER_DATABASE_URL": cfg.database_url("notifications")},
-        cwd=cfg.repo_root,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await process.communicate()
-    return process.returncode or 0, out.decode()
 
 
 async def redeliver(cfg: StackConfig, records: list[Received], raw: dict[str, bytes]) -> None:
@@ -346,7 +330,7 @@ async def test_consent_withdrawn_suppresses_what_the_partner_has_not_received_an
     assert len(mails_to(local_stack, employee_email)) == 1
     assert any(assignment_id in text_of(m) for m in mails_to(local_stack, hr_email))
     # An operator cannot send it after all: the requeue command refuses a suppressed delivery.
-    code, out = await requeue_cli(local_stack, suppressed["payload"]["delivery_id"])
+    code, out = await deliveries_cli(local_stack, "requeue", suppressed["payload"]["delivery_id"])
     assert code == 1 and "refused: suppressed: the partner withdrew consent" in out
 
 

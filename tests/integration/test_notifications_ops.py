@@ -3,8 +3,6 @@
 the re-queue on the firm's duty-of-information topic; refusals; running it twice."""
 
 import asyncio
-import os
-import sys
 import uuid
 from collections.abc import Iterator
 
@@ -20,6 +18,7 @@ from .notifications_helpers import (
     FirmEndpoint,
     about,
     consent_withdrawn,
+    deliveries_cli,
     notifications_calling,
     own_addresses,
     send,
@@ -37,20 +36,6 @@ def firm(local_stack: StackConfig) -> Iterator[FirmEndpoint]:
     """A firm whose webhook answers 410 Gone (a permanent failure) until the test says otherwise."""
     with notifications_calling(local_stack, {FIRM: "/parking"}, {"/parking": 410}) as endpoint:
         yield endpoint
-
-
-async def command(cfg: StackConfig, *argv: str) -> tuple[int, str]:
-    """The command as an operator runs it, with the service's own setting for the database."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "services.notifications", "deliveries", *argv),
-        env={**os.environ, "TRAILBLAZER_DATABASE_URL": cfg.database_url("notifications")},
-        cwd=cfg.repo_root,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await process.communicate()
-    return process.returncode or 0, out.decode()
 
 
 def history(records: list[Received], delivery_id: str) -> list[tuple[str, int]]:
@@ -89,7 +74,7 @@ async def test_a_parked_delivery_is_requeued_and_delivered_and_a_withdrawn_partn
         hr_hook, partner_hook = ids["hr"], ids["partner"]
 
         # Listed, without personal data.
-        code, out = await command(local_stack, "list", "--firm", FIRM)
+        code, out = await deliveries_cli(local_stack, "list", "--firm", FIRM)
         assert code == 0
         assert hr_hook in out and partner_hook in out and "webhook_http_410" in out
         assert not [p for p in personal if p in out] and "@" not in out
@@ -115,16 +100,16 @@ async def test_a_parked_delivery_is_requeued_and_delivered_and_a_withdrawn_partn
         # Twice changes nothing twice; --all-failed finds only the refused one.
         assert await parked.main(["--database-url", database_url, "requeue", hr_hook]) == 0
         assert f"{hr_hook} unchanged: not parked: already delivered" in capsys.readouterr().out
-        code, out = await command(local_stack, "requeue", "--firm", FIRM, "--all-failed")
+        code, out = await deliveries_cli(local_stack, "requeue", "--firm", FIRM, "--all-failed")
         assert code == 1 and "0 requeued, 0 unchanged, 1 refused" in out and partner_hook in out
 
-        code, out = await command(local_stack, "list", "--firm", FIRM, "--status", "all")
+        code, out = await deliveries_cli(local_stack, "list", "--firm", FIRM, "--status", "all")
         assert code == 0 and "@" not in out and not [p for p in personal if p in out]
         lines = {line.split()[0]: line.split() for line in out.splitlines()[1:-1]}
         assert lines[hr_hook][5:7] == ["delivered", "1"]
         assert lines[partner_hook][5:7] == ["failed", "1"]
 
-        code, out = await command(local_stack, "requeue", str(uuid.uuid4()))
+        code, out = await deliveries_cli(local_stack, "requeue", str(uuid.uuid4()))
         assert code == 2 and "nothing requeued" in out
         await asyncio.sleep(2)  # a second `queued` record, had the repeat written one, is on the topic by now
         records = reader.matching(about(topics.DUTY_OF_INFORMATION, assignment_id))
