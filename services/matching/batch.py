@@ -64,8 +64,10 @@ def pool_arcs(
         places[same_place(situation)].append(i)
     partners, coaches, scores = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], [np.zeros(0)]
     for members in places.values():
+        where = situations[members[0]]
         for block in _chunks(members, PLACE_BLOCK):
-            mask, score = matrix.pool_scores([profiles[i] for i in block], [situations[i] for i in block], load)
+            arrivals = [situations[i].arrival for i in block]
+            mask, score = matrix.pool_scores([profiles[i] for i in block], arrivals, where, load)
             rows, columns = np.nonzero(mask)
             partners.append(np.asarray(block, dtype=np.int64)[rows])
             coaches.append(columns.astype(np.int64))

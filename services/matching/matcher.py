@@ -77,11 +77,11 @@ async def reserve_best_coach(
     """Rank with the loads read now, then take places best first: another replica may take the
     last place between our read and our reservation, and the atomic UPDATE tells us."""
     matrix = cache.matrix
-    eligible, _ = matrix.eligible([partner.profile], [situation])
-    ids = [matrix.coaches[i].coach_id for i in np.flatnonzero(eligible[0])]
+    eligibility = matrix.eligible([partner.profile], [situation.arrival], situation)
+    ids = [matrix.coaches[i].coach_id for i in np.flatnonzero(eligibility.mask[0])]
     loads = await repository.coach_loads(connection, ids)
     load = np.array([loads.get(c.coach_id, c.capacity) for c in matrix.coaches], dtype=np.int64)
-    for i in matrix.ranked(partner.profile, situation, load):
+    for i in matrix.ranked(partner.profile, situation, load, eligibility):
         coach = matrix.coaches[i]
         if coach.coach_id == exclude_coach:
             continue

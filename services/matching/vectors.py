@@ -4,7 +4,7 @@ every feasibility decision here equal to domain.py's, which also writes the expl
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -63,6 +63,14 @@ def partner_levels(partner: PartnerProfile, languages: Vocabulary, *, usable_onl
         if code is not None and (not usable_only or skill.level >= PARTNER_USABLE_LEVEL):
             levels[code] = int(skill.level)
     return levels
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """Partner × coach: feasible apart from capacity, and the best shared CEFR level (0: none)."""
+
+    mask: Bools
+    best: Floats
 
 
 @dataclass
@@ -127,9 +135,9 @@ class CoachMatrix:
             cached = self._in_person[host] = np.array([meets_in_person(c, host) for c in self.coaches], dtype=bool)
         return cached
 
-    def eligible(self, partners: Sequence[PartnerProfile], situations: Sequence[Situation]) -> tuple[Bools, Floats]:
-        """Partner × coach: feasible apart from capacity, and the best shared CEFR level (0: none).
-        The partners share one place (see `pool_scores`)."""
+    def eligible(self, partners: Sequence[PartnerProfile], arrivals: Sequence[date], where: Situation) -> Eligibility:
+        """Who of the coaches could take each partner (arriving on `arrivals`) at `where`, apart
+        from capacity."""
         usable = (self.levels >= int(COACH_USABLE_LEVEL)).astype(float)
         spoken = np.stack([partner_levels(p, self.languages, usable_only=True) for p in partners])
         best = np.zeros((len(partners), len(self.coaches)))
@@ -137,32 +145,39 @@ class CoachMatrix:
         for level in range(int(CefrLevel.C2), int(PARTNER_USABLE_LEVEL) - 1, -1):
             shares = ((spoken >= level).astype(float) @ usable.T) > 0
             best = np.where((best == 0) & shares, float(level), best)
-        latest = np.array([(s.arrival + AVAILABILITY_GRACE).toordinal() for s in situations], dtype=np.int64)
-        serves = self.active & (self.remote | self.in_person(situations[0].host))
+        latest = np.array([(arrival + AVAILABILITY_GRACE).toordinal() for arrival in arrivals], dtype=np.int64)
+        serves = self.active & (self.remote | self.in_person(where.host))
         mask = serves[None, :] & (best > 0) & (self.available_from[None, :] <= latest[:, None])
-        return mask, best
+        return Eligibility(mask, best)
 
     def scores(self, partner: PartnerProfile, situation: Situation, load: Ints) -> tuple[Bools, Floats]:
         """(feasible, score) for every coach, given each coach's current number of partners."""
-        mask, score = self.pool_scores([partner], [situation], load)
+        mask, score = self.pool_scores([partner], [situation.arrival], situation, load)
         return mask[0], score[0]
 
-    def ranked(self, partner: PartnerProfile, situation: Situation, load: Ints) -> Ints:
+    def ranked(
+        self, partner: PartnerProfile, situation: Situation, load: Ints, eligibility: Eligibility | None = None
+    ) -> Ints:
         """Feasible coaches, best first; equal scores in row order (the cache builds the matrix
-        sorted by coach id, so ties go to the lower id)."""
-        mask, score = self.scores(partner, situation, load)
-        feasible = np.flatnonzero(mask)
-        return feasible[np.argsort(-np.round(score[feasible], 4), kind="stable")]
+        sorted by coach id, so ties go to the lower id). `eligibility`: the partner's, if the
+        caller has it already."""
+        mask, score = self.pool_scores([partner], [situation.arrival], situation, load, eligibility)
+        feasible = np.flatnonzero(mask[0])
+        return feasible[np.argsort(-np.round(score[0][feasible], 4), kind="stable")]
 
     def pool_scores(
-        self, partners: Sequence[PartnerProfile], situations: Sequence[Situation], load: Ints
+        self,
+        partners: Sequence[PartnerProfile],
+        arrivals: Sequence[date],
+        where: Situation,
+        load: Ints,
+        eligibility: Eligibility | None = None,
     ) -> tuple[Bools, Floats]:
-        """(feasible, score) as partner × coach matrices, for partners matched at one place and time
-        with the same weights (`same_place` groups them): a batch scores a whole place at once."""
-        where = situations[0]
-        assert all(same_place(s) == same_place(where) for s in situations), "one place per call"
-        mask, best = self.eligible(partners, situations)
-        mask &= (load < self.capacity)[None, :]
+        """(feasible, score) as partner × coach matrices for partners matched at one place: the host,
+        clock hour and weights of `where` (`same_place` groups a pool by them); only their arrival
+        dates differ. A batch scores a whole place at once."""
+        eligibility = eligibility or self.eligible(partners, arrivals, where)
+        mask = eligibility.mask & (load < self.capacity)[None, :]
         in_person = self.in_person(where.host)
         gap = self._hours_apart(where)
         timezone = np.where(in_person | (gap < 0), 1.0, np.maximum(0.0, 1.0 - np.abs(gap) / 12.0))
@@ -176,7 +191,7 @@ class CoachMatrix:
         )
         sectors = [SECTORS.index(p.sector) for p in partners]
         score = (
-            weight["language"] * best / 6.0
+            weight["language"] * eligibility.best / 6.0
             + weight["goals"] * (_goal_shares(partners) @ self.specialties.T.astype(float))
             + weight["sector"] * self.sectors[:, sectors].T
             + per_coach[None, :]
@@ -197,7 +212,7 @@ class CoachMatrix:
 
 
 def same_place(situation: Situation) -> tuple[object, ...]:
-    """What partners scored together in `pool_scores` must share."""
+    """What partners scored together in `pool_scores` share."""
     weights = tuple(sorted(situation.coach_weights.items()))
     return (situation.host, situation.host_timezone, situation.now.replace(minute=0, second=0, microsecond=0), weights)
 
