@@ -224,4 +224,5 @@ class LeadIndex:
             ],
             axis=1,
         )
-        return mask, criteria @ weight_vector(situation.lead_weights, LEAD_CRITERIA)
+        # Each criterion rounded as domain.py's explanation shows it, so both rank ties alike.
+        return mask, np.round(criteria, 4) @ weight_vector(situation.lead_weights, LEAD_CRITERIA)

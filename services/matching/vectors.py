@@ -183,16 +183,17 @@ class CoachMatrix:
         timezone = np.where(in_person | (gap < 0), 1.0, np.maximum(0.0, 1.0 - np.abs(gap) / 12.0))
         capacity = np.maximum(self.capacity, 1)
         weight = dict(zip(COACH_CRITERIA, weight_vector(where.coach_weights, COACH_CRITERIA), strict=True))
+        # Each criterion rounded as domain.py's explanation shows it, so both rank ties alike.
         per_coach = (
             weight["place"] * np.where(in_person, 1.0, REMOTE_PLACE_SCORE)
-            + weight["timezone"] * timezone
-            + weight["load"] * (capacity - load) / capacity
-            + weight["rating"] * self.rating / 5.0
+            + weight["timezone"] * np.round(timezone, 4)
+            + weight["load"] * np.round((capacity - load) / capacity, 4)
+            + weight["rating"] * np.round(self.rating / 5.0, 4)
         )
         sectors = [SECTORS.index(p.sector) for p in partners]
         score = (
-            weight["language"] * eligibility.best / 6.0
-            + weight["goals"] * (_goal_shares(partners) @ self.specialties.T.astype(float))
+            weight["language"] * np.round(eligibility.best / 6.0, 4)
+            + weight["goals"] * np.round(_goal_shares(partners) @ self.specialties.T.astype(float), 4)
             + weight["sector"] * self.sectors[:, sectors].T
             + per_coach[None, :]
         )

@@ -4,7 +4,7 @@ partners drawn by hypothesis against a generated catalog."""
 from datetime import UTC, date, datetime
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from services.matching import domain
@@ -44,8 +44,21 @@ def situation(host_index: int) -> domain.Situation:
     return domain.Situation(host=HOST_CITIES[host_index], now=NOW, host_timezone="Europe/Berlin", rarity=INDEX.rarity)
 
 
+# Found by hypothesis: skill overlaps 0.4401 and 0.44 tie once each criterion is rounded as the
+# explanation shows it, and must then rank by id as domain.py ranks them.
+ROUNDED_TIE = PartnerProfile(
+    languages=[LanguageSkill(code="en", level=CefrLevel.B2)],
+    occupation="language learner",
+    skills=["art direction", "design graphics", "edit digital moving images"],
+    sector=Sector.ENGINEERING,
+    goals=[Goal.EMPLOYMENT],
+    work_permit=WorkPermitStatus.HAS_WORK_RIGHTS,
+)
+
+
 @settings(max_examples=60, deadline=None)
 @given(partner=partners, host=st.integers(0, len(HOST_CITIES) - 1))
+@example(partner=ROUNDED_TIE, host=0)
 def test_lead_ranking_equals_the_pure_rules(partner: PartnerProfile, host: int) -> None:
     where = situation(host)
     fast = INDEX.rank(partner, where, limit=10)
