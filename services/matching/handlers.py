@@ -90,7 +90,9 @@ def register(
         key, value = _key_value(message)
         lead = await _validated(connection, message, "job_lead", JobLead, key, value)
         if lead is None:
-            await repository.delete_job_lead(connection, key or "")
+            shard = await repository.delete_job_lead(connection, key or "")
+            if shard is not None:
+                await repository.lock_lead_shard(connection, shard)
             await updates.leads_removed(
                 connection, cache, settings, [key or ""], utc_now(), UpdateReason.JOB_LEADS_WITHDRAWN
             )
@@ -233,6 +235,7 @@ async def _proposal(
         host=assignment.host_location,
         start_date=assignment.start_date,
     )
+    await repository.share_leads_of(connection, partner.host.country)
     await repository.open_partner(connection, partner)
     await cache.refresh(connection)
     match = await match_partner(connection, cache, partner, settings, now)

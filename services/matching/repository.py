@@ -63,10 +63,15 @@ async def upsert_job_leads(connection: Connection, leads: Iterable[JobLead]) -> 
     )
 
 
-async def delete_job_lead(connection: Connection, lead_id: str) -> None:
-    await connection.execute(
-        "UPDATE job_leads SET deleted = true, updated_at = clock_timestamp() WHERE job_lead_id = $1", lead_id
+async def delete_job_lead(connection: Connection, lead_id: str) -> str | None:
+    """Mark the lead deleted; returns its shard (see `lock_lead_shard`), None if it is unknown."""
+    shard: str | None = await connection.fetchval(
+        "UPDATE job_leads SET deleted = true, updated_at = clock_timestamp() WHERE job_lead_id = $1"
+        " RETURNING CASE WHEN remote THEN $2 ELSE country END",
+        lead_id,
+        REMOTE_LEADS,
     )
+    return shard
 
 
 async def catalog_is_empty(connection: Connection) -> bool:
@@ -292,12 +297,33 @@ async def accepted_partners(connection: Connection) -> set[uuid.UUID]:
 # another service's locks.
 _ASSIGNMENT_LOCK = 7230010
 _EXPIRY_SWEEP_LOCK = 7230011
+_LEADS_LOCK = 7230012
+REMOTE_LEADS = "remote"  # the lead shard every host country sees
 
 
 async def lock_assignment(connection: Connection, assignment_id: uuid.UUID) -> None:
     """Serialise this transaction with every other one that creates, accepts or closes the same
     assignment (they arrive on different topics, possibly at different replicas)."""
     await connection.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _ASSIGNMENT_LOCK, str(assignment_id))
+
+
+async def share_leads_of(connection: Connection, country: str) -> None:
+    """Matching a partner in `country` and a change to a lead they could get must not miss each
+    other (the match ranked a cache without the new lead, the change looked for partners before
+    the match committed). The match holds the country's and the remote leads' locks shared until
+    it commits; a lead change takes its shard's lock exclusively (`lock_lead_shard`)."""
+    await connection.execute(
+        "SELECT pg_advisory_xact_lock_shared($1, hashtext($2)), pg_advisory_xact_lock_shared($1, hashtext($3))",
+        _LEADS_LOCK,
+        country,
+        REMOTE_LEADS,
+    )
+
+
+async def lock_lead_shard(connection: Connection, shard: str) -> None:
+    """Wait for the matches in flight that could rank this shard's leads, and hold off new ones
+    until this transaction commits. `shard`: the lead's country, or `REMOTE_LEADS`."""
+    await connection.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _LEADS_LOCK, shard)
 
 
 async def exclude_rebalance(connection: Connection) -> None:

@@ -103,6 +103,7 @@ async def lead_added(
 ) -> int:
     """Offer a new or changed lead to every open partner it fits and would rank for. Returns how
     many partners were told."""
+    await repository.lock_lead_shard(connection, repository.REMOTE_LEADS if lead.remote else lead.location.country)
     await repository.upsert_job_leads(connection, [lead])
     await cache.refresh(connection)
     told = 0
