@@ -59,6 +59,7 @@ def create_broker(settings: ServiceSettings, service_name: str, tracer_provider:
         decoder=keep_raw_body,
         middlewares=(KafkaTelemetryMiddleware(tracer_provider=tracer_provider),),
         graceful_timeout=settings.graceful_timeout_s,
+        metadata_max_age_ms=int(settings.kafka_metadata_max_age_s * 1000),
     )
 
 

@@ -5,6 +5,7 @@ migrate at their own pace. Records are keyed by assignment id, so one assignment
 in order on one partition.
 """
 
+import re
 from dataclasses import dataclass, field
 
 
@@ -31,6 +32,8 @@ PARTNER_CONSENT_WITHDRAWN = "trailblazer.partner.consent-withdrawn.v1"
 ASSIGNMENT_CANCELLED = "trailblazer.assignment.cancelled.v1"
 MATCH_ACCEPTED = "trailblazer.match.accepted.v1"
 MATCH_ACCEPTANCE_REFUSED = "trailblazer.match.acceptance-refused.v1"
+# care -> notifications: send a check-in to the partner, in the partner's language.
+CARE_CHECK_IN_DUE = "trailblazer.care.check-in-due.v1"
 
 _WEEK_MS = str(7 * 24 * 3600 * 1000)
 _COMPACT = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
@@ -61,4 +64,78 @@ TOPICS: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(MATCH_ACCEPTED, 6, "firm -> matching: the partner accepted the proposed coach"),
     TopicSpec(MATCH_ACCEPTANCE_REFUSED, 3, "matching -> firm: acceptance not recorded, one reason per field"),
+    TopicSpec(CARE_CHECK_IN_DUE, 6, "care -> notifications: send a check-in to the partner"),
 )
+
+# --- Tenant topics (TENANCY-CONVENTION; issue 9 owns these helpers) ---------------------------
+# A firm's or provider's identity comes from the topic a record arrived on, never from its body.
+
+_TENANT_ID = r"[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?"
+_TENANT_TOPIC = re.compile(rf"^trailblazer\.(firm|provider)\.({_TENANT_ID})\.(.+)\.v1$")
+
+
+@dataclass(frozen=True)
+class Tenant:
+    kind: str  # "firm" or "provider"
+    tenant_id: str
+    event: str
+
+
+def firm_topic(firm_id: str, event: str) -> str:
+    return f"trailblazer.firm.{firm_id}.{event}.v1"
+
+
+def provider_topic(provider_id: str, event: str) -> str:
+    return f"trailblazer.provider.{provider_id}.{event}.v1"
+
+
+def firm_pattern(event: str) -> str:
+    """The regex a service subscribes with to one inbound event of every firm."""
+    return rf"^trailblazer\.firm\.{_TENANT_ID}\.{re.escape(event)}\.v1$"
+
+
+def provider_pattern(event: str) -> str:
+    return rf"^trailblazer\.provider\.{_TENANT_ID}\.{re.escape(event)}\.v1$"
+
+
+def tenant_of(topic: str) -> Tenant | None:
+    match = _TENANT_TOPIC.match(topic)
+    return Tenant(match[1], match[2], match[3]) if match else None
+
+
+# --- Duty of care (services/care) -------------------------------------------------------------
+# Firm inbound (the firm writes, care reads).
+CARE_PULSE_GIVEN = "care.pulse-given"
+CARE_SESSION_HELD = "care.session-held"
+CARE_OUTCOME_REPORTED = "care.outcome-reported"
+CARE_ESCALATION_CLOSED = "care.escalation-closed"
+CARE_PERMIT_CLARIFIED = "care.permit-clarified"
+# Firm outbound (care writes, the firm reads).
+CARE_ESCALATION = "care.escalation"
+DUTY_OF_CARE = "duty-of-care"
+CARE_SCORECARD = "care.scorecard"
+CARE_REFUSED = "care.refused"
+# Provider inbound: a provider's coach catalog names its coaches (care learns coach -> provider).
+CATALOG_COACHES_EVENT = "catalog.coaches"
+
+CARE_FIRM_INBOUND = (
+    CARE_PULSE_GIVEN,
+    CARE_SESSION_HELD,
+    CARE_OUTCOME_REPORTED,
+    CARE_ESCALATION_CLOSED,
+    CARE_PERMIT_CLARIFIED,
+)
+CARE_FIRM_OUTBOUND = (CARE_ESCALATION, DUTY_OF_CARE, CARE_SCORECARD, CARE_REFUSED)
+
+
+def care_firm_topics(firm_id: str) -> tuple[TopicSpec, ...]:
+    """The duty-of-care topics one firm needs (created when the firm is onboarded)."""
+    inbound = tuple(TopicSpec(firm_topic(firm_id, event), 3, f"firm -> care: {event}") for event in CARE_FIRM_INBOUND)
+    outbound = (
+        TopicSpec(firm_topic(firm_id, CARE_ESCALATION), 3, "care -> firm: an escalation to the case owner"),
+        TopicSpec(firm_topic(firm_id, DUTY_OF_CARE), 6, "care -> firm: every duty-of-care record entry"),
+        # Keyed by provider id: compacted, the latest scorecard per provider is the scorecard.
+        TopicSpec(firm_topic(firm_id, CARE_SCORECARD), 3, "care -> firm: provider scorecards", _COMPACT),
+        TopicSpec(firm_topic(firm_id, CARE_REFUSED), 3, "care -> firm: a care event refused, one reason per field"),
+    )
+    return inbound + outbound

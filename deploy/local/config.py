@@ -9,7 +9,11 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # The services in start order; the index fixes each one's health port.
-SERVICES: tuple[str, ...] = ("intake", "matching", "notifications")
+SERVICES: tuple[str, ...] = ("intake", "matching", "notifications", "care")
+# Firms whose own topics the local stack creates (the demo's firm).
+LOCAL_FIRMS: tuple[str, ...] = ("nordic-relocation",)
+# care's check-in link server listens this far above its health port (8109 for the demo).
+CARE_LINK_PORT_OFFSET = 5
 
 # Replica n of a service listens on its base health port + n * this.
 REPLICA_PORT_STEP = 10
@@ -88,6 +92,9 @@ class StackConfig:
 
     def health_port(self, service: str, replica: int = 0) -> int:
         return self.health_base_port + SERVICES.index(service) + replica * REPLICA_PORT_STEP
+
+    def care_link_port(self, replica: int = 0) -> int:
+        return self.health_port("care", replica) + CARE_LINK_PORT_OFFSET
 
     @property
     def logs_dir(self) -> Path:

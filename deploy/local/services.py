@@ -31,6 +31,8 @@ _MIGRATE_TIMEOUT_S = 120.0
 _READY_TIMEOUT_S = 60.0
 
 ExtraEnv = Mapping[str, Mapping[str, str]]
+# Signs the local stack's check-in links; a real deployment sets its own secret (docs/care.md).
+LOCAL_CARE_LINK_SECRET = "local-stack-only-care-link-secret"
 
 
 def service_env(
@@ -46,6 +48,13 @@ def service_env(
         "PYTHONUNBUFFERED": "1",  # so the log shows what a crashed service printed last
         "TRAILBLAZER_SMTP_PORT": str(mailbox.port(cfg)),  # the stack's mail sink
     }
+    if service == "care":
+        port = cfg.care_link_port(replica)
+        env["TRAILBLAZER_CARE_HTTP_PORT"] = str(port)
+        env["TRAILBLAZER_CARE_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+        env.setdefault("TRAILBLAZER_CARE_LINK_SECRET", LOCAL_CARE_LINK_SECRET)
+        # A new firm's or provider's topics are seen within seconds, not aiokafka's 5 minutes.
+        env.setdefault("TRAILBLAZER_KAFKA_METADATA_MAX_AGE_S", "5")
     if read_pid(cfg, zipkin.NAME) is not None:
         env["OTEL_TRACES_EXPORTER"] = "zipkin_json"
         env["OTEL_EXPORTER_ZIPKIN_ENDPOINT"] = f"{cfg.zipkin_url}/api/v2/spans"

@@ -11,7 +11,12 @@ from deploy.local import stack
 from deploy.local.config import SERVICES, StackConfig
 
 # Spans reach Zipkin within a second instead of the SDK's default five.
-SERVICE_ENV = {"OTEL_BSP_SCHEDULE_DELAY": "300", "TRAILBLAZER_SAMPLE_CATALOG": "true"}
+SERVICE_ENV = {
+    "OTEL_BSP_SCHEDULE_DELAY": "300",
+    "TRAILBLAZER_SAMPLE_CATALOG": "true",
+    # care runs on the database clock, which the care tests advance instead of sleeping.
+    "TRAILBLAZER_CARE_CLOCK": "database",
+}
 
 
 @pytest.fixture(scope="session")
