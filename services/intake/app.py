@@ -4,6 +4,7 @@ from pathlib import Path
 
 from shared.runtime import Service
 from shared.settings import ServiceSettings
+from shared.topics import ASSIGNMENT_CREATED, ASSIGNMENT_REJECTED, DEAD_LETTER
 
 from . import handlers
 
@@ -14,4 +15,5 @@ def create_service(settings: ServiceSettings | None = None) -> Service:
         migrations=Path(__file__).parent / "migrations",
         register=handlers.register,
         settings=settings or ServiceSettings(),
+        publishes=(ASSIGNMENT_CREATED, ASSIGNMENT_REJECTED, DEAD_LETTER),
     )
