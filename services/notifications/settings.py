@@ -3,9 +3,9 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AnyHttpUrl, BaseModel, SecretStr
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr
 
-from shared.settings import ConfigurationError, ServiceSettings
+from shared.settings import ConfigurationError, ServiceSettings, local_database_url
 
 
 class FirmWebhook(BaseModel):
@@ -14,6 +14,7 @@ class FirmWebhook(BaseModel):
 
 
 class NotificationSettings(ServiceSettings):
+    database_url: str = Field(default=local_database_url("notifications"), repr=False)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8125
     smtp_sender: str = "duty-of-information@trailblazer.example"
