@@ -11,9 +11,9 @@ from shared.db import Connection, create_pool
 from shared.runtime import Service
 from shared.settings import ServiceSettings
 
-from . import expiry, handlers, repository
-from .catalog_cache import CatalogCache
-from .sample_catalog import generate_catalog
+from . import handlers, repository
+from .catalog.cache import CatalogCache
+from .lifecycle import expiry
 from .settings import MatchingSettings
 
 
@@ -47,6 +47,9 @@ async def seed_sample_catalog(dsn: str) -> None:
 async def _seed(connection: Connection) -> None:
     if not await repository.catalog_is_empty(connection):
         return
+    # Sample data lives outside the product package; only a demo or test deployment loads it.
+    from samples.matching_catalog import generate_catalog
+
     catalog = generate_catalog(today=date.today())
     await repository.upsert_coaches(connection, catalog.coaches)
     await repository.upsert_job_leads(connection, catalog.job_leads)
