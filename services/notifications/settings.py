@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from shared.settings import ConfigurationError, ServiceSettings
+from shared.settings import ConfigurationError, ServiceSettings, local_database_url
 
 WEBHOOK_SECRET_PREFIX = "whsec_"
 WEBHOOK_SECRET_MIN_BYTES = 24  # Standard Webhooks: 24 to 64 random bytes
@@ -53,6 +53,7 @@ class FirmWebhook(BaseModel):
 
 
 class NotificationSettings(ServiceSettings):
+    database_url: str = Field(default=local_database_url("notifications"), repr=False)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8125
     smtp_sender: str = "duty-of-information@trailblazer.example"
