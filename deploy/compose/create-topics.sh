@@ -34,7 +34,7 @@ trailblazer.firm.nordic-relocation.care.outcome-reported.v1 3 -
 trailblazer.firm.nordic-relocation.care.escalation-closed.v1 3 -
 trailblazer.firm.nordic-relocation.care.permit-clarified.v1 3 -
 trailblazer.firm.nordic-relocation.care.escalation.v1 3 -
-trailblazer.firm.nordic-relocation.duty-of-care.v1 6 -
+trailblazer.firm.nordic-relocation.duty-of-care.v1 3 -
 trailblazer.firm.nordic-relocation.care.scorecard.v1 3 cleanup.policy=compact,min.compaction.lag.ms=60000
 trailblazer.firm.nordic-relocation.care.refused.v1 3 -
 "

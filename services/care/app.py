@@ -7,6 +7,7 @@ import asyncpg
 
 from shared.runtime import Service
 from shared.settings import ServiceSettings
+from shared.topics import CARE_CHECK_IN_DUE, DEAD_LETTER, FirmEvent
 
 from . import handlers
 from .links import LinkServer
@@ -28,5 +29,13 @@ def create_service(settings: CareSettings | None = None) -> Service:
         migrations=Path(__file__).parent / "migrations",
         register=handlers.register,
         settings=settings or CareSettings(),
+        publishes=(
+            CARE_CHECK_IN_DUE,
+            FirmEvent.CARE_ESCALATION,
+            FirmEvent.DUTY_OF_CARE,
+            FirmEvent.CARE_SCORECARD,
+            FirmEvent.CARE_REFUSED,
+            DEAD_LETTER,
+        ),
         workers=(fire_deadlines, answer_links),
     )

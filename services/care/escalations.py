@@ -10,7 +10,7 @@ from shared import outbox
 from shared.contracts.care import CareEscalation, CareEscalationPayload, CaseOwner, Duty, EscalationRule
 from shared.db import Connection
 from shared.telemetry import current_trace_id
-from shared.topics import CARE_ESCALATION, firm_topic
+from shared.topics import FirmEvent, firm_topic
 
 from . import record, repository
 from .domain import Advice
@@ -57,7 +57,9 @@ async def raise_escalation(
             trace_id=current_trace_id(),
         ),
     )
-    await outbox.add_event(connection, topic=firm_topic(firm_id, CARE_ESCALATION), key=str(assignment_id), event=event)
+    await outbox.add_event(
+        connection, topic=firm_topic(firm_id, FirmEvent.CARE_ESCALATION), key=str(assignment_id), event=event
+    )
     await record.entry(
         connection,
         firm_id=firm_id,

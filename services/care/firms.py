@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.kafka_security import KafkaSecurity
 from shared.settings import ServiceSettings
-from shared.topics import CARE_FIRM_OUTBOUND, firm_topic
+from shared.topics import CARE_FIRM_OUTBOUND, firm_topic, is_valid_tenant_id
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,8 @@ class OnboardedFirms:
         self._listed_at = 0.0
 
     async def has_care_topics(self, firm_id: str) -> bool:
+        if not is_valid_tenant_id(firm_id):
+            return False  # an id the topic convention does not allow has no topics of its own
         wanted = {firm_topic(firm_id, event) for event in CARE_FIRM_OUTBOUND}
         if not wanted <= self._topics and time.monotonic() - self._listed_at > _REFRESH_S:
             await self._refresh()

@@ -48,18 +48,13 @@ from shared.settings import ServiceSettings
 from shared.topics import (
     ASSIGNMENT_CANCELLED,
     ASSIGNMENT_CREATED,
-    CARE_ESCALATION_CLOSED,
-    CARE_OUTCOME_REPORTED,
-    CARE_PERMIT_CLARIFIED,
-    CARE_PULSE_GIVEN,
-    CARE_REFUSED,
-    CARE_SESSION_HELD,
-    CATALOG_COACHES_EVENT,
     DUTY_OF_INFORMATION,
     MATCH_ACCEPTED,
     MATCH_PROPOSED,
     MATCH_UPDATED,
     PARTNER_CONSENT_WITHDRAWN,
+    FirmEvent,
+    ProviderEvent,
     firm_pattern,
     firm_topic,
     provider_pattern,
@@ -101,14 +96,16 @@ def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings)
     ):
         consumer.subscribe(broker, topic, effect, group_id=GROUP)
     for event, model, firm_effect in (
-        (CARE_PULSE_GIVEN, PulseGiven, handlers.pulse),
-        (CARE_SESSION_HELD, SessionHeld, handlers.session),
-        (CARE_OUTCOME_REPORTED, OutcomeReported, handlers.outcome),
-        (CARE_ESCALATION_CLOSED, EscalationClosed, handlers.close_escalation),
-        (CARE_PERMIT_CLARIFIED, PermitClarified, handlers.permit_clarified),
+        (FirmEvent.CARE_PULSE_GIVEN, PulseGiven, handlers.pulse),
+        (FirmEvent.CARE_SESSION_HELD, SessionHeld, handlers.session),
+        (FirmEvent.CARE_OUTCOME_REPORTED, OutcomeReported, handlers.outcome),
+        (FirmEvent.CARE_ESCALATION_CLOSED, EscalationClosed, handlers.close_escalation),
+        (FirmEvent.CARE_PERMIT_CLARIFIED, PermitClarified, handlers.permit_clarified),
     ):
         _subscribe_pattern(broker, consumer, firm_pattern(event), _firm_event(model, firm_effect), FIRM_GROUP)
-    _subscribe_pattern(broker, consumer, provider_pattern(CATALOG_COACHES_EVENT), handlers.on_coach, CATALOG_GROUP)
+    _subscribe_pattern(
+        broker, consumer, provider_pattern(ProviderEvent.CATALOG_COACHES), handlers.on_coach, CATALOG_GROUP
+    )
 
 
 def _subscribe_pattern(broker: KafkaBroker, consumer: Consumer, pattern: str, effect: Effect, group_id: str) -> None:
@@ -316,7 +313,7 @@ class Handlers:
         if tenant is None or not message.body:
             return  # a tombstone: the coach's past partners still count for the provider
         coach = decode(message.body, Coach)
-        await repository.save_coach_provider(connection, coach.coach_id, tenant.tenant_id)
+        await repository.save_coach_provider(connection, coach.coach_id, tenant.id)
 
     # --- the firm's care events --------------------------------------------------------------
 
@@ -520,7 +517,7 @@ def _firm_event(model: type[E], apply: FirmEffect) -> Effect:
         topic, partition, offset, _key = record_coordinates(message)
         tenant = tenant_of(topic)
         assert tenant is not None  # the subscription's pattern only matches firm topics
-        firm_id = tenant.tenant_id
+        firm_id = tenant.id
         position = f"record:{topic}:{partition}:{offset}"
         try:
             event = decode(message.body, model)
@@ -562,7 +559,7 @@ async def _refuse(
         ),
     )
     await outbox.add_event(
-        connection, topic=firm_topic(firm_id, CARE_REFUSED), key=key or str(refused.event_id), event=refused
+        connection, topic=firm_topic(firm_id, FirmEvent.CARE_REFUSED), key=key or str(refused.event_id), event=refused
     )
     codes = "; ".join(f"{error.field}={error.code}" for error in errors)
     await add_dead_letter(connection, message, consumer=CONSUMER, reason=f"refused: {codes}")

@@ -8,7 +8,7 @@ from shared import outbox
 from shared.contracts.care import Duty, DutyOfCareEntry, DutyOfCareEntryPayload
 from shared.db import Connection
 from shared.telemetry import current_trace_id
-from shared.topics import DUTY_OF_CARE, firm_topic
+from shared.topics import FirmEvent, firm_topic
 
 from . import repository
 
@@ -54,4 +54,6 @@ async def entry(
             trace_id=trace_id,
         ),
     )
-    await outbox.add_event(connection, topic=firm_topic(firm_id, DUTY_OF_CARE), key=str(assignment_id), event=event)
+    await outbox.add_event(
+        connection, topic=firm_topic(firm_id, FirmEvent.DUTY_OF_CARE), key=str(assignment_id), event=event
+    )

@@ -6,7 +6,7 @@ from datetime import datetime
 from shared import outbox
 from shared.contracts.care import CoachFigures, ProviderScorecard, ProviderScorecardPayload
 from shared.db import Connection
-from shared.topics import CARE_SCORECARD, firm_topic
+from shared.topics import FirmEvent, firm_topic
 
 from . import domain, repository
 
@@ -38,4 +38,6 @@ async def publish_for_coach(
         correlation_id=correlation_id,
         payload=await compute(connection, firm_id, provider_id, at),
     )
-    await outbox.add_event(connection, topic=firm_topic(firm_id, CARE_SCORECARD), key=provider_id, event=scorecard)
+    await outbox.add_event(
+        connection, topic=firm_topic(firm_id, FirmEvent.CARE_SCORECARD), key=provider_id, event=scorecard
+    )

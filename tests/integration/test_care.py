@@ -24,11 +24,12 @@ from aiokafka import AIOKafkaProducer
 from deploy.local import mailbox, stack
 from deploy.local.config import StackConfig
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, encode, publish, record_key
+from deploy.local.kafka import care_topic_specs
 from deploy.local.processes import read_pid
 from deploy.local.topic_reader import Received, TopicReader
 from services.care import domain
 from shared import topics
-from shared.topics import TopicSpec, care_firm_topics, firm_topic, provider_topic
+from shared.topics import FirmEvent, ProviderEvent, TopicSpec, firm_topic, provider_topic
 
 from .conftest import SERVICE_ENV
 
@@ -112,7 +113,7 @@ async def firm_sends(cfg: StackConfig, topic: str, assignment_id: str, event_typ
 def escalations(reader: TopicReader, assignment_id: str, rule: str | None = None) -> list[Received]:
     return reader.matching(
         lambda r: (
-            r.topic == firm_topic(FIRM, topics.CARE_ESCALATION)
+            r.topic == firm_topic(FIRM, FirmEvent.CARE_ESCALATION)
             and r.value["payload"]["assignment_id"] == assignment_id
             and (rule is None or r.value["payload"]["rule"] == rule)
         )
@@ -123,8 +124,8 @@ def escalations(reader: TopicReader, assignment_id: str, rule: str | None = None
 async def firm(local_stack: StackConfig) -> AsyncIterator[TopicReader]:
     """The firm onboarded for care (its topics), the provider's coach topic, and a reader of what
     care tells the firm."""
-    coach_topic = provider_topic(PROVIDER, topics.CATALOG_COACHES_EVENT)
-    stack.create_topics(local_stack, (*care_firm_topics(FIRM), TopicSpec(coach_topic, 3, "provider -> matching, care")))
+    coach_topic = provider_topic(PROVIDER, ProviderEvent.CATALOG_COACHES)
+    stack.create_topics(local_stack, (*care_topic_specs(FIRM), TopicSpec(coach_topic, 3, "provider -> matching, care")))
     outbound = [firm_topic(FIRM, e) for e in topics.CARE_FIRM_OUTBOUND]
     async with TopicReader(local_stack.kafka_bootstrap, *outbound, topics.CARE_CHECK_IN_DUE) as reader:
         yield reader
@@ -239,7 +240,7 @@ async def test_check_in_pulses_session_outcome_scorecard_and_the_record(
             "capacity": 10,
             "rating": 4.5,
         }
-        coach_topic = provider_topic(PROVIDER, topics.CATALOG_COACHES_EVENT)
+        coach_topic = provider_topic(PROVIDER, ProviderEvent.CATALOG_COACHES)
         producer = AIOKafkaProducer(bootstrap_servers=local_stack.kafka_bootstrap, acks="all")
         await producer.start()
         try:
@@ -254,7 +255,7 @@ async def test_check_in_pulses_session_outcome_scorecard_and_the_record(
         await wait_until(provider_known, timeout_s=60, what="the coach's provider")
 
         # A session (before any deadline passed) meets the acceptance and first-session deadlines.
-        session_topic = firm_topic(FIRM, topics.CARE_SESSION_HELD)
+        session_topic = firm_topic(FIRM, FirmEvent.CARE_SESSION_HELD)
         await firm_sends(
             local_stack,
             session_topic,
@@ -262,7 +263,7 @@ async def test_check_in_pulses_session_outcome_scorecard_and_the_record(
             "care.session_held",
             {"coach_id": coach_id, "held_at": _now()},
         )
-        outcome_topic = firm_topic(FIRM, topics.CARE_OUTCOME_REPORTED)
+        outcome_topic = firm_topic(FIRM, FirmEvent.CARE_OUTCOME_REPORTED)
         await firm_sends(
             local_stack,
             outcome_topic,
@@ -318,11 +319,11 @@ async def test_check_in_pulses_session_outcome_scorecard_and_the_record(
         assert "lonely" not in json.dumps(low.value)  # the comment stays in care's database
 
         # A pulse of 8 through the firm does not escalate.
-        pulse_topic = firm_topic(FIRM, topics.CARE_PULSE_GIVEN)
+        pulse_topic = firm_topic(FIRM, FirmEvent.CARE_PULSE_GIVEN)
         await firm_sends(local_stack, pulse_topic, assignment_id, "care.pulse_given", {"score": 8, "given_at": _now()})
 
         def scorecard_with_outcome(r: Received) -> bool:
-            figures = r.value["payload"]["figures"] if r.topic == firm_topic(FIRM, topics.CARE_SCORECARD) else {}
+            figures = r.value["payload"]["figures"] if r.topic == firm_topic(FIRM, FirmEvent.CARE_SCORECARD) else {}
             return r.key == PROVIDER and figures.get("pulses") == 2 and figures["outcomes"] == {"found_work": 1}
 
         await firm.wait_for(scorecard_with_outcome, timeout_s=30)
@@ -330,7 +331,7 @@ async def test_check_in_pulses_session_outcome_scorecard_and_the_record(
 
         # The firm closes the low-pulse escalation.
         escalation_id = low.value["payload"]["escalation_id"]
-        close_topic = firm_topic(FIRM, topics.CARE_ESCALATION_CLOSED)
+        close_topic = firm_topic(FIRM, FirmEvent.CARE_ESCALATION_CLOSED)
         await firm_sends(
             local_stack,
             close_topic,
@@ -348,7 +349,9 @@ async def test_check_in_pulses_session_outcome_scorecard_and_the_record(
         await wait_until(closed, what="the escalation closed")
 
         # Control: the latest scorecard matches the events that produced it.
-        latest = firm.matching(lambda r: r.topic == firm_topic(FIRM, topics.CARE_SCORECARD) and r.key == PROVIDER)[-1]
+        latest = firm.matching(lambda r: r.topic == firm_topic(FIRM, FirmEvent.CARE_SCORECARD) and r.key == PROVIDER)[
+            -1
+        ]
         figures = latest.value["payload"]["figures"]
         assert figures["assignments"] == 1 and figures["engaged"] == 1 and figures["sessions"] == 1
         assert figures["pulses"] == 2 and figures["mean_pulse"] == 6.5
@@ -378,7 +381,7 @@ async def test_check_in_pulses_session_outcome_scorecard_and_the_record(
         assert "lonely" not in timeline and partner_email not in timeline
         entries = await db.fetchval("SELECT count(*) FROM care_record WHERE assignment_id = $1", row["assignment_id"])
         await firm.wait_for(
-            lambda r: r.topic == firm_topic(FIRM, topics.DUTY_OF_CARE) and r.key == assignment_id,
+            lambda r: r.topic == firm_topic(FIRM, FirmEvent.DUTY_OF_CARE) and r.key == assignment_id,
             count=entries,
             timeout_s=30,
         )
@@ -422,13 +425,13 @@ async def test_a_firm_event_naming_another_firm_is_refused_on_the_firms_topic(
         }
         await producer.start()
         try:
-            topic = firm_topic(FIRM, topics.CARE_PULSE_GIVEN)
+            topic = firm_topic(FIRM, FirmEvent.CARE_PULSE_GIVEN)
             await producer.send_and_wait(topic, json.dumps(body).encode(), key=assignment_id.encode())
         finally:
             await producer.stop()
         [refused] = await firm.wait_for(
             lambda r: (
-                r.topic == firm_topic(FIRM, topics.CARE_REFUSED)
+                r.topic == firm_topic(FIRM, FirmEvent.CARE_REFUSED)
                 and r.value["payload"]["assignment_id"] == assignment_id
             ),
             timeout_s=60,

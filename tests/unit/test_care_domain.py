@@ -147,7 +147,7 @@ def test_tenant_topics_follow_the_convention() -> None:
     topic = firm_topic("nordic-relocation", "care.pulse-given")
     assert topic == "trailblazer.firm.nordic-relocation.care.pulse-given.v1"
     tenant = tenant_of(topic)
-    assert tenant is not None and (tenant.kind, tenant.tenant_id, tenant.event) == (
+    assert tenant is not None and (tenant.kind, tenant.id, tenant.event) == (
         "firm",
         "nordic-relocation",
         "care.pulse-given",
