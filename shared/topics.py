@@ -103,16 +103,18 @@ class FirmEvent(StrEnum):
     ASSIGNMENT_CANCELLED = "assignment.cancelled"
     PARTNER_CONSENT_WITHDRAWN = "partner.consent-withdrawn"
     MATCH_ACCEPTED = "match.accepted"
-    CARE_PULSE_GIVEN = "care.pulse-given"
-    CARE_SESSION_HELD = "care.session-held"
-    CARE_OUTCOME_REPORTED = "care.outcome-reported"
-    CARE_ESCALATION_CLOSED = "care.escalation-closed"
-    CARE_PERMIT_CLARIFIED = "care.permit-clarified"
     # outbound
     ASSIGNMENT_REJECTED = "assignment.rejected"
     MATCH_ACCEPTANCE_REFUSED = "match.acceptance-refused"
     STAKEHOLDER_NOTIFIED = "stakeholder.notified"
     DUTY_OF_INFORMATION = "duty-of-information"
+    # the duty of care (services/care): inbound
+    CARE_PULSE_GIVEN = "care.pulse-given"
+    CARE_SESSION_HELD = "care.session-held"
+    CARE_OUTCOME_REPORTED = "care.outcome-reported"
+    CARE_ESCALATION_CLOSED = "care.escalation-closed"
+    CARE_PERMIT_CLARIFIED = "care.permit-clarified"
+    # the duty of care: outbound
     CARE_ESCALATION = "care.escalation"
     DUTY_OF_CARE = "duty-of-care"
     CARE_SCORECARD = "care.scorecard"

@@ -8,7 +8,7 @@ the firm is the topic's, and a body `firm_id` that disagrees is refused (`firm_m
 import uuid
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import EmailStr, Field
 
@@ -35,6 +35,8 @@ class PulseGivenPayload(Contract):
 class PulseGiven(Envelope):
     """The partner's satisfaction, 1 (very unhappy) to 10; 6 or less escalates."""
 
+    strict_input: ClassVar[bool] = True  # written by firms: unknown fields refused
+
     event_type: Literal["care.pulse_given"] = "care.pulse_given"
     payload: PulseGivenPayload
 
@@ -47,6 +49,8 @@ class SessionHeldPayload(Contract):
 
 class SessionHeld(Envelope):
     """A coaching session took place (reported by the firm, from its provider)."""
+
+    strict_input: ClassVar[bool] = True  # written by firms: unknown fields refused
 
     event_type: Literal["care.session_held"] = "care.session_held"
     payload: SessionHeldPayload
@@ -65,6 +69,8 @@ class OutcomeReportedPayload(Contract):
 
 
 class OutcomeReported(Envelope):
+    strict_input: ClassVar[bool] = True  # written by firms: unknown fields refused
+
     event_type: Literal["care.outcome_reported"] = "care.outcome_reported"
     payload: OutcomeReportedPayload
 
@@ -79,6 +85,8 @@ class EscalationClosedPayload(Contract):
 class EscalationClosed(Envelope):
     """The case owner dealt with an escalation."""
 
+    strict_input: ClassVar[bool] = True  # written by firms: unknown fields refused
+
     event_type: Literal["care.escalation_closed"] = "care.escalation_closed"
     payload: EscalationClosedPayload
 
@@ -91,6 +99,8 @@ class PermitClarifiedPayload(Contract):
 
 class PermitClarified(Envelope):
     """HR's task on an unknown or pending work permit is done: the permit deadline is met."""
+
+    strict_input: ClassVar[bool] = True  # written by firms: unknown fields refused
 
     event_type: Literal["care.permit_clarified"] = "care.permit_clarified"
     payload: PermitClarifiedPayload
