@@ -47,10 +47,18 @@ def _report(argv: list[str]) -> int:
     return 0
 
 
+def _care(argv: list[str]) -> int:
+    from services.care import report
+
+    report.main(argv)
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "dead-letters": Command("list, show and replay dead letters (Kafka)", None, _dead_letters),
     "deliveries": Command("list and requeue parked deliveries", "notifications", _deliveries),
     "report": Command("duty-of-information report for a firm (--firm F)", "notifications", _report),
+    "care": Command("duty of care: report, scorecard, clock (docs/care.md)", "care", _care),
 }
 
 

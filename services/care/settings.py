@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, EmailStr, Field, SecretStr
 
-from shared.settings import ConfigurationError, ServiceSettings
+from shared.settings import ConfigurationError, ServiceSettings, local_database_url
 
 from .domain import DEFAULT_CHECK_INS, Policy
 
@@ -26,6 +26,7 @@ class FirmPolicy(BaseModel):
 
 
 class CareSettings(ServiceSettings):
+    database_url: str = Field(default=local_database_url("care"), repr=False)
     # JSON: {"<firm_id>": {...FirmPolicy...}}
     care_policies: dict[str, FirmPolicy] = {}
     # How often the timer worker looks for due deadlines.
