@@ -108,13 +108,13 @@ def check_in_deadlines(start_date: date, policy: Policy, now: datetime) -> list[
 
 
 def on_assignment(
-    accepted_at: datetime, start_date: date, work_permit: WorkPermitStatus, country: str, policy: Policy, now: datetime
+    now: datetime, start_date: date, work_permit: WorkPermitStatus, country: str, policy: Policy
 ) -> list[Deadline]:
     deadlines = check_in_deadlines(start_date, policy, now)
     deadlines.append(
         Deadline(
             "not_matched",
-            add_working_days(accepted_at, policy.not_matched_working_days, country),
+            add_working_days(now, policy.not_matched_working_days, country),
             EscalationRule.NOT_MATCHED,
         )
     )
@@ -122,7 +122,7 @@ def on_assignment(
         deadlines.append(
             Deadline(
                 "permit_unresolved",
-                add_working_days(accepted_at, policy.permit_working_days, country),
+                add_working_days(now, policy.permit_working_days, country),
                 EscalationRule.PERMIT_UNRESOLVED,
             )
         )

@@ -156,14 +156,10 @@ class Handlers:
                 connection, a.assignment_id, Duty.PREVENTION, "care.not_started", now, reason=early["reason"]
             )
             return
-        deadlines = domain.on_assignment(
-            created.payload.accepted_at,
-            a.start_date,
-            a.partner.profile.work_permit,
-            a.host_location.country,
-            policy,
-            now,
-        )
+        # Counted from care's clock when it took the assignment on (seconds after intake accepted it),
+        # so that deadlines and the clock they are compared with are one clock, the test clock too.
+        permit, country = a.partner.profile.work_permit, a.host_location.country
+        deadlines = domain.on_assignment(now, a.start_date, permit, country, policy)
         await self._set(connection, a.assignment_id, deadlines, now)
         early_coach = await repository.early_coach(connection, a.assignment_id)
         if early_coach is not None:

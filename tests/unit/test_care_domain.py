@@ -66,7 +66,7 @@ def test_check_ins_are_scheduled_from_the_start_date_and_past_ones_are_not_sent_
 )
 def test_an_unclear_permit_sets_a_deadline_for_hrs_task(permit: WorkPermitStatus, expected: bool) -> None:
     accepted = datetime(2026, 12, 1, 9, tzinfo=UTC)
-    deadlines = domain.on_assignment(accepted, date(2027, 2, 1), permit, "NO", domain.Policy(), accepted)
+    deadlines = domain.on_assignment(accepted, date(2027, 2, 1), permit, "NO", domain.Policy())
     kinds = {d.kind: d for d in deadlines}
     assert kinds["not_matched"].due_at == domain.add_working_days(accepted, 5, "NO")
     assert ("permit_unresolved" in kinds) is expected
