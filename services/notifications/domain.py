@@ -460,8 +460,7 @@ def for_hr_delivery_failed(
     attempts: int,
     error: str,
 ) -> Message:
-    """A delivery failed for good: HR is told on every channel but the one that failed (if HR's
-    own mailbox is what fails, an e-mail about it would fail the same way)."""
+    """A delivery failed for good: HR is told what failed, for whom, why, and what to do."""
     t = texts(assignment.hr_contact.preferred_language, "hr")
     assignment_id = str(assignment.assignment_id)
     host = assignment.host_location
@@ -482,10 +481,11 @@ def for_hr_delivery_failed(
         (Section(None, (t("failed_record", assignment=assignment_id, where=where), line, todo)),),
         t("closing"),
     )
+    # Not through what failed: the firm has one webhook endpoint for every role, and HR's own
+    # mailbox failing would fail an e-mail about it too. Kafka always.
+    failed_path = channel if (channel is DeliveryChannel.WEBHOOK or stakeholder is Stakeholder.HR) else None
     by = tuple(
-        c
-        for c in (DeliveryChannel.EMAIL, DeliveryChannel.WEBHOOK, DeliveryChannel.KAFKA)
-        if not (stakeholder is Stakeholder.HR and c is channel)
+        c for c in (DeliveryChannel.EMAIL, DeliveryChannel.WEBHOOK, DeliveryChannel.KAFKA) if c is not failed_path
     )
     return _message(
         Stakeholder.HR,

@@ -208,7 +208,9 @@ async def test_a_permanent_failure_is_parked_and_hr_is_told_on_the_firm_topic(
                 and r.value["payload"]["content_kind"].startswith("hr.delivery_failed")
             )
         )
-    assert "webhook failed after 1 attempt(s): webhook_http_410" in notices[0].value["payload"]["body"]
+    body = notices[0].value["payload"]["body"]
+    assert "The duty-of-information record (HR team) could not be delivered through your firm's portal" in body
+    assert "your portal answered with HTTP status 410 (attempts: 1)" in body
 
 
 async def test_a_cancellation_stops_what_has_not_gone_out(local_stack: StackConfig, firm: FirmEndpoint) -> None:
