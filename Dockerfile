@@ -21,6 +21,8 @@ COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-default-groups --no-install-project
 COPY shared ./shared
 COPY services ./services
+# Demo data (TRAILBLAZER_SAMPLE_CATALOG=true in docker-compose), imported only when asked for.
+COPY samples ./samples
 COPY deploy/__init__.py ./deploy/__init__.py
 RUN uv sync --frozen --no-default-groups
 

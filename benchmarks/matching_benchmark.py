@@ -23,14 +23,14 @@ from typing import Any
 
 import numpy as np
 
+from samples.matching_catalog import generate_catalog
+from samples.matching_partners import generate_partners
 from services.matching import domain
-from services.matching.batch import fairness_tiers, pool_arcs
-from services.matching.lead_index import LeadIndex
-from services.matching.optimum import fair_assignment, optimal_assignment
-from services.matching.reference import timezone_of
-from services.matching.sample_catalog import generate_catalog
-from services.matching.sample_partners import generate_partners
-from services.matching.vectors import CoachMatrix
+from services.matching.assignment.batch import fairness_tiers, pool_arcs
+from services.matching.assignment.optimum import fair_assignment, optimal_assignment
+from services.matching.catalog.reference import timezone_of
+from services.matching.ranking.lead_index import LeadIndex
+from services.matching.ranking.vectors import CoachMatrix
 
 TODAY = date(2026, 11, 22)
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
@@ -134,9 +134,9 @@ def batch_optimum() -> dict[str, Any]:
 _RSS_PROBE = """
 import gc, resource
 from datetime import date
-from services.matching.lead_index import LeadIndex
-from services.matching.vectors import CoachMatrix
-from services.matching.sample_catalog import generate_catalog
+from services.matching.ranking.lead_index import LeadIndex
+from services.matching.ranking.vectors import CoachMatrix
+from samples.matching_catalog import generate_catalog
 from services.matching import handlers  # the service's own modules, as loaded when it runs
 catalog = generate_catalog(coaches=5000, job_leads=100000, today=date(2026, 11, 22))
 index = LeadIndex()

@@ -22,15 +22,15 @@ from typing import Any
 
 import numpy as np
 
+from samples.matching_catalog import generate_catalog
+from samples.matching_partners import SamplePartner, generate_partners
 from services.matching import domain
-from services.matching.batch import fairness_tiers, pool_arcs
-from services.matching.lead_index import LeadIndex
-from services.matching.optimum import fair_assignment, optimal_assignment
-from services.matching.reference import timezone_of
-from services.matching.sample_catalog import generate_catalog
-from services.matching.sample_partners import SamplePartner, generate_partners
+from services.matching.assignment.batch import fairness_tiers, pool_arcs
+from services.matching.assignment.optimum import fair_assignment, optimal_assignment
+from services.matching.catalog.reference import timezone_of
+from services.matching.ranking.lead_index import LeadIndex
+from services.matching.ranking.vectors import CoachMatrix
 from services.matching.settings import MatchingSettings
-from services.matching.vectors import CoachMatrix
 
 TODAY = date(2026, 11, 22)
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)

@@ -21,6 +21,9 @@ BASE64_HEADERS = "dead_letter.base64_headers"
 ORIGINAL_HEADERS = "dead_letter.original_headers"
 # Set on a replayed record, so its consumer and an operator can tell it from the first delivery.
 REPLAYED_FROM = "dead_letter.replayed_from"
+# A failed record's own header whose name looks like one of ours travels under this prefix plus
+# its name in base64, so that our annotations never overwrite it.
+ESCAPED = "dead_letter.escaped."
 
 _MAX_REASON = 1000
 
@@ -59,7 +62,10 @@ def encode_headers(raw: RawHeaders) -> dict[str, str]:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             text = "\x00"  # forces the base64 branch below
-        if "\x00" in text or name.startswith(PREFIX):
+        if name.startswith(PREFIX):
+            name = ESCAPED + base64.urlsafe_b64encode(name.encode()).decode("ascii")
+            text = "\x00"
+        if "\x00" in text:
             headers[name] = base64.b64encode(data).decode("ascii")
             encoded.append(name)
         else:
@@ -94,8 +100,11 @@ def original_headers(headers: Mapping[str, bytes]) -> list[tuple[str, bytes]]:
     encoded, original = _listed(headers, BASE64_HEADERS), _listed(headers, ORIGINAL_HEADERS)
     restored: list[tuple[str, bytes]] = []
     for name, value in headers.items():
+        original_name = (
+            base64.urlsafe_b64decode(name.removeprefix(ESCAPED)).decode() if name.startswith(ESCAPED) else name
+        )
         if name in encoded:
-            restored.append((name, base64.b64decode(value)))
+            restored.append((original_name, base64.b64decode(value)))
         elif name in original:
-            restored.append((name, value))
+            restored.append((original_name, value))
     return restored

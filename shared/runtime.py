@@ -26,6 +26,7 @@ from .messaging import create_broker, publish_record
 from .outbox import OutboxRelay
 from .settings import ConfigurationError, ServiceSettings
 from .telemetry import configure_tracing
+from .topics import FirmEvent, ProviderEvent
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,9 @@ Register = Callable[[KafkaBroker, asyncpg.Pool, ServiceSettings], None]
 AfterMigrate = Callable[[str], Awaitable[None]]
 # Work a service runs beside its consumers for as long as it runs (notifications' delivery worker).
 Worker = Callable[[asyncpg.Pool, ServiceSettings], Awaitable[None]]
+# A topic a service writes through its outbox: a literal topic name, or a tenant event (the topic
+# of each firm or provider: `trailblazer.firm.<firm_id>.<event>.v1`).
+Publication = str | FirmEvent | ProviderEvent
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,9 @@ class Service:
     settings: ServiceSettings
     after_migrate: AfterMigrate | None = None
     workers: tuple[Worker, ...] = ()
+    # What it writes through the outbox, declared for the AsyncAPI document (services/asyncapi.py;
+    # what it reads, the document takes from the subscribers `register` creates).
+    publishes: tuple[Publication, ...] = ()
 
     @property
     def service_name(self) -> str:

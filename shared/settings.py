@@ -18,6 +18,12 @@ class ConfigurationError(ValueError):
     a secret's value; a service stops at start with it instead of failing later, obscurely."""
 
 
+def local_database_url(database: str) -> str:
+    """The local stack's database of that name (`./dev stack start`): every service's default, so
+    a service or an operator command run by hand on a developer's machine finds its own tables."""
+    return f"postgresql://postgres@127.0.0.1:55432/{database}"
+
+
 class ServiceSettings(BaseSettings):
     # hide_input_in_errors: a validation error must not print the environment (passwords, URLs).
     model_config = SettingsConfigDict(env_prefix="TRAILBLAZER_", extra="ignore", hide_input_in_errors=True)

@@ -3,9 +3,18 @@
 Names carry a version suffix: a breaking contract change gets a new topic so that firms can
 migrate at their own pace. Records are keyed by assignment id, so one assignment's events stay
 in order on one partition.
+
+Tenancy (docs/tenancy.md): each relocation firm and each catalog provider has its own topics
+under one prefix, `trailblazer.firm.<firm_id>.` / `trailblazer.provider.<provider_id>.`, and the
+broker's prefixed ACLs let only that tenant (and the services) use them. A record's tenant is
+the topic it arrived on (`tenant_of`), never a field its sender wrote. Ids allow no dots, so one
+tenant's prefix is never a prefix of another tenant's topics. The other topics are internal:
+services only.
 """
 
+import re
 from dataclasses import dataclass, field
+from enum import Enum, StrEnum
 
 
 @dataclass(frozen=True)
@@ -62,3 +71,254 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(MATCH_ACCEPTED, 6, "firm -> matching: the partner accepted the proposed coach"),
     TopicSpec(MATCH_ACCEPTANCE_REFUSED, 3, "matching -> firm: acceptance not recorded, one reason per field"),
 )
+
+
+# ---- tenants: firms and catalog providers ------------------------------------------------------
+
+TENANT_ID_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?"
+_TENANT_ID = re.compile(rf"^{TENANT_ID_PATTERN}$")
+FIRM_PREFIX = "trailblazer.firm."
+PROVIDER_PREFIX = "trailblazer.provider."
+TOPIC_VERSION = "v1"
+
+
+class Kind(StrEnum):
+    FIRM = "firm"
+    PROVIDER = "provider"
+
+
+class Direction(Enum):
+    INBOUND = "inbound"  # the tenant writes, services read
+    OUTBOUND = "outbound"  # services write, the tenant reads
+
+
+class FirmEvent(StrEnum):
+    """The event part of a firm topic's name: `trailblazer.firm.<firm_id>.<event>.v1`."""
+
+    # inbound
+    ASSIGNMENT_REQUESTED = "assignment.requested"
+    ASSIGNMENT_CANCELLED = "assignment.cancelled"
+    PARTNER_CONSENT_WITHDRAWN = "partner.consent-withdrawn"
+    MATCH_ACCEPTED = "match.accepted"
+    # outbound
+    ASSIGNMENT_REJECTED = "assignment.rejected"
+    MATCH_ACCEPTANCE_REFUSED = "match.acceptance-refused"
+    STAKEHOLDER_NOTIFIED = "stakeholder.notified"
+    DUTY_OF_INFORMATION = "duty-of-information"
+
+
+class ProviderEvent(StrEnum):
+    """The event part of a provider topic's name: `trailblazer.provider.<provider_id>.<event>.v1`."""
+
+    CATALOG_COACHES = "catalog.coaches"
+    CATALOG_JOB_LEADS = "catalog.job-leads"
+    CATALOG_REJECTED = "catalog.rejected"
+
+
+@dataclass(frozen=True)
+class TenantTopicSpec:
+    """One topic every tenant of a kind gets at onboarding (with its partitions and config)."""
+
+    event: FirmEvent | ProviderEvent
+    direction: Direction
+    partitions: int
+    purpose: str
+    config: dict[str, str] = field(default_factory=dict)
+
+
+# What onboarding creates for every firm and provider, and which of them the tenant may write
+# (its Write ACLs are literal, one per inbound topic). A new event is one entry here plus its
+# FirmEvent/ProviderEvent member.
+FIRM_TOPICS: tuple[TenantTopicSpec, ...] = (
+    TenantTopicSpec(
+        FirmEvent.ASSIGNMENT_REQUESTED,
+        Direction.INBOUND,
+        3,
+        "firm -> intake: a new assignment",
+        {"retention.ms": _WEEK_MS},
+    ),
+    TenantTopicSpec(
+        FirmEvent.ASSIGNMENT_CANCELLED,
+        Direction.INBOUND,
+        3,
+        "firm -> notifications, matching: assignment cancelled, stop pending messages, free the coach place",
+    ),
+    TenantTopicSpec(
+        FirmEvent.PARTNER_CONSENT_WITHDRAWN,
+        Direction.INBOUND,
+        3,
+        "firm -> notifications, matching: partner withdrew consent, stop sending, free the coach place",
+    ),
+    TenantTopicSpec(
+        FirmEvent.MATCH_ACCEPTED, Direction.INBOUND, 3, "firm -> matching: the partner accepted the proposed coach"
+    ),
+    TenantTopicSpec(
+        FirmEvent.ASSIGNMENT_REJECTED, Direction.OUTBOUND, 3, "intake -> firm: request refused, one reason per field"
+    ),
+    TenantTopicSpec(
+        FirmEvent.MATCH_ACCEPTANCE_REFUSED,
+        Direction.OUTBOUND,
+        3,
+        "matching -> firm: acceptance not recorded, one reason per field",
+    ),
+    TenantTopicSpec(
+        FirmEvent.STAKEHOLDER_NOTIFIED, Direction.OUTBOUND, 3, "notifications -> firm: who was told what, and when"
+    ),
+    TenantTopicSpec(
+        FirmEvent.DUTY_OF_INFORMATION,
+        Direction.OUTBOUND,
+        3,
+        "notifications -> firm: every delivery status change, the proof",
+    ),
+)
+PROVIDER_TOPICS: tuple[TenantTopicSpec, ...] = (
+    # Keyed by coach / job lead id, compacted so the latest record per id (or its tombstone,
+    # until deleted) is the provider's catalog.
+    TenantTopicSpec(
+        ProviderEvent.CATALOG_COACHES,
+        Direction.INBOUND,
+        3,
+        "provider -> matching: coach upserts, null = removed",
+        _COMPACT,
+    ),
+    TenantTopicSpec(
+        ProviderEvent.CATALOG_JOB_LEADS,
+        Direction.INBOUND,
+        3,
+        "provider -> matching: job lead upserts, null = removed",
+        _COMPACT,
+    ),
+    TenantTopicSpec(
+        ProviderEvent.CATALOG_REJECTED,
+        Direction.OUTBOUND,
+        3,
+        "matching -> provider: catalog records refused, one reason per field",
+    ),
+)
+
+FIRM_INBOUND: frozenset[FirmEvent] = frozenset(
+    FirmEvent(s.event) for s in FIRM_TOPICS if s.direction is Direction.INBOUND
+)
+FIRM_OUTBOUND: frozenset[FirmEvent] = frozenset(
+    FirmEvent(s.event) for s in FIRM_TOPICS if s.direction is Direction.OUTBOUND
+)
+PROVIDER_INBOUND: frozenset[ProviderEvent] = frozenset(
+    ProviderEvent(s.event) for s in PROVIDER_TOPICS if s.direction is Direction.INBOUND
+)
+PROVIDER_OUTBOUND: frozenset[ProviderEvent] = frozenset(
+    ProviderEvent(s.event) for s in PROVIDER_TOPICS if s.direction is Direction.OUTBOUND
+)
+
+
+class InvalidTenantId(ValueError):
+    """A firm or provider id that the topic convention does not allow."""
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """Whose topic a record arrived on, and which event it is."""
+
+    kind: Kind
+    id: str
+    event: FirmEvent | ProviderEvent
+
+
+def is_valid_tenant_id(tenant_id: str) -> bool:
+    return bool(_TENANT_ID.fullmatch(tenant_id))
+
+
+def validate_tenant_id(tenant_id: str, kind: Kind | str = Kind.FIRM) -> str:
+    """The id unchanged, or InvalidTenantId saying what the convention allows."""
+    if not isinstance(tenant_id, str) or not is_valid_tenant_id(tenant_id):
+        raise InvalidTenantId(
+            f"{Kind(kind)} id {tenant_id!r} is not allowed: 1 to 48 characters of lowercase letters, digits "
+            "and hyphens, starting and ending with a letter or digit (no dots)"
+        )
+    return tenant_id
+
+
+def validate_firm_id(firm_id: str) -> str:
+    return validate_tenant_id(firm_id, Kind.FIRM)
+
+
+def validate_provider_id(provider_id: str) -> str:
+    return validate_tenant_id(provider_id, Kind.PROVIDER)
+
+
+def firm_prefix(firm_id: str) -> str:
+    """The firm's topic and consumer-group prefix, as its prefixed ACLs name it."""
+    return f"{FIRM_PREFIX}{validate_firm_id(firm_id)}."
+
+
+def provider_prefix(provider_id: str) -> str:
+    return f"{PROVIDER_PREFIX}{validate_provider_id(provider_id)}."
+
+
+def firm_topic(firm_id: str, event: FirmEvent | str) -> str:
+    """`trailblazer.firm.<firm_id>.<event>.v1`; ValueError for an unknown event or a bad id."""
+    return f"{firm_prefix(firm_id)}{FirmEvent(event)}.{TOPIC_VERSION}"
+
+
+def provider_topic(provider_id: str, event: ProviderEvent | str) -> str:
+    """`trailblazer.provider.<provider_id>.<event>.v1`; ValueError for an unknown event or a bad id."""
+    return f"{provider_prefix(provider_id)}{ProviderEvent(event)}.{TOPIC_VERSION}"
+
+
+def firm_pattern(event: FirmEvent | str) -> str:
+    """The regex a service subscribes with to read one event from every firm, present and future."""
+    return _pattern(FIRM_PREFIX, FirmEvent(event))
+
+
+def provider_pattern(event: ProviderEvent | str) -> str:
+    return _pattern(PROVIDER_PREFIX, ProviderEvent(event))
+
+
+def _pattern(prefix: str, event: str) -> str:
+    return f"^{re.escape(prefix)}{TENANT_ID_PATTERN}\\.{re.escape(event)}\\.{TOPIC_VERSION}$"
+
+
+_TENANT_TOPIC = re.compile(
+    rf"^trailblazer\.(?P<kind>firm|provider)\.(?P<id>{TENANT_ID_PATTERN})\.(?P<event>.+)\.{TOPIC_VERSION}$"
+)
+
+
+def tenant_of(topic: str) -> Tenant | None:
+    """The tenant a topic belongs to and its event, or None for an internal or unknown topic."""
+    match = _TENANT_TOPIC.fullmatch(topic)
+    if match is None:
+        return None
+    kind = Kind(match["kind"])
+    events: type[FirmEvent] | type[ProviderEvent] = FirmEvent if kind is Kind.FIRM else ProviderEvent
+    try:
+        event = events(match["event"])
+    except ValueError:
+        return None
+    return Tenant(kind, match["id"], event)
+
+
+def firm_topic_specs(firm_id: str) -> tuple[TopicSpec, ...]:
+    """The topics onboarding creates for one firm."""
+    return tuple(TopicSpec(firm_topic(firm_id, s.event), s.partitions, s.purpose, dict(s.config)) for s in FIRM_TOPICS)
+
+
+def provider_topic_specs(provider_id: str) -> tuple[TopicSpec, ...]:
+    """The topics onboarding creates for one catalog provider."""
+    return tuple(
+        TopicSpec(provider_topic(provider_id, s.event), s.partitions, s.purpose, dict(s.config))
+        for s in PROVIDER_TOPICS
+    )
+
+
+def tenant_topic_specs(kind: Kind | str, tenant_id: str) -> tuple[TopicSpec, ...]:
+    return firm_topic_specs(tenant_id) if Kind(kind) is Kind.FIRM else provider_topic_specs(tenant_id)
+
+
+def tenant_prefix(kind: Kind | str, tenant_id: str) -> str:
+    return firm_prefix(tenant_id) if Kind(kind) is Kind.FIRM else provider_prefix(tenant_id)
+
+
+def tenant_inbound_topics(kind: Kind | str, tenant_id: str) -> tuple[str, ...]:
+    """The topics the tenant may write (its literal Write ACLs)."""
+    if Kind(kind) is Kind.FIRM:
+        return tuple(firm_topic(tenant_id, s.event) for s in FIRM_TOPICS if s.direction is Direction.INBOUND)
+    return tuple(provider_topic(tenant_id, s.event) for s in PROVIDER_TOPICS if s.direction is Direction.INBOUND)

@@ -19,6 +19,12 @@ def _default_state_dir() -> Path:
     return Path(os.environ.get("TRAILBLAZER_STACK_DIR", REPO_ROOT / ".stack"))
 
 
+def _port(base: int) -> int:
+    """`TRAILBLAZER_STACK_PORT_OFFSET` shifts every port of the local stack, so a second stack (a
+    test of `./dev demo`, say) can run beside the usual one."""
+    return base + int(os.environ.get("TRAILBLAZER_STACK_PORT_OFFSET", "0"))
+
+
 def _default_cache_dir() -> Path:
     # Kept outside the repo so a fresh clone or `git clean` does not re-download ~100 MB.
     return Path(os.environ.get("TRAILBLAZER_CACHE_DIR", Path.home() / ".cache" / "trailblazer"))
@@ -31,11 +37,11 @@ class StackConfig:
     state_dir: Path = field(default_factory=_default_state_dir)
     cache_dir: Path = field(default_factory=_default_cache_dir)
     repo_root: Path = REPO_ROOT
-    kafka_port: int = 9092
-    controller_port: int = 9093
-    postgres_port: int = 55432
-    zipkin_port: int = 9411
-    health_base_port: int = 8101
+    kafka_port: int = field(default_factory=lambda: _port(9092))
+    controller_port: int = field(default_factory=lambda: _port(9093))
+    postgres_port: int = field(default_factory=lambda: _port(55432))
+    zipkin_port: int = field(default_factory=lambda: _port(9411))
+    health_base_port: int = field(default_factory=lambda: _port(8101))
     with_zipkin: bool = True
     # Kafka also listens with SASL_PLAINTEXT, SASL_SSL and SSL (client certificate required) on
     # kafka_port + 2, + 3 and + 4, for the transport-security tests; the PLAINTEXT listener stays.

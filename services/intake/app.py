@@ -2,10 +2,17 @@
 
 from pathlib import Path
 
+from pydantic import Field
+
 from shared.runtime import Service
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, local_database_url
+from shared.topics import ASSIGNMENT_CREATED, ASSIGNMENT_REJECTED, DEAD_LETTER
 
 from . import handlers
+
+
+class IntakeSettings(ServiceSettings):
+    database_url: str = Field(default=local_database_url("intake"), repr=False)
 
 
 def create_service(settings: ServiceSettings | None = None) -> Service:
@@ -13,5 +20,6 @@ def create_service(settings: ServiceSettings | None = None) -> Service:
         name="intake",
         migrations=Path(__file__).parent / "migrations",
         register=handlers.register,
-        settings=settings or ServiceSettings(),
+        settings=settings or IntakeSettings(),
+        publishes=(ASSIGNMENT_CREATED, ASSIGNMENT_REJECTED, DEAD_LETTER),
     )

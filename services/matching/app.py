@@ -10,10 +10,11 @@ from faststream.kafka import KafkaBroker
 from shared.db import Connection, create_pool
 from shared.runtime import Service
 from shared.settings import ServiceSettings
+from shared.topics import CATALOG_REJECTED, DEAD_LETTER, MATCH_ACCEPTANCE_REFUSED, MATCH_PROPOSED, MATCH_UPDATED
 
-from . import expiry, handlers, repository
-from .catalog_cache import CatalogCache
-from .sample_catalog import generate_catalog
+from . import handlers, repository
+from .catalog.cache import CatalogCache
+from .lifecycle import expiry
 from .settings import MatchingSettings
 
 
@@ -30,6 +31,7 @@ def create_service(settings: MatchingSettings | None = None) -> Service:
         migrations=Path(__file__).parent / "migrations",
         register=register,
         settings=settings,
+        publishes=(MATCH_PROPOSED, MATCH_UPDATED, MATCH_ACCEPTANCE_REFUSED, CATALOG_REJECTED, DEAD_LETTER),
         after_migrate=seed_sample_catalog if settings.sample_catalog else None,
         workers=(expiry.lead_expiry_worker(cache),),
     )
@@ -47,6 +49,9 @@ async def seed_sample_catalog(dsn: str) -> None:
 async def _seed(connection: Connection) -> None:
     if not await repository.catalog_is_empty(connection):
         return
+    # Sample data lives outside the product package; only a demo or test deployment loads it.
+    from samples.matching_catalog import generate_catalog
+
     catalog = generate_catalog(today=date.today())
     await repository.upsert_coaches(connection, catalog.coaches)
     await repository.upsert_job_leads(connection, catalog.job_leads)

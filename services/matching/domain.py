@@ -24,7 +24,7 @@ from shared.contracts import (
     PartnerProfile,
 )
 
-from .reference import hours_apart, language_name, occupation_key, skill_key
+from .catalog.reference import hours_apart, language_name, occupation_key, skill_key
 from .settings import DEFAULT_COACH_WEIGHTS, DEFAULT_LEAD_WEIGHTS
 
 T = TypeVar("T")

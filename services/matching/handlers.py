@@ -45,11 +45,12 @@ from shared.topics import (
     PARTNER_CONSENT_WITHDRAWN,
 )
 
-from . import lifecycle, repository, updates
-from .catalog_cache import CatalogCache
-from .matcher import match_partner
+from . import repository
+from .assignment.matcher import match_partner
+from .catalog.cache import CatalogCache
+from .lifecycle import proposals, updates
+from .ranking.unmatched import NO_CONSENT
 from .settings import MatchingSettings
-from .unmatched import NO_CONSENT
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def register(
         created = decode(message.body, AssignmentCreated)
         if not await first_sighting(connection, consumer=CONSUMER, event_id=str(created.event_id)):
             return
-        if await lifecycle.closed_before_match(connection, created.payload.assignment.assignment_id):
+        if await proposals.closed_before_match(connection, created.payload.assignment.assignment_id):
             log.info("assignment closed before it was matched: nothing proposed")
             return
         proposal = await _proposal(connection, cache, created, settings)
@@ -117,13 +118,13 @@ async def accept_match(connection: Connection, message: KafkaMessage) -> None:
     accepted: MatchAccepted | None = None
     try:
         accepted = decode(message.body, MatchAccepted)
-        malformed = lifecycle.key_mismatch(key, accepted)
+        malformed = proposals.key_mismatch(key, accepted)
     except InvalidEvent as invalid:
         malformed = invalid.errors
     if malformed:
         # Keyed by the record's position: a record that did not parse has no event id.
         if await first_sighting(connection, consumer=CONSUMER, event_id=f"record:{topic}:{partition}:{offset}"):
-            await lifecycle.refuse(connection, record, malformed, accepted=accepted, firm_id=firm_of(message))
+            await proposals.refuse(connection, record, malformed, accepted=accepted, firm_id=firm_of(message))
             await add_dead_letter(
                 connection, message, consumer=CONSUMER, reason=failure_reason(InvalidEvent(malformed))
             )
@@ -131,8 +132,8 @@ async def accept_match(connection: Connection, message: KafkaMessage) -> None:
     assert accepted is not None
     if not await first_sighting(connection, consumer=CONSUMER, event_id=f"match.accepted:{accepted.event_id}"):
         return
-    if errors := await lifecycle.accept(connection, accepted):
-        await lifecycle.refuse(connection, record, errors, accepted=accepted)
+    if errors := await proposals.accept(connection, accepted):
+        await proposals.refuse(connection, record, errors, accepted=accepted)
 
 
 async def close_cancelled(connection: Connection, message: KafkaMessage) -> None:
@@ -142,7 +143,7 @@ async def close_cancelled(connection: Connection, message: KafkaMessage) -> None
             connection,
             event.payload.assignment_id,
             event.firm_id,
-            lifecycle.ClosedReason.CANCELLED,
+            proposals.ClosedReason.CANCELLED,
             event.payload.cancelled_at,
         )
 
@@ -154,15 +155,15 @@ async def close_withdrawn(connection: Connection, message: KafkaMessage) -> None
             connection,
             event.payload.assignment_id,
             event.firm_id,
-            lifecycle.ClosedReason.CONSENT_WITHDRAWN,
+            proposals.ClosedReason.CONSENT_WITHDRAWN,
             event.payload.withdrawn_at,
         )
 
 
 async def _close(
-    connection: Connection, assignment_id: uuid.UUID, firm_id: str, reason: lifecycle.ClosedReason, at: datetime
+    connection: Connection, assignment_id: uuid.UUID, firm_id: str, reason: proposals.ClosedReason, at: datetime
 ) -> None:
-    freed = await lifecycle.close(connection, assignment_id, firm_id=firm_id, reason=reason, closed_at=at)
+    freed = await proposals.close(connection, assignment_id, firm_id=firm_id, reason=reason, closed_at=at)
     log.info("assignment %s closed (%s); coach place freed: %s", assignment_id, reason.value, freed is not None)
 
 

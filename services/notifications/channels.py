@@ -2,13 +2,11 @@
 the status reached, or raises TransientFailure (retry with backoff) or PermanentFailure (park)."""
 
 import asyncio
-import hashlib
-import hmac
 import json
 import re
-import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
@@ -16,15 +14,12 @@ from typing import Any
 import aiosmtplib
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
+from standardwebhooks import Webhook
 
 from shared.contracts import DeliveryStatus
 
 from .deliveries import Delivery
-from .settings import NotificationSettings
-
-SIGNATURE_HEADER = "Trailblazer-Signature"
-TIMESTAMP_HEADER = "Trailblazer-Timestamp"
-DELIVERY_HEADER = "Trailblazer-Delivery-Id"
+from .settings import FirmWebhook, NotificationSettings
 
 tracer = trace.get_tracer("trailblazer.notifications.channels")
 # Control characters and line breaks have no place in a header: intake refuses them in the fields
@@ -120,9 +115,17 @@ async def _smtp_send(message: EmailMessage, settings: NotificationSettings) -> D
     return DeliveryStatus.SENT
 
 
-def sign(secret: bytes, timestamp: str, body: bytes) -> str:
-    """HMAC-SHA256 over `timestamp + "." + body`, hex; the header carries it as `v1=<hex>`."""
-    return hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+def signed_headers(webhook: FirmWebhook, webhook_id: str, body: bytes, now: datetime) -> dict[str, str]:
+    """Standard Webhooks headers: `webhook-id` (the delivery id: the same on every retry, so the
+    firm drops repeats by it), `webhook-timestamp` (Unix seconds, so the firm refuses old replays)
+    and `webhook-signature`, one `v1,<base64>` per secret, space-separated, so that during a
+    rotation either secret verifies."""
+    signatures = [Webhook(secret.get_secret_value()).sign(webhook_id, now, body.decode()) for secret in webhook.secrets]
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": " ".join(signatures),
+    }
 
 
 def webhook_body(delivery: Delivery) -> bytes:
@@ -160,13 +163,9 @@ async def send_webhook(delivery: Delivery, settings: NotificationSettings) -> De
     if webhook is None:
         raise PermanentFailure("webhook_not_configured")
     body = webhook_body(delivery)
-    timestamp = str(int(time.time()))
-    headers = {
-        "Content-Type": "application/json",
-        TIMESTAMP_HEADER: timestamp,
-        SIGNATURE_HEADER: "v1=" + sign(webhook.secret.get_secret_value().encode(), timestamp, body),
-        DELIVERY_HEADER: str(delivery.delivery_id),
-    }
+    # Signed at each attempt: a retry carries the same webhook-id and a fresh timestamp.
+    now = datetime.now(UTC).replace(microsecond=0)
+    headers = {"Content-Type": "application/json", **signed_headers(webhook, str(delivery.delivery_id), body, now)}
     with tracer.start_as_current_span(
         "webhook POST",
         kind=SpanKind.CLIENT,

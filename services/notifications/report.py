@@ -9,12 +9,15 @@ first email accepted by the SMTP server or the first webhook the firm acknowledg
 import argparse
 import asyncio
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import asyncpg
+
+from shared.ops.cli import add_connection_options, database_error
 
 from .settings import NotificationSettings
 
@@ -94,7 +97,11 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m services.notifications report")
     parser.add_argument("--firm", required=True)
     parser.add_argument("--since", type=date.fromisoformat, default=date(2000, 1, 1))
-    parser.add_argument("--database-url", default=NotificationSettings().database_url)
+    add_connection_options(parser, database="notifications")
     args = parser.parse_args(argv)
-    report = asyncio.run(build(args.database_url, args.firm, args.since))
+    try:
+        report = asyncio.run(build(args.database_url or NotificationSettings().database_url, args.firm, args.since))
+    except (OSError, asyncpg.PostgresError) as error:
+        print(database_error("notifications", error), file=sys.stderr)
+        raise SystemExit(2) from None
     print("\n".join(report.lines()))

@@ -2,7 +2,7 @@
 
 import re
 from enum import IntEnum, StrEnum
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import (
     AfterValidator,
@@ -20,9 +20,17 @@ from .reference import ISO_639_1_LANGUAGES, ISO_3166_1_COUNTRIES
 
 
 class Contract(BaseModel):
-    """Base of every contract: unknown fields are refused, values are immutable once parsed."""
+    """Base of every contract: values are immutable once parsed.
+
+    What a firm or provider writes (`strict_input = True`) is read strictly: an unknown field is
+    refused, so a typo never passes silently. Everything the services write to each other and to
+    firms is read tolerantly (unknown fields ignored, see `decoding.decode`), so a producer may add
+    an optional field in a new revision while older consumers still run. Our own code builds
+    contracts with the forbid below either way: a misspelt keyword fails at once.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    strict_input: ClassVar[bool] = False
 
 
 def _known_language(code: str) -> str:

@@ -2,7 +2,7 @@
 
 import uuid
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import EmailStr, Field
 
@@ -112,6 +112,7 @@ class MatchAccepted(Envelope):
     """Published by a firm on `trailblazer.match.accepted.v1` (keyed by the assignment id) when
     the partner accepted the proposed coach: from then on no re-assignment moves that coach."""
 
+    strict_input: ClassVar[bool] = True  # written by firms: unknown fields refused
     event_type: Literal["match.accepted"] = "match.accepted"
     payload: MatchAcceptedPayload
 

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared import dead_letter
 from shared.kafka_security import KafkaSecurity
+from shared.ops.cli import add_connection_options
 from shared.settings import ConfigurationError, ServiceSettings
 from shared.topics import DEAD_LETTER, TOPICS
 
@@ -166,7 +167,6 @@ async def replay(bootstrap: str, letters: Sequence[DeadLetter], security: KafkaS
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m shared.ops.dead_letters", description=__doc__.split("\n")[0])
-    parser.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers")
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="one line per dead letter, oldest first")
     show = commands.add_parser("show", help="headers, reason and original value of dead letters")
@@ -178,6 +178,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--consumer", help="only those this consumer dead-lettered (intake, matching, ...)")
         command.add_argument("--source-topic", help="only those that came from this topic")
     listing.add_argument("--limit", type=int, default=0, help="only the newest N")
+    add_connection_options(parser, (listing, show, again), bootstrap=True)
     return parser
 
 

@@ -29,7 +29,8 @@ from deploy.local.config import StackConfig
 from deploy.local.topic_reader import Received, TopicReader
 from shared import topics
 
-SECRET = "firm-shared-secret"
+# A Standard Webhooks secret (whsec_ + base64 of 32 bytes), fixed so a failing run can be replayed.
+SECRET = "whsec_" + "dHJhaWxibGF6ZXItdGVzdC13ZWJob29rLXNlY3JldCE="
 BASE_ENV = {"OTEL_BSP_SCHEDULE_DELAY": "300", "TRAILBLAZER_SAMPLE_CATALOG": "true"}
 # How long a held request waits at most: below the service's webhook timeout (10 s).
 HOLD_TIMEOUT_S = 8.0

@@ -18,8 +18,8 @@ from deploy.local.config import StackConfig
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request
 from deploy.local.topic_reader import Received, TopicReader
 from services.matching import repository
-from services.matching.batch import rebalance
-from services.matching.catalog_cache import CatalogCache
+from services.matching.assignment.batch import rebalance
+from services.matching.catalog.cache import CatalogCache
 from services.matching.settings import MatchingSettings
 from shared import topics
 from shared.contracts import JobLead

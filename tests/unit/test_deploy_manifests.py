@@ -327,7 +327,7 @@ def test_the_nightly_batch_runs_the_batch_module_with_matchings_settings(
     assert batch["spec"]["concurrencyPolicy"] == "Forbid", "two batches would fight over the coaches lock"
     [container] = _pod_spec(batch)["containers"]  # type: ignore[index]
     [module] = container["args"]
-    assert importlib.util.find_spec(module) is not None and module == "services.matching.batch"
+    assert importlib.util.find_spec(module) is not None and module == "services.matching.assignment.batch"
     assert_env_matches_settings("matching", service_env("matching", container, config_maps(manifests)), monkeypatch)
 
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
 
-from services.matching.optimum import SCALE, Arcs, coverage_quotas, fair_assignment, optimal_assignment
+from services.matching.assignment.optimum import SCALE, Arcs, coverage_quotas, fair_assignment, optimal_assignment
 
 instances = st.integers(1, 6).flatmap(
     lambda coaches: st.tuples(

@@ -3,8 +3,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.matching import domain, unmatched
+from services.matching import domain
 from services.matching.domain import CoachCandidate
+from services.matching.ranking import unmatched
 from shared.contracts import (
     CefrLevel,
     Coach,

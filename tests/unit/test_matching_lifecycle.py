@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.matching import expiry, lifecycle
+from services.matching.lifecycle import expiry, proposals
 from services.matching.repository import AssignmentState
 from services.matching.settings import MatchingSettings
 from shared.contracts import MatchAccepted, MatchAcceptedPayload
@@ -25,7 +25,7 @@ OPEN = AssignmentState(owner_firm=FIRM, closed=False, proposed=True, reserved_co
 
 
 def codes(state: AssignmentState, *, firm_id: str = FIRM, coach_id: str = COACH) -> list[tuple[str, str]]:
-    return [(e.field, e.code) for e in lifecycle.acceptance_errors(state, firm_id=firm_id, coach_id=coach_id)]
+    return [(e.field, e.code) for e in proposals.acceptance_errors(state, firm_id=firm_id, coach_id=coach_id)]
 
 
 def with_(**changes: Any) -> AssignmentState:
@@ -66,7 +66,7 @@ def test_accepted_exactly_when_the_firms_open_proposal_reserves_that_coach(
     state = AssignmentState(
         owner_firm=owner, closed=closed, proposed=proposed, reserved_coach=reserved, accepted=accepted
     )
-    errors = lifecycle.acceptance_errors(state, firm_id=FIRM, coach_id=COACH)
+    errors = proposals.acceptance_errors(state, firm_id=FIRM, coach_id=COACH)
     assert (not errors) == (owner == FIRM and not closed and reserved == COACH)
     assert len(errors) <= 1
 
@@ -78,9 +78,9 @@ def acceptance(assignment_id: uuid.UUID) -> MatchAccepted:
 
 def test_the_record_key_must_be_the_assignment() -> None:
     event = acceptance(uuid.uuid4())
-    assert lifecycle.key_mismatch(str(event.payload.assignment_id), event) == []
-    assert [e.code for e in lifecycle.key_mismatch("something-else", event)] == ["key_mismatch"]
-    assert [e.code for e in lifecycle.key_mismatch(None, event)] == ["key_mismatch"]
+    assert proposals.key_mismatch(str(event.payload.assignment_id), event) == []
+    assert [e.code for e in proposals.key_mismatch("something-else", event)] == ["key_mismatch"]
+    assert [e.code for e in proposals.key_mismatch(None, event)] == ["key_mismatch"]
 
 
 def test_an_acceptance_decodes_from_the_wire_and_bad_ones_say_which_field() -> None:

@@ -7,11 +7,11 @@ import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from samples.matching_catalog import HOST_CITIES, generate_catalog
 from services.matching import domain
-from services.matching.batch import pool_arcs
-from services.matching.lead_index import LeadIndex
-from services.matching.sample_catalog import HOST_CITIES, generate_catalog
-from services.matching.vectors import CoachMatrix
+from services.matching.assignment.batch import pool_arcs
+from services.matching.ranking.lead_index import LeadIndex
+from services.matching.ranking.vectors import CoachMatrix
 from shared.contracts import CefrLevel, Goal, LanguageSkill, PartnerProfile, Sector, WorkPermitStatus
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)

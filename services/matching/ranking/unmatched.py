@@ -5,7 +5,8 @@ from collections.abc import Iterable
 
 from shared.contracts import JobLead, PartnerProfile, Unmatched
 
-from .domain import (
+from ..catalog.reference import language_name
+from ..domain import (
     CoachCandidate,
     Situation,
     best_shared_language,
@@ -15,7 +16,6 @@ from .domain import (
     serves_place,
     wanted_kinds,
 )
-from .reference import language_name
 
 NO_CONSENT = Unmatched(subject="coach", reason_code="no_consent", message="the partner has not consented to matching")
 

@@ -18,11 +18,11 @@ from shared.contracts import (
 from shared.db import Connection
 from shared.topics import MATCH_UPDATED
 
-from . import domain, repository
-from .catalog_cache import CatalogCache
-from .matcher import best_leads, match_partner, reserve_best_coach, situation_for
-from .settings import MatchingSettings
-from .unmatched import why_no_coach, why_no_leads
+from .. import domain, repository
+from ..assignment.matcher import best_leads, match_partner, reserve_best_coach, situation_for
+from ..catalog.cache import CatalogCache
+from ..ranking.unmatched import why_no_coach, why_no_leads
+from ..settings import MatchingSettings
 
 
 async def announce(

@@ -16,9 +16,19 @@ from scipy import sparse  # type: ignore[import-untyped]
 
 from shared.contracts import JobLead, PartnerProfile
 
-from .domain import Situation
-from .reference import occupation_key, skill_key
-from .vectors import KINDS, LEAD_CRITERIA, PERMITS, SECTORS, Bools, Floats, Vocabulary, goal_kinds, weight_vector
+from ..catalog.reference import occupation_key, skill_key
+from ..domain import Situation
+from ..ranking.vectors import (
+    KINDS,
+    LEAD_CRITERIA,
+    PERMITS,
+    SECTORS,
+    Bools,
+    Floats,
+    Vocabulary,
+    goal_kinds,
+    weight_vector,
+)
 
 REMOTE = "*"
 

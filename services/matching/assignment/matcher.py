@@ -9,11 +9,11 @@ import numpy as np
 from shared.contracts import CoachProposal, JobLeadProposal, Unmatched
 from shared.db import Connection
 
-from . import domain, repository
-from .catalog_cache import CatalogCache
-from .reference import timezone_of
-from .settings import MatchingSettings
-from .unmatched import why_no_coach, why_no_leads
+from .. import domain, repository
+from ..catalog.cache import CatalogCache
+from ..catalog.reference import timezone_of
+from ..ranking.unmatched import why_no_coach, why_no_leads
+from ..settings import MatchingSettings
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.graph.python import min_cost_flow  # type: ignore[import-untyped]
 
-from .vectors import Bools, Floats, Ints
+from ..ranking.vectors import Bools, Floats, Ints
 
 SCALE = 10_000
 # How many of each partner's best arcs the first solve sees; pricing adds any others that matter.

@@ -2,7 +2,7 @@
 
 Only proposals not yet accepted move. Run nightly or after a bulk import:
 
-    uv run --frozen python -m services.matching.batch      # with the service's TRAILBLAZER_* settings
+    uv run --frozen python -m services.matching.assignment.batch      # with the service's TRAILBLAZER_* settings
 """
 
 import asyncio
@@ -16,12 +16,13 @@ import numpy as np
 from shared.contracts import Location, MatchProposedPayload, PartnerProfile, UpdateReason, utc_now
 from shared.db import Connection, create_pool
 
-from . import domain, repository, updates
-from .catalog_cache import CatalogCache
-from .matcher import situation_for
-from .optimum import Arcs, fair_assignment
-from .settings import MatchingSettings
-from .vectors import CoachMatrix, Ints, same_place
+from .. import domain, repository
+from ..assignment.matcher import situation_for
+from ..assignment.optimum import Arcs, fair_assignment
+from ..catalog.cache import CatalogCache
+from ..lifecycle import updates
+from ..ranking.vectors import CoachMatrix, Ints, same_place
+from ..settings import MatchingSettings
 
 log = logging.getLogger(__name__)
 # Partners scored at once: bounds the partner × coach matrices (1000 × 2000 floats = 16 MB each).

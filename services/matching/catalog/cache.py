@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 from shared.contracts import Coach
 from shared.db import Connection
 
-from . import repository
-from .lead_index import LeadIndex
-from .vectors import CoachMatrix
+from .. import repository
+from ..ranking.lead_index import LeadIndex
+from ..ranking.vectors import CoachMatrix
 
 OVERLAP = timedelta(seconds=10)
 

@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from shared.contracts import CefrLevel, Coach, Goal, LeadKind, Location, PartnerProfile, Sector, WorkPermitStatus
 
-from .domain import (
+from ..domain import (
     AVAILABILITY_GRACE,
     COACH_USABLE_LEVEL,
     LEAD_KINDS_FOR_GOAL,

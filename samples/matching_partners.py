@@ -6,9 +6,8 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from samples.matching_catalog import HOST_CITIES, Catalog
 from shared.contracts import CefrLevel, Goal, LanguageSkill, Location, PartnerProfile, Sector, WorkPermitStatus
-
-from .sample_catalog import HOST_CITIES, Catalog
 
 # First language of the partner and its share; the rest are minorities in every host.
 _FIRST_LANGUAGES = (

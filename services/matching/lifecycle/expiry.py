@@ -21,9 +21,10 @@ from shared.messaging import retry_transient
 from shared.runtime import Worker
 from shared.settings import ServiceSettings
 
-from . import repository, updates
-from .catalog_cache import CatalogCache
-from .settings import MatchingSettings
+from .. import repository
+from ..catalog.cache import CatalogCache
+from ..lifecycle import updates
+from ..settings import MatchingSettings
 
 log = logging.getLogger(__name__)
 

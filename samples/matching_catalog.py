@@ -1969,7 +1969,7 @@ class _LeadFields:
 
 
 def _main(argv: Sequence[str] | None = None) -> None:
-    """`python -m services.matching.sample_catalog [coaches] [job_leads]`: size and time one catalog."""
+    """`python -m samples.matching_catalog [coaches] [job_leads]`: size and time one catalog."""
     import sys
 
     args = list(sys.argv[1:] if argv is None else argv)

@@ -1,0 +1,76 @@
+"""`./dev ops <command> ...`: the operator commands, pointed at the running local stack.
+
+Each command is the product's own (`python -m shared.ops.dead_letters`, `python -m
+services.notifications deliveries`, ...), run with `TRAILBLAZER_KAFKA_BOOTSTRAP` and
+`TRAILBLAZER_DATABASE_URL` set to this stack's broker and the command's database, unless the
+environment already sets them; `--bootstrap` / `--database-url` still override both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from deploy.local.config import StackConfig
+
+
+@dataclass(frozen=True)
+class Command:
+    what: str
+    database: str | None  # whose database the command reads, if any
+    run: Callable[[list[str]], int]
+
+
+def _dead_letters(argv: list[str]) -> int:
+    from shared.ops import dead_letters
+
+    return asyncio.run(dead_letters.main(argv))
+
+
+def _deliveries(argv: list[str]) -> int:
+    from services.notifications import parked
+
+    try:
+        parked.run(argv)
+    except SystemExit as done:
+        return int(done.code or 0)
+    return 0
+
+
+def _report(argv: list[str]) -> int:
+    from services.notifications import report
+
+    report.main(argv)
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "dead-letters": Command("list, show and replay dead letters (Kafka)", None, _dead_letters),
+    "deliveries": Command("list and requeue parked deliveries", "notifications", _deliveries),
+    "report": Command("duty-of-information report for a firm (--firm F)", "notifications", _report),
+}
+
+
+def usage() -> str:
+    lines = ["usage: ./dev ops <command> [options]   (each command's --help says more)", ""]
+    lines += [f"  {name:<14} {command.what}" for name, command in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print(usage(), file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    command = COMMANDS[argv[0]]
+    cfg = StackConfig()
+    os.environ.setdefault("TRAILBLAZER_KAFKA_BOOTSTRAP", cfg.kafka_bootstrap)
+    if command.database is not None:
+        os.environ.setdefault("TRAILBLAZER_DATABASE_URL", cfg.database_url(command.database))
+    return command.run(list(argv[1:]))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
