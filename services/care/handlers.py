@@ -85,16 +85,25 @@ def care_settings(settings: ServiceSettings) -> CareSettings:
 def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings) -> None:
     handlers = Handlers(care_settings(settings))
     consumer = Consumer(CONSUMER, pool, settings)
-    for topic, effect in (
-        (ASSIGNMENT_CREATED, handlers.on_assignment),
-        (MATCH_PROPOSED, handlers.on_match_proposed),
-        (MATCH_UPDATED, handlers.on_match_updated),
-        (MATCH_ACCEPTED, handlers.on_acceptance),
-        (ASSIGNMENT_CANCELLED, handlers.on_cancelled),
-        (PARTNER_CONSENT_WITHDRAWN, handlers.on_consent_withdrawn),
-        (DUTY_OF_INFORMATION, handlers.on_delivery),
-    ):
-        consumer.subscribe(broker, topic, effect, group_id=GROUP)
+    internal: dict[str, Effect] = {
+        ASSIGNMENT_CREATED: handlers.on_assignment,
+        MATCH_PROPOSED: handlers.on_match_proposed,
+        MATCH_UPDATED: handlers.on_match_updated,
+        MATCH_ACCEPTED: handlers.on_acceptance,
+        ASSIGNMENT_CANCELLED: handlers.on_cancelled,
+        PARTNER_CONSENT_WITHDRAWN: handlers.on_consent_withdrawn,
+        DUTY_OF_INFORMATION: handlers.on_delivery,
+    }
+
+    async def by_topic(connection: Connection, message: KafkaMessage) -> None:
+        await internal[record_coordinates(message)[0]](connection, message)
+
+    # One consumer for the platform's topics: every consumer of a group that joins rebalances the
+    # whole group, and a start (or a restart after a crash) with one per topic took a minute.
+    @broker.subscriber(*internal, group_id=GROUP, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR)
+    async def on_platform_record(message: KafkaMessage) -> None:
+        await consumer.run(message, by_topic)
+
     for event, model, firm_effect in (
         (FirmEvent.CARE_PULSE_GIVEN, PulseGiven, handlers.pulse),
         (FirmEvent.CARE_SESSION_HELD, SessionHeld, handlers.session),
