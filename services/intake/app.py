@@ -6,8 +6,9 @@ from pydantic import Field
 
 from shared.runtime import Service
 from shared.settings import ServiceSettings, local_database_url
+from shared.telemetry import trace_module
 
-from . import handlers
+from . import handlers, repository
 
 
 class IntakeSettings(ServiceSettings):
@@ -15,6 +16,7 @@ class IntakeSettings(ServiceSettings):
 
 
 def create_service(settings: ServiceSettings | None = None) -> Service:
+    trace_module(repository, "intake.repository")  # spans named for what the SQL does
     return Service(
         name="intake",
         migrations=Path(__file__).parent / "migrations",

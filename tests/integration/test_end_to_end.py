@@ -81,6 +81,14 @@ async def test_an_assignment_reaches_every_stakeholder_in_one_trace(local_stack:
     assert services <= {s["localEndpoint"]["serviceName"] for s in spans}
     traced_db = {s["localEndpoint"]["serviceName"] for s in spans if s.get("tags", {}).get("db.system") == "postgresql"}
     assert traced_db == services, "database calls are traced in every service"
+    names = {s["name"] for s in spans}
+    # Spans say what they do: the repository operation, not the SQL verb (TRAILBLAZER_TRACE_SQL).
+    assert not names & {"insert", "select", "update", "delete", "begin;", "commit;"}, sorted(names)
+    assert {"intake.handle", "intake.repository.save_assignment", "outbox.add", "db.commit"} <= names, sorted(names)
+    keys = {
+        s["tags"]["messaging.kafka.message.key"] for s in spans if "messaging.kafka.message.key" in s.get("tags", {})
+    }
+    assert keys == {assignment_id}, "the record key reads as the assignment id"
     exported = json.dumps(spans)
     for personal in (
         request["payload"]["partner"]["full_name"],
