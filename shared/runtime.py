@@ -26,6 +26,7 @@ from .messaging import create_broker, publish_record, sample_consumer_lag
 from .outbox import OutboxRelay, sample_outbox
 from .settings import ConfigurationError, ServiceSettings
 from .telemetry import configure_tracing
+from .topics import FirmEvent, ProviderEvent
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,9 @@ AfterMigrate = Callable[[str], Awaitable[None]]
 Worker = Callable[[asyncpg.Pool, ServiceSettings], Awaitable[None]]
 # Sets a service's own gauges from its database (or memory), every `metrics_sample_s`.
 Sampler = Callable[[Connection], Awaitable[None]]
+# A topic a service writes through its outbox: a literal topic name, or a tenant event (the topic
+# of each firm or provider: `trailblazer.firm.<firm_id>.<event>.v1`).
+Publication = str | FirmEvent | ProviderEvent
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,9 @@ class Service:
     after_migrate: AfterMigrate | None = None
     workers: tuple[Worker, ...] = ()
     samplers: tuple[Sampler, ...] = ()
+    # What it writes through the outbox, declared for the AsyncAPI document (services/asyncapi.py;
+    # what it reads, the document takes from the subscribers `register` creates).
+    publishes: tuple[Publication, ...] = ()
 
     @property
     def service_name(self) -> str:

@@ -7,6 +7,7 @@ from pydantic import Field
 from shared.runtime import Service
 from shared.settings import ServiceSettings, local_database_url
 from shared.telemetry import trace_module
+from shared.topics import ASSIGNMENT_CREATED, ASSIGNMENT_REJECTED, DEAD_LETTER
 
 from . import handlers, repository
 
@@ -22,4 +23,5 @@ def create_service(settings: ServiceSettings | None = None) -> Service:
         migrations=Path(__file__).parent / "migrations",
         register=handlers.register,
         settings=settings or IntakeSettings(),
+        publishes=(ASSIGNMENT_CREATED, ASSIGNMENT_REJECTED, DEAD_LETTER),
     )

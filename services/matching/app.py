@@ -12,6 +12,7 @@ from shared.db import Connection, create_pool
 from shared.runtime import Service
 from shared.settings import ServiceSettings
 from shared.telemetry import trace_module
+from shared.topics import CATALOG_REJECTED, DEAD_LETTER, MATCH_ACCEPTANCE_REFUSED, MATCH_PROPOSED, MATCH_UPDATED
 
 from . import handlers, repository
 from .catalog.cache import CatalogCache
@@ -33,6 +34,7 @@ def create_service(settings: MatchingSettings | None = None) -> Service:
         migrations=Path(__file__).parent / "migrations",
         register=register,
         settings=settings,
+        publishes=(MATCH_PROPOSED, MATCH_UPDATED, MATCH_ACCEPTANCE_REFUSED, CATALOG_REJECTED, DEAD_LETTER),
         after_migrate=seed_sample_catalog if settings.sample_catalog else None,
         workers=(expiry.lead_expiry_worker(cache),),
         samplers=(lambda _connection: _sample_cache_age(cache),),
