@@ -91,10 +91,13 @@ async def test_an_assignment_reaches_every_stakeholder_in_one_trace(local_stack:
     assert keys == {assignment_id}, "the record key reads as the assignment id"
     phases = {"matching.load", "matching.rank_coaches", "matching.reserve_coach", "matching.explain_coach"}
     assert phases | {"matching.rank_leads", "matching.explain_leads"} <= names, sorted(names)
-    [handle] = [s for s in spans if s["name"] == "matching.handle"]
-    covered = sum(s["duration"] for s in spans if s.get("parentId") == handle["id"])
-    # Microseconds: what no child span accounts for is the handler's own Python between them.
-    assert handle["duration"] - covered <= max(0.25 * handle["duration"], 50_000), (handle["duration"], covered)
+    loads = [s for s in spans if s["name"] == "matching.load"]
+    matches = [s for s in spans if s["name"] == "matching.handle" and any(s["id"] == m.get("parentId") for m in loads)]
+    assert matches, sorted(names)
+    for handle in matches:  # the match (an assignment.created); matching handles other records of the trace too
+        covered = sum(s["duration"] for s in spans if s.get("parentId") == handle["id"])
+        # Microseconds: what no child span accounts for is the handler's own Python between them.
+        assert handle["duration"] - covered <= max(0.25 * handle["duration"], 50_000), (handle["duration"], covered)
     exported = json.dumps(spans)
     for personal in (
         request["payload"]["partner"]["full_name"],
