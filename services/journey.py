@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ SERVICES: dict[str, Timeline] = {
     "notifications": notifications_timeline.timeline,
 }
 DEFAULT_TRACE_URL = "http://127.0.0.1:9411/zipkin/traces/{trace_id}"
+_READ_BUDGET_S = 60.0
 _ACCEPTED = "accepted for firm "  # intake's step, which names the firm
 # Records before the first database step by up to this much still belong to the journey.
 _EARLIER = timedelta(minutes=10)
@@ -137,10 +139,11 @@ async def _record_steps(
         for tp in partitions:
             consumer.seek(tp, starts[tp])
         pending = {tp for tp in partitions if starts[tp] < ends[tp]}
+        deadline = time.monotonic() + _READ_BUDGET_S
         while pending:
-            batches = await consumer.getmany(*pending, timeout_ms=2000, max_records=2000)
-            if not batches:
-                break  # nothing more within the timeout: what is there has been read
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(pending)} partition(s) not read to their end in {_READ_BUDGET_S:.0f} s")
+            batches = await consumer.getmany(*pending, timeout_ms=1000, max_records=2000)
             for tp, records in batches.items():
                 for record in records:
                     if record.key == key:

@@ -228,9 +228,11 @@ class Consumer:
             # Spans: `<consumer>.handle` over the whole transaction, its repository operations,
             # then `commit`; so a trace shows where a handler's time goes.
             with span(f"{self.name}.handle", **{"trailblazer.attempt": attempt}):
-                async with self._pool.acquire() as connection:
-                    transaction = connection.transaction()
-                    await transaction.start()
+                async with contextlib.AsyncExitStack() as stack:
+                    with span("db.begin", **DB):  # a connection from the pool, the transaction opened
+                        connection = await stack.enter_async_context(self._pool.acquire())
+                        transaction = connection.transaction()
+                        await transaction.start()
                     try:
                         await effect(connection, message)
                     except BaseException:
