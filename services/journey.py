@@ -121,12 +121,13 @@ async def _record_steps(
     steps: list[Step] = []
     trace_ids: list[str] = []
     try:
-        existing = await consumer.topics()
+        # The whole cluster's metadata: `consumer.topics()` fetches it too but keeps it to itself,
+        # and `partitions_for_topic` knows only topics the consumer already asked about.
+        cluster = await consumer._client.fetch_all_metadata()
         partitions = [
             TopicPartition(topic, partition)
             for topic in topic_names
-            if topic in existing
-            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+            for partition in sorted(cluster.partitions_for_topic(topic) or ())
         ]
         if not partitions:
             return [], []

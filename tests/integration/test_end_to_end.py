@@ -89,7 +89,13 @@ async def test_an_assignment_reaches_every_stakeholder_in_one_trace(local_stack:
         s["tags"]["messaging.kafka.message.key"] for s in spans if "messaging.kafka.message.key" in s.get("tags", {})
     }
     assert keys == {assignment_id}, "the record key reads as the assignment id"
-    phases = {"matching.load", "matching.rank_coaches", "matching.reserve_coach", "matching.explain_coach"}
+    phases = {
+        "matching.load",
+        "matching.situation",
+        "matching.rank_coaches",
+        "matching.reserve_coach",
+        "matching.explain_coach",
+    }
     assert phases | {"matching.rank_leads", "matching.explain_leads"} <= names, sorted(names)
     loads = [s for s in spans if s["name"] == "matching.load"]
     matches = [s for s in spans if s["name"] == "matching.handle" and any(s["id"] == m.get("parentId") for m in loads)]

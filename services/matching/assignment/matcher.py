@@ -47,7 +47,8 @@ async def match_partner(
     *,
     exclude_coach: str | None = None,
 ) -> Match:
-    situation = situation_for(partner, cache, settings, now)
+    with span("matching.situation"):  # the host's time zone: reference data, loaded on first use
+        situation = situation_for(partner, cache, settings, now)
     coach = await reserve_best_coach(connection, cache, partner, situation, exclude_coach)
     leads = await best_leads(connection, cache, partner, situation, settings.job_leads_per_partner)
     unmatched = []
