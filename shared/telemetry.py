@@ -5,6 +5,7 @@ The exporter is chosen by the standard `OTEL_TRACES_EXPORTER` variable (`zipkin_
 OpenTelemetry SDK auto-configuration uses, so any installed exporter works without code changes.
 """
 
+import contextlib
 import functools
 import inspect
 import os
@@ -80,8 +81,16 @@ def current_span_id() -> str | None:
 _tracer = trace.get_tracer("trailblazer")
 
 
+def _in_a_trace() -> bool:
+    return trace.get_current_span().get_span_context().is_valid
+
+
 def span(name: str, **attributes: str | int | float | bool) -> AbstractContextManager[trace.Span]:
-    """A child span of whatever runs now, named for what the code does (`matching.rank`)."""
+    """A child span of whatever runs now, named for what the code does (`matching.rank`). Outside
+    any trace (a worker polling for work, a batch job) nothing is recorded: one root trace per
+    poll would bury the assignments' traces."""
+    if not _in_a_trace():
+        return contextlib.nullcontext(trace.INVALID_SPAN)
     return _tracer.start_as_current_span(name, attributes=attributes)
 
 
@@ -95,6 +104,8 @@ def traced(name: str, **attributes: str | int | float | bool) -> Callable[[F], F
     def wrap(function: F) -> F:
         @functools.wraps(function)
         async def in_span(*args: Any, **kwargs: Any) -> Any:
+            if not _in_a_trace():  # see `span`
+                return await function(*args, **kwargs)
             with _tracer.start_as_current_span(name, attributes=attributes):
                 return await function(*args, **kwargs)
 
