@@ -172,7 +172,7 @@ async def delivery(connection: Connection, firm_id: str, record: dict[str, Any],
         """
         INSERT INTO deliveries(delivery_id, assignment_id, firm_id, stakeholder, channel, content_kind, status,
                                attempts, recorded_at, informed_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $10 THEN $9 END)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::timestamptz, CASE WHEN $10::boolean THEN $9::timestamptz END)
         ON CONFLICT (delivery_id) DO UPDATE SET
             status = CASE WHEN EXCLUDED.recorded_at >= deliveries.recorded_at
                           THEN EXCLUDED.status ELSE deliveries.status END,
