@@ -3,6 +3,7 @@ the status reached, or raises TransientFailure (retry with backoff) or Permanent
 
 import asyncio
 import json
+import re
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -11,12 +12,23 @@ from email.utils import format_datetime
 from typing import Any
 
 import aiosmtplib
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from standardwebhooks import Webhook
 
 from shared.contracts import DeliveryStatus
 
 from .deliveries import Delivery
 from .settings import FirmWebhook, NotificationSettings
+
+tracer = trace.get_tracer("trailblazer.notifications.channels")
+# Control characters and line breaks have no place in a header: intake refuses them in the fields
+# that end up there, and this boundary replaces any that an older record still holds.
+_HEADER_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def header_text(value: str) -> str:
+    return _HEADER_UNSAFE.sub(" ", value).strip()
 
 
 class TransientFailure(Exception):
@@ -36,14 +48,14 @@ def email_message(delivery: Delivery, sender: str) -> EmailMessage:
     email = EmailMessage()
     email["From"] = sender
     email["To"] = delivery.recipient
-    email["Subject"] = delivery.subject
+    email["Subject"] = header_text(delivery.subject)
     email["Message-ID"] = message_id(delivery)
     email["Date"] = format_datetime(delivery.notified_at)
     email["X-Trailblazer-Content-Kind"] = delivery.content_kind
     email.set_content(delivery.body)
     if delivery.html:
         email.add_alternative(delivery.html, subtype="html")
-    email["Content-Language"] = delivery.language  # after set_content, which drops Content-* headers
+    email["Content-Language"] = header_text(delivery.language)  # after set_content, which drops Content-* headers
     return email
 
 
@@ -68,8 +80,23 @@ def smtp_options(settings: NotificationSettings) -> dict[str, Any]:
 
 
 async def send_email(delivery: Delivery, settings: NotificationSettings) -> DeliveryStatus:
+    # The address is not repaired (a changed address is someone else's): if it cannot be a
+    # header, composing fails and the worker counts the attempt.
+    with tracer.start_as_current_span("compose email", record_exception=False):
+        message = email_message(delivery, settings.smtp_sender)
+    with tracer.start_as_current_span(
+        "smtp send",
+        kind=SpanKind.CLIENT,
+        attributes={"server.address": settings.smtp_host, "server.port": settings.smtp_port},
+    ) as span:
+        status = await _smtp_send(message, settings)
+        span.set_attribute("trailblazer.delivery.outcome", status.value)
+        return status
+
+
+async def _smtp_send(message: EmailMessage, settings: NotificationSettings) -> DeliveryStatus:
     try:
-        await aiosmtplib.send(email_message(delivery, settings.smtp_sender), **smtp_options(settings))
+        await aiosmtplib.send(message, **smtp_options(settings))
     except aiosmtplib.SMTPAuthenticationError as error:
         # The relay refused our credentials: a configuration fault, not the message's. Retried
         # (with backoff) so that nothing is parked while an operator fixes the password.
@@ -139,10 +166,17 @@ async def send_webhook(delivery: Delivery, settings: NotificationSettings) -> De
     # Signed at each attempt: a retry carries the same webhook-id and a fresh timestamp.
     now = datetime.now(UTC).replace(microsecond=0)
     headers = {"Content-Type": "application/json", **signed_headers(webhook, str(delivery.delivery_id), body, now)}
-    try:
-        status = await asyncio.to_thread(_post, str(webhook.url), body, headers, settings.webhook_timeout_s)
-    except (OSError, TimeoutError) as error:
-        raise TransientFailure(f"webhook_unavailable {type(error).__name__}") from None
+    with tracer.start_as_current_span(
+        "webhook POST",
+        kind=SpanKind.CLIENT,
+        attributes={"http.request.method": "POST", "server.address": webhook.url.host or ""},
+    ) as span:
+        try:
+            status = await asyncio.to_thread(_post, str(webhook.url), body, headers, settings.webhook_timeout_s)
+        except (OSError, TimeoutError) as error:
+            span.set_attribute("error.type", type(error).__name__)
+            raise TransientFailure(f"webhook_unavailable {type(error).__name__}") from None
+        span.set_attribute("http.response.status_code", status)
     if 200 <= status < 300:
         return DeliveryStatus.DELIVERED
     if status in (408, 425, 429) or status >= 500:

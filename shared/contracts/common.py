@@ -1,5 +1,6 @@
 """Value types shared by every contract: codes, levels, places, contacts."""
 
+import re
 from enum import IntEnum, StrEnum
 from typing import Annotated, ClassVar
 
@@ -13,6 +14,7 @@ from pydantic import (
     StringConstraints,
     WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
 from .reference import ISO_639_1_LANGUAGES, ISO_3166_1_COUNTRIES
 
@@ -49,8 +51,34 @@ LanguageCode = Annotated[
 CountryCode = Annotated[
     str, StringConstraints(to_upper=True, min_length=2, max_length=2), AfterValidator(_known_country)
 ]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=120)]
+# Names, cities, titles end up in e-mail headers, subjects and file names: one line, no control
+# characters (C0 but NUL, which has its own code, DEL, C1, and the Unicode line/paragraph separators).
+_CONTROL = re.compile("[\x01-\x1f\x7f-\x9f\u2028\u2029]")
+_SINGLE_LINE_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"
+
+
+def _single_line(text: str) -> str:
+    if found := _CONTROL.search(text):
+        raise PydanticCustomError(
+            "control_character",
+            "single-line text must not contain control characters or line breaks (found {char})",
+            {"char": f"U+{ord(found.group()):04X}"},
+        )
+    return text
+
+
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200),
+    AfterValidator(_single_line),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200, "pattern": _SINGLE_LINE_PATTERN}),
+]
+ShortText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=120),
+    AfterValidator(_single_line),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 120, "pattern": _SINGLE_LINE_PATTERN}),
+]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
 
 

@@ -41,6 +41,10 @@ class JobLeadProposal(Contract):
     url: str | None
     score: Score
     criteria: list[CriterionScore]
+    # Whether the partner may take it, as the lead's provider states it; null in events written
+    # before these fields existed.
+    work_rights_required: bool | None = None
+    visa_sponsorship: bool | None = None
 
 
 class Unmatched(Contract):

@@ -71,8 +71,8 @@ async def test_an_assignment_reaches_every_stakeholder_in_one_trace(local_stack:
     assert by_role["partner"]["recipient"] == request["payload"]["partner"]["email"]
     assert "Norway" in by_role["partner"]["body"] or "udi.no" in by_role["partner"]["body"]
     assert coach["display_name"] in by_role["partner"]["body"]
-    assert "duty of information fulfilled" in by_role["hr"]["body"]
-    assert "partner: partner.support_and_match by email at" in by_role["hr"]["body"]
+    assert "have both been informed" in by_role["hr"]["body"]
+    assert "Partner: by e-mail, accepted by the mail server on" in by_role["hr"]["body"]
 
     trace_ids = {r.trace_id for r in (created, match, *notified)}
     assert len(trace_ids) == 1, "every event of one assignment belongs to one trace"
