@@ -1,6 +1,7 @@
 import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -105,3 +106,28 @@ async def test_the_broker_decides_and_its_answer_is_kept_for_a_while() -> None:
     assert await auth.firm("firm-acme", "wrong") is None
     assert await auth.firm("provider-x", "right") is None  # never asked: not a firm's user
     assert asked == [("firm-acme", "right"), ("firm-acme", "wrong")]
+
+
+def test_the_gateway_writes_each_firm_event_where_the_services_read_it() -> None:
+    """When the services move to per-firm topics (docs/tenancy.md), the gateway must move with them."""
+    import re
+
+    from services.asyncapi import platform
+    from services.gateway.api import TOPICS, inbound_topic
+    from shared.runtime import Service
+
+    def reads(service: Service) -> list[str]:
+        from faststream.kafka import KafkaBroker
+
+        broker = KafkaBroker()
+        service.register(broker, None, service.settings)  # type: ignore[arg-type]
+        found: list[str] = []
+        for subscriber in broker.subscribers:
+            handler: Any = subscriber
+            found += [handler.pattern] if handler.pattern else [re.escape(t) for t in handler.topics]
+        return found
+
+    patterns = [p for service in platform() if service.name != "gateway" for p in reads(service)]
+    for event in TOPICS:
+        topic = inbound_topic("acme-relocation", event)
+        assert any(re.fullmatch(p.strip("^$"), topic) for p in patterns), f"nobody reads {topic}"
