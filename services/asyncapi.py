@@ -376,14 +376,15 @@ def document(services: Iterable[Service]) -> dict[str, Any]:
 
 
 def platform() -> list[Service]:
-    """The four services as they are wired to run (imported here only: services never import
+    """The services as they are wired to run (imported here only: services never import
     each other)."""
     from services.care.app import create_service as care
+    from services.gateway.app import create_service as gateway
     from services.intake.app import create_service as intake
     from services.matching.app import create_service as matching
     from services.notifications.app import create_service as notifications
 
-    return [intake(), matching(), notifications(), care()]
+    return [intake(), matching(), notifications(), gateway(), care()]
 
 
 def text(doc: dict[str, Any]) -> str:

@@ -9,10 +9,12 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # The services in start order; the index fixes each one's health port.
-SERVICES: tuple[str, ...] = ("intake", "matching", "notifications", "care")
+SERVICES: tuple[str, ...] = ("intake", "matching", "notifications", "gateway", "care")
+# The gateway's HTTP API listens on its health port + this (8204 on the demo stack).
+GATEWAY_API_PORT_STEP = 100
 # Firms whose own topics the local stack creates (the demo's firm).
 LOCAL_FIRMS: tuple[str, ...] = ("nordic-relocation",)
-# care's check-in link server listens this far above its health port (8109 for the demo).
+# care's check-in link server listens this far above its health port (8110 for the demo).
 CARE_LINK_PORT_OFFSET = 5
 
 # Replica n of a service listens on its base health port + n * this.
@@ -46,10 +48,13 @@ class StackConfig:
     postgres_port: int = field(default_factory=lambda: _port(55432))
     zipkin_port: int = field(default_factory=lambda: _port(9411))
     health_base_port: int = field(default_factory=lambda: _port(8101))
+    prometheus_port: int = field(default_factory=lambda: _port(9090))
     with_zipkin: bool = True
     # Kafka also listens with SASL_PLAINTEXT, SASL_SSL and SSL (client certificate required) on
     # kafka_port + 2, + 3 and + 4, for the transport-security tests; the PLAINTEXT listener stays.
     kafka_secure_listeners: bool = False
+    # Debian's prometheus scraping the services (`./dev stack start --prometheus`).
+    with_prometheus: bool = False
 
     @classmethod
     def for_tests(cls, tmp_dir: Path, *, with_zipkin: bool = False) -> StackConfig:
@@ -93,11 +98,18 @@ class StackConfig:
         return f"postgresql://postgres@127.0.0.1:{self.postgres_port}/{db}"
 
     @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
+    @property
     def zipkin_url(self) -> str:
         return f"http://127.0.0.1:{self.zipkin_port}"
 
     def health_port(self, service: str, replica: int = 0) -> int:
         return self.health_base_port + SERVICES.index(service) + replica * REPLICA_PORT_STEP
+
+    def gateway_port(self, replica: int = 0) -> int:
+        return self.health_port("gateway", replica) + GATEWAY_API_PORT_STEP
 
     def care_link_port(self, replica: int = 0) -> int:
         return self.health_port("care", replica) + CARE_LINK_PORT_OFFSET
