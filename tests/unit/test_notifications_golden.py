@@ -167,7 +167,7 @@ def test_hrs_record_when_the_partner_was_not_reached(request_event: AssignmentRe
     check_golden("hr.en.partner-not-reached.txt", as_mail(domain.for_hr(assignment, the_match(), outcomes)))
 
 
-def _english_phrases() -> set[str]:
+def english_phrases() -> set[str]:
     """Every fixed stretch of at least three words in the English catalogue."""
     english = tomllib.loads((LOCALES_DIR / "en.toml").read_text())
     phrases = set()
@@ -196,7 +196,7 @@ def test_no_english_sentence_reaches_a_reader_of_another_language(
         domain.for_hr(assignment, match, outcomes),
     ]
     for message in messages:
-        english = [phrase for phrase in _english_phrases() if phrase in message.body or phrase in message.subject]
+        english = [phrase for phrase in english_phrases() if phrase in message.body or phrase in message.subject]
         assert not english, f"{message.stakeholder} ({language}): {english}"
         assert not [e for e in EXPLANATIONS if e in message.body], "matching's English explanations"
         assert "Norway" not in message.body and "Netherlands" not in message.body
