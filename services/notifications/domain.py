@@ -112,14 +112,19 @@ def permit_section(assignment: Assignment, t: Texts) -> Section:
     return Section(heading, tuple(lines))
 
 
+# Said already in the line itself (where you meet, what kind of lead it is), so not repeated.
+_STATED = {"criterion": {"place"}, "lead_criterion": {"place", "goals"}}
+
+
 def _criteria_words(criteria: list[CriterionScore], prefix: str, t: Texts) -> list[str]:
     """Matching explains each criterion in English: English readers get those explanations, all
     others the criterion's name and score in their own words."""
+    shown = [c for c in criteria if c.criterion not in _STATED[prefix]]
     if t.language == FALLBACK:
-        return [c.explanation for c in criteria if c.explanation]
+        return [c.explanation for c in shown if c.explanation]
     return [
         t("criterion", name=t(f"{prefix}_{c.criterion}"), score=t.percent(c.score))
-        for c in criteria
+        for c in shown
         if t.has(f"{prefix}_{c.criterion}")
     ]
 
