@@ -351,13 +351,14 @@ def document(services: Iterable[Service]) -> dict[str, Any]:
 
 
 def platform() -> list[Service]:
-    """The three services as they are wired to run (imported here only: services never import
+    """The services as they are wired to run (imported here only: services never import
     each other)."""
+    from services.gateway.app import create_service as gateway
     from services.intake.app import create_service as intake
     from services.matching.app import create_service as matching
     from services.notifications.app import create_service as notifications
 
-    return [intake(), matching(), notifications()]
+    return [intake(), matching(), notifications(), gateway()]
 
 
 def text(doc: dict[str, Any]) -> str:

@@ -9,7 +9,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # The services in start order; the index fixes each one's health port.
-SERVICES: tuple[str, ...] = ("intake", "matching", "notifications")
+SERVICES: tuple[str, ...] = ("intake", "matching", "notifications", "gateway")
+# The gateway's HTTP API listens on its health port + this (8204 on the demo stack).
+GATEWAY_API_PORT_STEP = 100
 
 # Replica n of a service listens on its base health port + n * this.
 REPLICA_PORT_STEP = 10
@@ -94,6 +96,9 @@ class StackConfig:
 
     def health_port(self, service: str, replica: int = 0) -> int:
         return self.health_base_port + SERVICES.index(service) + replica * REPLICA_PORT_STEP
+
+    def gateway_port(self, replica: int = 0) -> int:
+        return self.health_port("gateway", replica) + GATEWAY_API_PORT_STEP
 
     @property
     def logs_dir(self) -> Path:

@@ -8,20 +8,15 @@ first email accepted by the SMTP server or the first webhook the firm acknowledg
 
 import argparse
 import asyncio
-import math
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 import asyncpg
 
 from shared.ops.cli import add_connection_options, database_error
+from shared.reporting import FirmReport, summarise
 
 from .settings import NotificationSettings
-
-STAKEHOLDERS = ("partner", "employee", "hr")
 
 _QUERY = """
 SELECT a.assignment_id, (a.created->>'accepted_at')::timestamptz AS accepted_at, d.stakeholder,
@@ -33,55 +28,6 @@ WHERE a.firm_id = $1 AND a.received_at >= $2
   AND NOT EXISTS (SELECT 1 FROM cancellations c WHERE c.assignment_id = a.assignment_id)
 GROUP BY 1, 2, 3
 """
-
-
-@dataclass(frozen=True)
-class FirmReport:
-    firm_id: str
-    assignments: int
-    all_informed: int
-    seconds: dict[str, list[float]]
-
-    def lines(self) -> list[str]:
-        share = self.all_informed / self.assignments if self.assignments else 0.0
-        out = [
-            f"Duty-of-information report for {self.firm_id}",
-            f"assignments: {self.assignments}; all three informed: {self.all_informed} ({share:.1%})",
-            f"{'stakeholder':<10} {'informed':>8} {'p50 (s)':>9} {'p95 (s)':>9}",
-        ]
-        for stakeholder in STAKEHOLDERS:
-            values = sorted(self.seconds.get(stakeholder, []))
-            out.append(
-                f"{stakeholder:<10} {len(values):>8} {_fmt(percentile(values, 50))} {_fmt(percentile(values, 95))}"
-            )
-        return out
-
-
-def percentile(sorted_values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile; None for no data."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
-def _fmt(value: float | None) -> str:
-    return f"{'-':>9}" if value is None else f"{value:>9.1f}"
-
-
-def summarise(firm_id: str, rows: Sequence[Mapping[str, Any]]) -> FirmReport:
-    informed: dict[object, dict[str, datetime]] = {}
-    accepted: dict[object, datetime] = {}
-    for row in rows:
-        accepted[row["assignment_id"]] = row["accepted_at"]
-        if row["stakeholder"] is not None and row["informed_at"] is not None:
-            informed.setdefault(row["assignment_id"], {})[row["stakeholder"]] = row["informed_at"]
-    seconds: dict[str, list[float]] = {s: [] for s in STAKEHOLDERS}
-    for assignment_id, by_stakeholder in informed.items():
-        for stakeholder, at in by_stakeholder.items():
-            seconds.setdefault(stakeholder, []).append((at - accepted[assignment_id]).total_seconds())
-    complete = sum(1 for a in accepted if set(STAKEHOLDERS) <= set(informed.get(a, {})))
-    return FirmReport(firm_id, len(accepted), complete, seconds)
 
 
 async def build(database_url: str, firm_id: str, since: date) -> FirmReport:

@@ -34,6 +34,11 @@ def ensure_owner(owner: str | None, firm_id: str) -> None:
         raise InvalidEvent([FieldError(field="firm_id", code="firm_mismatch", message=message)])
 
 
+def code_of(pydantic_type: str) -> str:
+    """The code a firm sees for one of pydantic's error types."""
+    return _CODES.get(pydantic_type, pydantic_type)
+
+
 def _storable(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
@@ -43,7 +48,7 @@ def _field_errors(error: ValidationError) -> list[FieldError]:
         FieldError(
             # Paths and messages may quote what was sent (an unknown key, say): keep them storable.
             field=_storable(".".join(str(part) for part in item["loc"]) or "$"),
-            code=_CODES.get(item["type"], item["type"]),
+            code=code_of(item["type"]),
             message=_storable(item["msg"]),
         )
         for item in error.errors(include_url=False)

@@ -115,7 +115,33 @@ def compatible(released: str, current: str, role: Role) -> bool:
 
     # jsoncompat resolves `#/$defs/...` against `$id` and then refuses the absolute reference;
     # the identity is not what is compared, so it goes.
+    if _uncompared_changes(json.loads(released), json.loads(current), role):
+        return False
     return bool(jsoncompat.check_compat(_anonymous(released), _anonymous(current), role))
+
+
+# Keywords jsoncompat does not compare (it takes any `pattern` as compatible): a new or changed
+# one narrows what a reader of firms' input accepts; a removed or changed one widens what we write.
+_UNCOMPARED = ("pattern", "format")
+
+
+def _uncompared_changes(released: Any, current: Any, role: Role, path: str = "#") -> list[str]:
+    """Paths where a keyword jsoncompat ignores changed in the breaking direction for `role`."""
+    if isinstance(released, list) and isinstance(current, list):
+        pairs = zip(released, current, strict=False)
+        return [p for i, (r, c) in enumerate(pairs) for p in _uncompared_changes(r, c, role, f"{path}/{i}")]
+    if not (isinstance(released, dict) and isinstance(current, dict)):
+        return []
+    found = []
+    for keyword in _UNCOMPARED:
+        before, after = released.get(keyword), current.get(keyword)
+        narrowed = after is not None and after != before if role == "deserializer" else before != after and before
+        if narrowed:
+            found.append(f"{path}/{keyword}")
+    for key in released.keys() & current.keys():
+        if key not in _UNCOMPARED:
+            found += _uncompared_changes(released[key], current[key], role, f"{path}/{key}")
+    return found
 
 
 def _anonymous(text: str) -> str:

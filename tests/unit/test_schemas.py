@@ -73,7 +73,11 @@ def _tighter(schema: Schema) -> None:
     schema["$defs"]["PartnerProfile"]["properties"]["skills"]["maxItems"] = 10
 
 
-@pytest.mark.parametrize("change", [_new_required, _narrowed_enum, _retyped, _removed, _tighter])
+def _new_pattern(schema: Schema) -> None:
+    schema["$defs"]["PartnerProfile"]["properties"]["occupation"]["pattern"] = "^[A-Za-z ]+$"
+
+
+@pytest.mark.parametrize("change", [_new_required, _narrowed_enum, _retyped, _removed, _tighter, _new_pattern])
 def test_a_breaking_change_to_the_firms_input_fails_the_gate(change: Callable[[Schema], None]) -> None:
     """Each change would refuse a request the released v1 accepted."""
     assert _breaking(REQUESTED, change) == [REQUESTED]
@@ -100,7 +104,11 @@ def _widened_enum(schema: Schema) -> None:
     schema["$defs"]["Unmatched"]["properties"]["subject"]["enum"].append("housing")
 
 
-@pytest.mark.parametrize("change", [_removed_required, _retyped_score, _widened_enum])
+def _pattern_dropped(schema: Schema) -> None:
+    del schema["properties"]["firm_id"]["pattern"]
+
+
+@pytest.mark.parametrize("change", [_removed_required, _retyped_score, _widened_enum, _pattern_dropped])
 def test_a_breaking_change_to_an_event_we_write_fails_the_gate(change: Callable[[Schema], None]) -> None:
     """Each change lets us write an event a reader built on the released v1 would refuse."""
     assert _breaking(PROPOSED, change) == [PROPOSED]
