@@ -1,5 +1,6 @@
 """Liveness and readiness over plain HTTP, for the local runner and Kubernetes probes.
 
+`GET /metrics` answers the service's Prometheus metrics (shared/metrics.py).
 `GET /health/live` answers 200 while the event loop runs. `GET /health/ready` answers 200 only
 once start-up finished, while no shutdown is under way, and while every check (broker, database,
 consumers running) passes; otherwise 503 with the state and the failing checks. The server starts
@@ -15,6 +16,10 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from . import metrics
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +76,9 @@ class HealthServer:
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self._host, self._port)
-        log.info("health endpoints on http://%s:%d/health/{live,ready}", self._host, self._port)
+        log.info(
+            "health endpoints and metrics on http://%s:%d/{health/live,health/ready,metrics}", self._host, self._port
+        )
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -82,7 +89,9 @@ class HealthServer:
         try:
             request_line = await asyncio.wait_for(reader.readline(), timeout=5)
             path = request_line.decode("latin-1").split(" ")[1] if request_line.count(b" ") >= 2 else ""
-            if path in ("/asyncapi", "/asyncapi.json"):
+            if path == "/metrics":
+                status, content_type, payload = "200 OK", CONTENT_TYPE_LATEST, generate_latest(metrics.REGISTRY)
+            elif path in ("/asyncapi", "/asyncapi.json"):
                 status, content_type, payload = _document(path)
             else:
                 status, body = await self._answer(path)

@@ -44,10 +44,13 @@ class StackConfig:
     postgres_port: int = field(default_factory=lambda: _port(55432))
     zipkin_port: int = field(default_factory=lambda: _port(9411))
     health_base_port: int = field(default_factory=lambda: _port(8101))
+    prometheus_port: int = field(default_factory=lambda: _port(9090))
     with_zipkin: bool = True
     # Kafka also listens with SASL_PLAINTEXT, SASL_SSL and SSL (client certificate required) on
     # kafka_port + 2, + 3 and + 4, for the transport-security tests; the PLAINTEXT listener stays.
     kafka_secure_listeners: bool = False
+    # Debian's prometheus scraping the services (`./dev stack start --prometheus`).
+    with_prometheus: bool = False
 
     @classmethod
     def for_tests(cls, tmp_dir: Path, *, with_zipkin: bool = False) -> StackConfig:
@@ -89,6 +92,10 @@ class StackConfig:
 
     def database_url(self, db: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.postgres_port}/{db}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
 
     @property
     def zipkin_url(self) -> str:

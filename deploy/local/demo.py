@@ -94,17 +94,31 @@ async def run_demo(cfg: StackConfig) -> None:
             _print_assignment(cfg, request, records)
         [rejection] = await reader.wait_for(lambda r: r.topic == topics.ASSIGNMENT_REJECTED and r.key == bad_key)
         _print_rejection(rejection)
-    _look_further(sorted({str(r["firm_id"]) for r in requests}))
+    _look_further(cfg, sorted({str(r["firm_id"]) for r in requests}), str(requests[0]["payload"]["assignment_id"]))
 
 
-def _look_further(firm_ids: list[str]) -> None:
+def _look_further(cfg: StackConfig, firm_ids: list[str], assignment_id: str) -> None:
     """What an operator runs next; every line works as printed while the stack runs."""
     say(f"\nfirms: {', '.join(firm_ids)}. To look further (in another terminal, while this runs):")
+    lines: list[tuple[str, str]] = []
     for firm_id in firm_ids:
-        say(f"  ./dev ops report --firm {firm_id}                    # duty-of-information report for HR")
-        say(f"  ./dev ops deliveries list --firm {firm_id} --status all   # every delivery, no personal data")
-    say("  ./dev ops dead-letters list                                  # the malformed request, kept with its reason")
-    say("  ./dev stack status                                           # each component, pid, port, ready")
+        lines += [
+            (f"./dev ops report --firm {firm_id}", "duty-of-information report for HR"),
+            (f"./dev ops deliveries list --firm {firm_id} --status all", "every delivery, no personal data"),
+        ]
+    lines += [
+        (f"./dev ops journey {assignment_id}", "one assignment end to end, with its trace"),
+        ("./dev ops dead-letters list", "the malformed request, kept with its reason"),
+        ("./dev ops outbox list", "rows the broker refused for good (none, one hopes)"),
+        (
+            f"curl -s http://127.0.0.1:{cfg.health_port('intake')}/metrics",
+            "Prometheus metrics; matching, notifications: +1, +2",
+        ),
+        ("./dev stack status", "each component, pid, port, ready"),
+    ]
+    width = max(len(command) for command, _ in lines)
+    for command, what in lines:
+        say(f"  {command:<{width}}  # {what}")
 
 
 async def _until_stopped() -> None:

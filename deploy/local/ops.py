@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from deploy.local.config import StackConfig
+from deploy.local.config import SERVICES, StackConfig
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,39 @@ def _report(argv: list[str]) -> int:
     return 0
 
 
+def _outbox(argv: list[str]) -> int:
+    """Each service has its own outbox: all of them, or the one `--service` names."""
+    from shared.ops import outbox
+
+    services: Sequence[str] = SERVICES
+    if "--service" in argv:
+        at = argv.index("--service")
+        services, argv = argv[at + 1 : at + 2], argv[:at] + argv[at + 2 :]
+    if "--database-url" in argv or "TRAILBLAZER_DATABASE_URL" in os.environ:
+        return outbox.run(argv)
+    worst = 0
+    for service in services:
+        print(f"--- {service}", flush=True)
+        worst = max(worst, outbox.run([*argv, "--database-url", StackConfig().database_url(service)]))
+    return worst
+
+
+def _journey(argv: list[str]) -> int:
+    from services import journey
+
+    cfg = StackConfig()
+    for service in SERVICES:
+        os.environ.setdefault(f"TRAILBLAZER_{service.upper()}_DATABASE_URL", cfg.database_url(service))
+    os.environ.setdefault("TRAILBLAZER_TRACE_URL", f"{cfg.zipkin_url}/zipkin/traces/{{trace_id}}")
+    return journey.main(argv)
+
+
 COMMANDS: dict[str, Command] = {
     "dead-letters": Command("list, show and replay dead letters (Kafka)", None, _dead_letters),
     "deliveries": Command("list and requeue parked deliveries", "notifications", _deliveries),
     "report": Command("duty-of-information report for a firm (--firm F)", "notifications", _report),
+    "journey": Command("one assignment end to end: topics, each service's records, deliveries, trace", None, _journey),
+    "outbox": Command("outbox rows the broker refused, per service [--service S]: list, retry, discard", None, _outbox),
 }
 
 

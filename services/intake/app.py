@@ -6,9 +6,10 @@ from pydantic import Field
 
 from shared.runtime import Service
 from shared.settings import ServiceSettings, local_database_url
+from shared.telemetry import trace_module
 from shared.topics import ASSIGNMENT_CREATED, ASSIGNMENT_REJECTED, DEAD_LETTER
 
-from . import handlers
+from . import handlers, repository
 
 
 class IntakeSettings(ServiceSettings):
@@ -16,6 +17,7 @@ class IntakeSettings(ServiceSettings):
 
 
 def create_service(settings: ServiceSettings | None = None) -> Service:
+    trace_module(repository, "intake.repository")  # spans named for what the SQL does
     return Service(
         name="intake",
         migrations=Path(__file__).parent / "migrations",

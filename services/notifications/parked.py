@@ -192,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("delivery_ids", nargs="*", type=uuid.UUID, metavar="DELIVERY_ID")
     again.add_argument("--firm", help="with --all-failed: the firm whose parked deliveries to requeue")
     again.add_argument("--all-failed", action="store_true", help="every parked delivery of --firm")
-    add_connection_options(parser, (listing, again), database="notifications")
+    add_connection_options(parser, (listing, again), database="notifications' database")
     return parser
 
 
@@ -236,5 +236,5 @@ def run(argv: Sequence[str]) -> None:
     try:
         sys.exit(asyncio.run(main(argv)))
     except (OSError, asyncpg.PostgresError) as error:
-        print(database_error("notifications", error), file=sys.stderr)
+        print(database_error("notifications' database", error), file=sys.stderr)
         sys.exit(2)

@@ -43,11 +43,11 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m services.notifications report")
     parser.add_argument("--firm", required=True)
     parser.add_argument("--since", type=date.fromisoformat, default=date(2000, 1, 1))
-    add_connection_options(parser, database="notifications")
+    add_connection_options(parser, database="notifications' database")
     args = parser.parse_args(argv)
     try:
         report = asyncio.run(build(args.database_url or NotificationSettings().database_url, args.firm, args.since))
     except (OSError, asyncpg.PostgresError) as error:
-        print(database_error("notifications", error), file=sys.stderr)
+        print(database_error("notifications' database", error), file=sys.stderr)
         raise SystemExit(2) from None
     print("\n".join(report.lines()))

@@ -26,7 +26,7 @@ def add_connection_options(
             target.add_argument(
                 "--database-url",
                 default=default,
-                help=f"{database}' database (default: TRAILBLAZER_DATABASE_URL, else the local stack's)",
+                help=f"{database} (default: TRAILBLAZER_DATABASE_URL, else the local stack's)",
             )
         if bootstrap:
             target.add_argument(
@@ -39,7 +39,7 @@ def database_error(owner: str, error: BaseException) -> str:
     the database URL and its password."""
     hint = ""
     if isinstance(error, asyncpg.UndefinedTableError):
-        hint = f" (is this {owner}' database? pass --database-url, or run through `./dev ops`)"
+        hint = f" (is this {owner}? pass --database-url, or run through `./dev ops`)"
     elif isinstance(error, OSError):
         hint = " (is the stack running? `./dev stack status`)"
-    return f"error: {owner}' database: {type(error).__name__}{hint}"
+    return f"error: {owner}: {type(error).__name__}{hint}"

@@ -113,3 +113,16 @@ async def _get(port: int, path: str) -> bytes:
     data = await reader.read()
     writer.close()
     return data
+
+
+def test_every_topic_the_gateway_reads_is_one_another_service_reads_or_writes() -> None:
+    """The gateway's status is only as good as the topics it projects: when topics move (per-firm
+    topics, docs/tenancy.md), its subscriptions must move with them."""
+    operations = json.loads(DOCUMENT.read_text())["operations"]
+    by_channel: dict[str, set[str]] = {}
+    for key, operation in operations.items():
+        by_channel.setdefault(operation["channel"]["$ref"], set()).add(key.split(".")[0])
+    for key, operation in operations.items():
+        if key.startswith("gateway.receive."):
+            others = by_channel[operation["channel"]["$ref"]] - {"gateway"}
+            assert others, f"{key}: no other service uses this topic; move services/gateway/handlers.py with it"

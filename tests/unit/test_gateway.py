@@ -130,4 +130,6 @@ def test_the_gateway_writes_each_firm_event_where_the_services_read_it() -> None
     patterns = [p for service in platform() if service.name != "gateway" for p in reads(service)]
     for event in TOPICS:
         topic = inbound_topic("acme-relocation", event)
-        assert any(re.fullmatch(p.strip("^$"), topic) for p in patterns), f"nobody reads {topic}"
+        assert any(re.fullmatch(p.strip("^$"), topic) for p in patterns), (
+            f"no service reads {topic}: point services.gateway.api.TOPICS where the services read"
+        )
