@@ -58,7 +58,12 @@ def timed(work: Callable[[], object], runs: int) -> dict[str, float]:
 def situations(partners: list[Any], index: LeadIndex) -> list[domain.Situation]:
     return [
         domain.Situation(
-            host=p.host, now=NOW, host_timezone=timezone_of(p.host), start_date=p.start_date, rarity=index.rarity
+            host=p.host,
+            now=NOW,
+            host_timezone=timezone_of(p.host),
+            start_date=p.start_date,
+            rarity=index.rarity,
+            related=index.related,
         )
         for p in partners
     ]
