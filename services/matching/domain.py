@@ -48,7 +48,7 @@ SkillRarity = Callable[[str], float]
 OccupationRelation = Callable[[str, str], float]
 # A lead is proposed only when it is plausibly right for the partner (see lead_is_relevant):
 # occupations at least this alike count as related ...
-RELATED_OCCUPATION = 0.5
+RELATED_OCCUPATION = 0.4
 # ... and skills count when the partner has at least this share of what the lead asks for
 # (rarity-weighted, so a generic skill every lead asks for does not carry a match on its own).
 RELEVANT_SKILL_SHARE = 0.25
