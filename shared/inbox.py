@@ -2,8 +2,10 @@
 event finds its row and is skipped."""
 
 from .db import Connection
+from .telemetry import DB, traced
 
 
+@traced("inbox.first_sighting", **DB)
 async def first_sighting(connection: Connection, *, consumer: str, event_id: str) -> bool:
     """True the first time `consumer` sees `event_id`; call inside the effect's transaction."""
     inserted = await connection.fetchval(

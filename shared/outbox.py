@@ -14,16 +14,20 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import re
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
+from . import metrics
+from .backoff import backoff_delays
 from .contracts import Envelope
 from .db import TRANSIENT_DB_ERRORS, Connection
+from .telemetry import DB, span
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,13 @@ async def add_raw(
     headers: dict[str, str] | None = None,
 ) -> None:
     """Queue a record; must run inside the caller's transaction."""
+    with span("outbox.add", **{"messaging.destination.name": topic}, **DB):
+        await _insert(connection, event_id, topic, key, payload, headers)
+
+
+async def _insert(
+    connection: Connection, event_id: str, topic: str, key: str | bytes, payload: bytes, headers: dict[str, str] | None
+) -> None:
     await connection.execute(
         "INSERT INTO outbox(event_id, topic, key, payload, headers) VALUES ($1, $2, $3, $4, $5)"
         " ON CONFLICT (event_id) DO NOTHING",
@@ -85,18 +96,77 @@ async def add_event(connection: Connection, *, topic: str, key: str, event: Enve
     )
 
 
-class OutboxRelay:
-    """Publishes outbox rows in id order and deletes each row once the broker acknowledged it."""
+# Errors after which the same record will never be taken: too large, an invalid topic name, a
+# record or a topic configuration the broker refuses. Matched by name, so that the relay does not
+# depend on one client library's exception classes.
+PERMANENT_PUBLISH_ERRORS = frozenset(
+    {
+        "MessageSizeTooLargeError",
+        "RecordTooLargeError",
+        "InvalidTopicError",
+        "CorruptRecordException",
+        "InvalidRecordError",
+        "PolicyViolationError",
+        "UnicodeEncodeError",
+    }
+)
 
-    def __init__(self, pool: asyncpg.Pool, dsn: str, publish: Publish, *, poll_interval_s: float) -> None:
+# Kafka's rule for topic names; a row for any other name can never be published (and the client
+# would only time out asking the broker about it).
+_TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+
+
+class InvalidTopicName(ValueError):
+    """Raised before publishing: Kafka refuses the name."""
+
+
+# Is the broker there? Refusals count towards a row's attempts only while it answers.
+BrokerUp = Callable[[], Awaitable[bool]]
+
+
+def is_permanent(error: BaseException) -> bool:
+    return isinstance(error, InvalidTopicName) or type(error).__name__ in PERMANENT_PUBLISH_ERRORS
+
+
+@dataclass
+class _Batch:
+    acknowledged: list[int] = field(default_factory=list)
+    parked: list[tuple[int, str]] = field(default_factory=list)  # (row id, reason)
+    attempted: list[tuple[int, str]] = field(default_factory=list)  # (row id, error), not parked
+    failure: BaseException | None = None
+
+
+class OutboxRelay:
+    """Publishes outbox rows in id order and deletes each row once the broker acknowledged it.
+
+    A row the broker refuses for good (too large, invalid topic), or refuses `max_attempts` times
+    while it answers, is moved to `outbox_parked` with the reason, and the relay goes on; the
+    later rows of the same topic and key follow it there (`held`), so a key's records never
+    overtake each other. `python -m shared.ops.outbox` lists them and puts them back. An outage
+    of the broker or of the database parks nothing: the relay pauses with a growing backoff.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        dsn: str,
+        publish: Publish,
+        *,
+        poll_interval_s: float,
+        broker_up: BrokerUp | None = None,
+        max_attempts: int = 5,
+    ) -> None:
         self._pool = pool  # kept for the signature; the relay works on its own connection
         self._dsn = dsn
         self._publish = publish
         self._poll_interval_s = poll_interval_s
+        self._broker_up = broker_up
+        self._max_attempts = max(1, max_attempts)
         self._wake = asyncio.Event()
         self._connection: asyncpg.Connection | None = None
         self._active = False
         self._stopping = False
+        self._pauses: Iterator[float] | None = None  # set while publishing fails
 
     @property
     def active(self) -> bool:
@@ -115,12 +185,15 @@ class OutboxRelay:
             if await self._take_lead():
                 while batch := await self.relay_batch():
                     relayed += batch
+            self._pauses = None
         except TRANSIENT_DB_ERRORS as error:
             log.warning("outbox relay paused: database unavailable (%s)", type(error).__name__)
+            self._pauses = self._pauses or backoff_delays(self._poll_interval_s, cap_s=30.0)
             await self._drop_connection()
         except Exception as error:
-            # Broker unavailable or refused the record: the row stays and is tried again.
-            log.warning("outbox relay paused: publishing failed (%s: %s)", type(error).__name__, error)
+            # The broker is away or refused a row it may take later: the row stays.
+            self._pauses = self._pauses or backoff_delays(self._poll_interval_s, cap_s=30.0)
+            log.warning("outbox relay paused: publishing failed (%s)", type(error).__name__)
             log.debug("publishing failed", exc_info=True)
         return relayed
 
@@ -128,31 +201,85 @@ class OutboxRelay:
         connection = self._connection
         if connection is None or not self._active:
             return 0
-        acknowledged: list[int] = []
-        failure: BaseException | None = None
         async with connection.transaction():
             rows = await connection.fetch(
-                "SELECT id, topic, key, payload, headers FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                "SELECT id, topic, key, payload, headers, attempts FROM outbox ORDER BY id LIMIT $1"
+                " FOR UPDATE SKIP LOCKED",
                 _BATCH,
             )
-            try:
-                await self._publish_in_order(rows, acknowledged)
-            except Exception as error:
-                failure = error
-            if acknowledged:
-                await connection.execute("DELETE FROM outbox WHERE id = ANY($1)", acknowledged)
-        if failure is not None:
-            raise failure
+            blocked = await _parked_keys(connection, rows)
+            batch = _Batch()
+            await self._publish_in_order(rows, blocked, batch)
+            if batch.acknowledged:
+                await connection.execute("DELETE FROM outbox WHERE id = ANY($1)", batch.acknowledged)
+            for row_id, error in batch.attempted:
+                await connection.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1", row_id, error
+                )
+            for row_id, reason in batch.parked:
+                await _park(connection, row_id, reason)
+        if batch.failure is not None:
+            raise batch.failure
         return len(rows)
 
-    async def _publish_in_order(self, rows: list[asyncpg.Record], acknowledged: list[int]) -> None:
-        """Hand the whole batch to the producer in id order, then collect the broker's acks.
-        Only the acknowledged prefix is deleted, so a failure never lets a later event of a key
-        overtake an earlier one."""
-        pending = [(row["id"], await self._publish_in_original_trace(row)) for row in rows]
-        for row_id, delivery in pending:
-            await delivery
-            acknowledged.append(row_id)
+    async def _publish_in_order(
+        self, rows: list[asyncpg.Record], blocked: dict[tuple[str, bytes], int], batch: _Batch
+    ) -> None:
+        """Hand the batch to the producer in id order, then collect the broker's acks. A failure
+        that may pass stops the batch there: the rows from it on stay, so no later event of a key
+        overtakes an earlier one (those already handed over may go out twice; inboxes absorb it)."""
+        handed: list[tuple[asyncpg.Record, asyncio.Future[Any] | BaseException]] = []
+        for row in rows:
+            held_by = blocked.get((row["topic"], bytes(row["key"])))
+            if held_by is not None and held_by < row["id"]:
+                self._note_parked(batch, row, "held", f"held: row {held_by} of this topic and key is parked")
+                continue
+            try:
+                if not _TOPIC_NAME.match(row["topic"]):
+                    raise InvalidTopicName(f"{row['topic']!r} is not a valid Kafka topic name")
+                handed.append((row, await self._publish_in_original_trace(row)))
+            except Exception as error:  # refused before it left: too large, say
+                handed.append((row, error))
+                if not is_permanent(error):
+                    break
+                blocked.setdefault((row["topic"], bytes(row["key"])), row["id"])
+        for row, delivery in handed:
+            try:
+                if isinstance(delivery, BaseException):
+                    raise delivery
+                await delivery
+            except Exception as error:
+                metrics.OUTBOX_PUBLISH_ERRORS.labels(type(error).__name__).inc()
+                described = _describe(error)
+                if is_permanent(error):
+                    self._note_parked(batch, row, "refused", f"refused: {described}")
+                elif await self._answering() and (
+                    # Asked for the whole metadata timeout while the broker answers: it has no such
+                    # topic (and creates none), so retrying only holds up every later row.
+                    type(error).__name__ == "UnknownTopicOrPartitionError" or row["attempts"] + 1 >= self._max_attempts
+                ):
+                    self._note_parked(batch, row, "attempts", f"attempts: {row['attempts'] + 1} x {described}")
+                else:
+                    batch.attempted.append((row["id"], described))
+                    batch.failure = error
+                    return
+                blocked.setdefault((row["topic"], bytes(row["key"])), row["id"])
+                continue
+            batch.acknowledged.append(row["id"])
+
+    def _note_parked(self, batch: _Batch, row: asyncpg.Record, kind: str, reason: str) -> None:
+        batch.parked.append((row["id"], reason))
+        metrics.OUTBOX_PARKED_TOTAL.labels(row["topic"], kind).inc()
+        # Ids, topic and error type only: the row's key may be a person's assignment id at most.
+        log.error("outbox row %d for %s moved to outbox_parked: %s", row["id"], row["topic"], reason)
+
+    async def _answering(self) -> bool:
+        """A refusal counts as an attempt only if the broker answers; an outage parks nothing."""
+        if self._broker_up is None:
+            return True
+        with contextlib.suppress(Exception):
+            return await self._broker_up()
+        return False
 
     async def _publish_in_original_trace(self, row: asyncpg.Record) -> "asyncio.Future[Any]":
         headers: dict[str, str] = dict(row["headers"])
@@ -171,6 +298,7 @@ class OutboxRelay:
         if not self._active:
             self._active = bool(await connection.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK))
             if self._active:
+                metrics.RELAY_ACTIVE.set(1)
                 log.info("outbox relay active on this replica")
         return self._active
 
@@ -187,11 +315,16 @@ class OutboxRelay:
 
     async def _drop_connection(self) -> None:
         self._active = False
+        metrics.RELAY_ACTIVE.set(0)
         if self._connection is not None:
             self._connection.terminate()
             self._connection = None
 
     async def _sleep_until_woken(self) -> None:
+        if self._pauses is not None:  # publishing failed: back off, a new row changes nothing
+            await asyncio.sleep(next(self._pauses))
+            self._wake.clear()
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval_s)
         self._wake.clear()
@@ -215,3 +348,48 @@ class OutboxRelay:
                 await self._connection.close(timeout=2)
             self._connection = None
             self._active = False
+
+
+async def _parked_keys(connection: Connection, rows: list[asyncpg.Record]) -> dict[tuple[str, bytes], int]:
+    """For the batch's topics and keys: the first parked row of each, which holds the later ones."""
+    if not rows:
+        return {}
+    found = await connection.fetch(
+        "SELECT p.topic, p.key, min(p.id) AS id FROM outbox_parked p"
+        " JOIN unnest($1::text[], $2::bytea[]) AS b(topic, key) ON p.topic = b.topic AND p.key = b.key"
+        " GROUP BY p.topic, p.key",
+        [row["topic"] for row in rows],
+        [bytes(row["key"]) for row in rows],
+    )
+    return {(row["topic"], bytes(row["key"])): row["id"] for row in found}
+
+
+async def _park(connection: Connection, row_id: int, reason: str) -> None:
+    await connection.execute(
+        "WITH moved AS (DELETE FROM outbox WHERE id = $1 RETURNING *)"
+        " INSERT INTO outbox_parked(id, event_id, topic, key, payload, headers, created_at, attempts, reason)"
+        " SELECT id, event_id, topic, key, payload, headers, created_at, attempts, $2 FROM moved",
+        row_id,
+        reason[:2000],
+    )
+
+
+def _describe(error: BaseException) -> str:
+    """The error's type and, for the broker's own refusals, its text (which quotes sizes and
+    topic names, not record content)."""
+    name = type(error).__name__
+    if is_permanent(error) or type(error).__module__.startswith("aiokafka"):
+        return f"{name}: {error}"[:500]
+    return name
+
+
+async def sample_outbox(connection: Connection) -> None:
+    """Outbox depth, the oldest row's age and the parked rows, for `/metrics`."""
+    row = await connection.fetchrow(
+        "SELECT count(*) AS depth, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS age,"
+        " (SELECT count(*) FROM outbox_parked) AS parked FROM outbox"
+    )
+    assert row is not None
+    metrics.OUTBOX_DEPTH.set(row["depth"])
+    metrics.OUTBOX_OLDEST_AGE.set(row["age"])
+    metrics.OUTBOX_PARKED.set(row["parked"])

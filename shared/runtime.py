@@ -10,7 +10,7 @@ offset, publishes what the outbox still holds, and exits.
 import argparse
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,14 +18,15 @@ import asyncpg
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
-from .db import SHARED_MIGRATIONS, apply_migrations, create_pool, wait_for
+from .db import SHARED_MIGRATIONS, Connection, apply_migrations, create_pool, wait_for
 from .health import HealthServer
 from .kafka_security import KafkaSecurity, check_access
 from .logs import configure_logging
-from .messaging import create_broker, publish_record
-from .outbox import OutboxRelay
+from .messaging import create_broker, publish_record, sample_consumer_lag
+from .outbox import OutboxRelay, sample_outbox
 from .settings import ConfigurationError, ServiceSettings
 from .telemetry import configure_tracing
+from .topics import FirmEvent, ProviderEvent
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,11 @@ Register = Callable[[KafkaBroker, asyncpg.Pool, ServiceSettings], None]
 AfterMigrate = Callable[[str], Awaitable[None]]
 # Work a service runs beside its consumers for as long as it runs (notifications' delivery worker).
 Worker = Callable[[asyncpg.Pool, ServiceSettings], Awaitable[None]]
+# Sets a service's own gauges from its database (or memory), every `metrics_sample_s`.
+Sampler = Callable[[Connection], Awaitable[None]]
+# A topic a service writes through its outbox: a literal topic name, or a tenant event (the topic
+# of each firm or provider: `trailblazer.firm.<firm_id>.<event>.v1`).
+Publication = str | FirmEvent | ProviderEvent
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,10 @@ class Service:
     settings: ServiceSettings
     after_migrate: AfterMigrate | None = None
     workers: tuple[Worker, ...] = ()
+    samplers: tuple[Sampler, ...] = ()
+    # What it writes through the outbox, declared for the AsyncAPI document (services/asyncapi.py;
+    # what it reads, the document takes from the subscribers `register` creates).
+    publishes: tuple[Publication, ...] = ()
 
     @property
     def service_name(self) -> str:
@@ -64,7 +74,7 @@ class Service:
         kafka_security = KafkaSecurity.from_settings(settings)
         health = HealthServer(settings.health_host, settings.health_port, {})
         await health.start()  # live at once; ready only when everything below is up
-        tracer_provider = configure_tracing(self.service_name)
+        tracer_provider = configure_tracing(self.service_name, trace_sql=settings.trace_sql)
         broker = create_broker(settings, self.service_name, tracer_provider)
         pool = await wait_for(
             "PostgreSQL",
@@ -83,6 +93,8 @@ class Service:
             settings.database_url,
             lambda record: publish_record(broker, record),
             poll_interval_s=settings.outbox_poll_interval_s,
+            broker_up=lambda: broker.ping(timeout=2.0),
+            max_attempts=settings.outbox_max_attempts,
         )
         health.add_checks(
             {
@@ -99,6 +111,8 @@ class Service:
             relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
             for worker in self.workers:
                 worker_tasks.append(asyncio.create_task(_run_worker(worker, pool, settings), name=worker.__name__))
+            samplers = (sample_outbox, *self.samplers)
+            worker_tasks.append(asyncio.create_task(_sample(broker, pool, samplers, settings), name="metrics"))
             health.mark_ready()
             log.info("%s ready", self.service_name)
 
@@ -135,6 +149,26 @@ async def _stop_relay(relay: OutboxRelay, task: "asyncio.Task[None] | None") -> 
         pass  # wait_for cancelled it; an unfinished batch rolls back and is relayed again later
     except asyncio.CancelledError:
         pass
+
+
+async def _sample(
+    broker: KafkaBroker, pool: asyncpg.Pool, samplers: Sequence[Sampler], settings: ServiceSettings
+) -> None:
+    """Refresh the gauges that are read from state (outbox depth, deliveries, lag); a failed
+    sample leaves the last figures and is logged once per kind of failure."""
+    failing: set[str] = set()
+    while True:
+        try:
+            await sample_consumer_lag(broker)
+            async with pool.acquire() as connection:
+                for sampler in samplers:
+                    await sampler(connection)
+            failing.clear()
+        except Exception as error:
+            if type(error).__name__ not in failing:
+                log.warning("metrics sample failed (%s)", type(error).__name__)
+                failing.add(type(error).__name__)
+        await asyncio.sleep(settings.metrics_sample_s)
 
 
 async def _run_worker(worker: Worker, pool: asyncpg.Pool, settings: ServiceSettings) -> None:
@@ -186,7 +220,7 @@ def main(service: Service) -> None:
     parser = argparse.ArgumentParser(prog=f"python -m services.{service.name}")
     parser.add_argument("command", nargs="?", choices=("run", "migrate"), default="run")
     args = parser.parse_args()
-    configure_logging(service.service_name, service.settings.log_level)
+    configure_logging(service.service_name, service.settings.log_level, service.settings.log_format)
     try:
         asyncio.run(service.migrate() if args.command == "migrate" else service.run())
     except ConfigurationError as error:

@@ -18,6 +18,12 @@ class ConfigurationError(ValueError):
     a secret's value; a service stops at start with it instead of failing later, obscurely."""
 
 
+def local_database_url(database: str) -> str:
+    """The local stack's database of that name (`./dev stack start`): every service's default, so
+    a service or an operator command run by hand on a developer's machine finds its own tables."""
+    return f"postgresql://postgres@127.0.0.1:55432/{database}"
+
+
 class ServiceSettings(BaseSettings):
     # hide_input_in_errors: a validation error must not print the environment (passwords, URLs).
     model_config = SettingsConfigDict(env_prefix="TRAILBLAZER_", extra="ignore", hide_input_in_errors=True)
@@ -40,12 +46,27 @@ class ServiceSettings(BaseSettings):
     health_host: str = "127.0.0.1"
     health_port: int = 8100
     log_level: str = "INFO"
+    # text: one readable line per record; json: one JSON object per line (shared/logs.py).
+    log_format: Literal["text", "json"] = "text"
+    # One span per SQL statement, for debugging; off, traces show the repository operations.
+    trace_sql: bool = False
     # How long start-up waits for Kafka and PostgreSQL before giving up with a clear error.
     dependency_wait_s: float = 60.0
     # The outbox relay wakes on NOTIFY; polling is the fallback if a notification is missed.
     outbox_poll_interval_s: float = 1.0
     # Longest a handler keeps retrying a transient failure before handing the record back to Kafka.
     transient_retry_budget_s: float = 30.0
+    # Any other exception: tried this many times with backoff (from the delay below), then the
+    # record is dead-lettered. After `halt_after_failures` such records of one handler in a row
+    # (0: never), the handler holds its records instead: a bad deploy, not bad records.
+    unexpected_error_attempts: int = 3
+    unexpected_error_backoff_s: float = 0.5
+    halt_after_failures: int = 5
+    # Outbox: a row the broker refuses for good (too large, invalid topic) is moved aside at once;
+    # one it refuses otherwise while answering, after this many attempts (docs/operations.md).
+    outbox_max_attempts: int = 5
+    # How often the gauges read from state (outbox depth and age, deliveries, lag) are refreshed.
+    metrics_sample_s: float = 5.0
     db_pool_size: int = 10
     # On SIGTERM: how long in-flight handlers may finish, then how long the relay may drain.
     graceful_timeout_s: float = 20.0

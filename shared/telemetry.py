@@ -5,8 +5,15 @@ The exporter is chosen by the standard `OTEL_TRACES_EXPORTER` variable (`zipkin_
 OpenTelemetry SDK auto-configuration uses, so any installed exporter works without code changes.
 """
 
+import contextlib
+import functools
+import inspect
 import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any, TypeVar, cast
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
@@ -15,6 +22,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 _EXPORTER_GROUP = "opentelemetry_traces_exporter"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _exporter_names() -> list[str]:
@@ -43,18 +51,80 @@ def _load_exporter(name: str) -> SpanExporter:
     return exporter
 
 
-def configure_tracing(default_service_name: str) -> TracerProvider:
-    """Install a tracer provider for this process; `OTEL_SERVICE_NAME` overrides the name."""
+def configure_tracing(default_service_name: str, *, trace_sql: bool = False) -> TracerProvider:
+    """Install a tracer provider for this process; `OTEL_SERVICE_NAME` overrides the name.
+
+    One span per SQL statement (`begin;`, `insert`, `commit;` ...) drowns a trace in noise: the
+    spans are named for the repository operations instead (`traced`, `trace_module`), and the
+    statements are traced only when asked (`TRAILBLAZER_TRACE_SQL=true`, for debugging)."""
     attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: default_service_name}
     provider = TracerProvider(resource=Resource.create(attributes))
     for name in _exporter_names():
         provider.add_span_processor(BatchSpanProcessor(_load_exporter(name)))
     trace.set_tracer_provider(provider)
-    # Statements are traced without their parameters: parameters may hold personal data.
-    AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
+    if trace_sql:
+        # Statements are traced without their parameters: parameters may hold personal data.
+        AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
     return provider
 
 
 def current_trace_id() -> str | None:
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None
+
+
+def current_span_id() -> str | None:
+    context = trace.get_current_span().get_span_context()
+    return format(context.span_id, "016x") if context.is_valid else None
+
+
+_tracer = trace.get_tracer("trailblazer")
+
+
+def _in_a_trace() -> bool:
+    return trace.get_current_span().get_span_context().is_valid
+
+
+def span(name: str, **attributes: str | int | float | bool) -> AbstractContextManager[trace.Span]:
+    """A child span of whatever runs now, named for what the code does (`matching.rank`). Outside
+    any trace (a worker polling for work, a batch job) nothing is recorded: one root trace per
+    poll would bury the assignments' traces."""
+    if not _in_a_trace():
+        return contextlib.nullcontext(trace.INVALID_SPAN)
+    return _tracer.start_as_current_span(name, attributes=attributes)
+
+
+# On the spans of database work, so a trace viewer can filter them as the SQL spans were.
+DB = {"db.system": "postgresql"}
+
+
+def traced(name: str, **attributes: str | int | float | bool) -> Callable[[F], F]:
+    """Decorator: one span per call of the coroutine function, named `name`."""
+
+    def wrap(function: F) -> F:
+        @functools.wraps(function)
+        async def in_span(*args: Any, **kwargs: Any) -> Any:
+            if not _in_a_trace():  # see `span`
+                return await function(*args, **kwargs)
+            with _tracer.start_as_current_span(name, attributes=attributes):
+                return await function(*args, **kwargs)
+
+        return cast(F, in_span)
+
+    return wrap
+
+
+def trace_module(module: ModuleType, prefix: str) -> None:
+    """Wrap every public coroutine function defined in `module` (a repository) in a span named
+    `<prefix>.<function>`, so a trace reads `intake.repository.save_assignment`, not `insert`.
+    Called once, where the service is wired; callers reach the functions as `repository.f`."""
+    for name, function in list(vars(module).items()):
+        if (
+            not name.startswith("_")
+            and inspect.iscoroutinefunction(function)
+            and function.__module__ == module.__name__
+            and not getattr(function, "__traced__", False)
+        ):
+            wrapped = traced(f"{prefix}.{name}", **DB)(function)
+            wrapped.__traced__ = True
+            setattr(module, name, wrapped)

@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 
-from deploy.local.config import StackConfig
+from deploy.local.config import SERVICES, StackConfig
 from deploy.local.kafka import LOCAL_USER
 from deploy.local.processes import StackError
 from deploy.local.stack import create_topics, start_infra, start_services, status, stop
@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = StackConfig(
         with_zipkin=not getattr(args, "no_zipkin", False),
         kafka_secure_listeners=getattr(args, "secure_kafka", False),
+        with_prometheus=getattr(args, "prometheus", False),
     )
     try:
         if args.command == "start":
@@ -53,6 +54,9 @@ def _start(cfg: StackConfig, *, services: bool) -> None:
     print(f"  postgres  {cfg.database_url('<service>')}")
     if cfg.with_zipkin:
         print(f"  zipkin    {cfg.zipkin_url}/zipkin/")
+    if cfg.with_prometheus:
+        print(f"  prometheus {cfg.prometheus_url}/  (dashboard queries: deploy/compose/grafana/dashboards)")
+    print("  metrics   " + "  ".join(f"http://127.0.0.1:{cfg.health_port(s)}/metrics" for s in SERVICES))
 
 
 def _stop(cfg: StackConfig) -> None:
@@ -72,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("start", help="start the stack (a no-op for what already runs)")
     start.add_argument("--no-zipkin", action="store_true", help="no trace viewer")
+    start.add_argument(
+        "--prometheus", action="store_true", help="also Debian's prometheus (apt-get install prometheus) on port 9090"
+    )
     start.add_argument("--no-services", action="store_true", help="infrastructure and topics only")
     start.add_argument(
         "--secure-kafka",

@@ -9,7 +9,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # The services in start order; the index fixes each one's health port.
-SERVICES: tuple[str, ...] = ("intake", "matching", "notifications")
+SERVICES: tuple[str, ...] = ("intake", "matching", "notifications", "gateway")
+# The gateway's HTTP API listens on its health port + this (8204 on the demo stack).
+GATEWAY_API_PORT_STEP = 100
 
 # Replica n of a service listens on its base health port + n * this.
 REPLICA_PORT_STEP = 10
@@ -17,6 +19,12 @@ REPLICA_PORT_STEP = 10
 
 def _default_state_dir() -> Path:
     return Path(os.environ.get("TRAILBLAZER_STACK_DIR", REPO_ROOT / ".stack"))
+
+
+def _port(base: int) -> int:
+    """`TRAILBLAZER_STACK_PORT_OFFSET` shifts every port of the local stack, so a second stack (a
+    test of `./dev demo`, say) can run beside the usual one."""
+    return base + int(os.environ.get("TRAILBLAZER_STACK_PORT_OFFSET", "0"))
 
 
 def _default_cache_dir() -> Path:
@@ -31,15 +39,18 @@ class StackConfig:
     state_dir: Path = field(default_factory=_default_state_dir)
     cache_dir: Path = field(default_factory=_default_cache_dir)
     repo_root: Path = REPO_ROOT
-    kafka_port: int = 9092
-    controller_port: int = 9093
-    postgres_port: int = 55432
-    zipkin_port: int = 9411
-    health_base_port: int = 8101
+    kafka_port: int = field(default_factory=lambda: _port(9092))
+    controller_port: int = field(default_factory=lambda: _port(9093))
+    postgres_port: int = field(default_factory=lambda: _port(55432))
+    zipkin_port: int = field(default_factory=lambda: _port(9411))
+    health_base_port: int = field(default_factory=lambda: _port(8101))
+    prometheus_port: int = field(default_factory=lambda: _port(9090))
     with_zipkin: bool = True
     # Kafka also listens with SASL_PLAINTEXT, SASL_SSL and SSL (client certificate required) on
     # kafka_port + 2, + 3 and + 4, for the transport-security tests; the PLAINTEXT listener stays.
     kafka_secure_listeners: bool = False
+    # Debian's prometheus scraping the services (`./dev stack start --prometheus`).
+    with_prometheus: bool = False
 
     @classmethod
     def for_tests(cls, tmp_dir: Path, *, with_zipkin: bool = False) -> StackConfig:
@@ -83,11 +94,18 @@ class StackConfig:
         return f"postgresql://postgres@127.0.0.1:{self.postgres_port}/{db}"
 
     @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
+    @property
     def zipkin_url(self) -> str:
         return f"http://127.0.0.1:{self.zipkin_port}"
 
     def health_port(self, service: str, replica: int = 0) -> int:
         return self.health_base_port + SERVICES.index(service) + replica * REPLICA_PORT_STEP
+
+    def gateway_port(self, replica: int = 0) -> int:
+        return self.health_port("gateway", replica) + GATEWAY_API_PORT_STEP
 
     @property
     def logs_dir(self) -> Path:

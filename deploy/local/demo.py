@@ -7,8 +7,11 @@ Run with `./dev demo`; it keeps the stack running until Ctrl-C, then stops all o
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
 import textwrap
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -23,9 +26,21 @@ log = logging.getLogger("demo")
 DEMO_ENV = {"TRAILBLAZER_SAMPLE_CATALOG": "true", "OTEL_BSP_SCHEDULE_DELAY": "500"}
 
 
+def say(text: str = "") -> None:
+    """Print, and keep going if stdout went away: with `./dev demo | tee demo.log`, Ctrl-C ends
+    `tee` too, and the clean stop that follows must not die on a broken pipe."""
+    try:
+        print(text, flush=True)
+    except OSError:  # BrokenPipeError and the like: nobody reads any more
+        # Point the descriptor at /dev/null, so that what is still buffered flushes quietly at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def _print_assignment(cfg: StackConfig, request: dict[str, Any], records: list[Received]) -> None:
     payload = request["payload"]
-    print(
+    say(
         f"\n=== {payload['partner']['full_name']} → {payload['host_location']['city']}"
         f" (assignment {payload['assignment_id']})"
     )
@@ -33,22 +48,22 @@ def _print_assignment(cfg: StackConfig, request: dict[str, Any], records: list[R
         event = record.value["payload"]
         if record.topic == topics.MATCH_PROPOSED:
             coach = event["coach"]
-            print(
+            say(
                 f"  matched coach: {coach['display_name']} (score {coach['score']:.2f})"
                 if coach
                 else f"  no coach: {[u['message'] for u in event['unmatched']]}"
             )
             for lead in event["job_leads"][:3]:
-                print(f"  lead: {lead['title']} at {lead['organisation']} (score {lead['score']:.2f})")
+                say(f"  lead: {lead['title']} at {lead['organisation']} (score {lead['score']:.2f})")
         elif record.topic == topics.STAKEHOLDER_NOTIFIED:
-            print(f"\n  --- to {event['stakeholder']} <{event['recipient']}> by {event['channel']}: {event['subject']}")
-            print(textwrap.indent(event["body"], "  | "))
-    print(f"\n  trace: {cfg.zipkin_url}/zipkin/traces/{records[0].trace_id}")
+            say(f"\n  --- to {event['stakeholder']} <{event['recipient']}> by {event['channel']}: {event['subject']}")
+            say(textwrap.indent(event["body"], "  | "))
+    say(f"\n  trace: {cfg.zipkin_url}/zipkin/traces/{records[0].trace_id}")
 
 
 def _print_rejection(record: Received) -> None:
     errors = record.value["payload"]["errors"]
-    print(
+    say(
         f"\n=== rejected record at offset {record.offset}: "
         + "; ".join(f"{e['field']}: {e['code']} ({e['message']})" for e in errors)
     )
@@ -65,18 +80,45 @@ def _notified_about(key: str) -> Callable[[Received], bool]:
 async def run_demo(cfg: StackConfig) -> None:
     requests = [assignment_request(family) for family in SAMPLE_FAMILIES]
     bad = b'{"event_type": "assignment.requested", "payload": {"partner": "forgot everything"}}'
+    # A key of this run's own: on a kept stack, earlier runs' rejections are on the topic too.
+    bad_key = f"demo-bad-{uuid.uuid4().hex[:8]}"
     async with TopicReader(
         cfg.kafka_bootstrap, topics.MATCH_PROPOSED, topics.STAKEHOLDER_NOTIFIED, topics.ASSIGNMENT_REJECTED
     ) as reader:
-        await publish(cfg.kafka_bootstrap, [(record_key(r), encode(r)) for r in requests] + [(b"demo-bad", bad)])
-        print(f"published {len(requests)} assignments and one malformed request to {topics.ASSIGNMENT_REQUESTED}")
+        await publish(cfg.kafka_bootstrap, [(record_key(r), encode(r)) for r in requests] + [(bad_key.encode(), bad)])
+        say(f"published {len(requests)} assignments and one malformed request to {topics.ASSIGNMENT_REQUESTED}")
         for request in requests:
             key = str(request["payload"]["assignment_id"])
             await reader.wait_for(_notified_about(key), count=3)
             records = sorted(reader.matching(_about(key)), key=lambda r: (r.topic != topics.MATCH_PROPOSED, r.offset))
             _print_assignment(cfg, request, records)
-        [rejection] = await reader.wait_for(lambda r: r.topic == topics.ASSIGNMENT_REJECTED and r.key == "demo-bad")
+        [rejection] = await reader.wait_for(lambda r: r.topic == topics.ASSIGNMENT_REJECTED and r.key == bad_key)
         _print_rejection(rejection)
+    _look_further(cfg, sorted({str(r["firm_id"]) for r in requests}), str(requests[0]["payload"]["assignment_id"]))
+
+
+def _look_further(cfg: StackConfig, firm_ids: list[str], assignment_id: str) -> None:
+    """What an operator runs next; every line works as printed while the stack runs."""
+    say(f"\nfirms: {', '.join(firm_ids)}. To look further (in another terminal, while this runs):")
+    lines: list[tuple[str, str]] = []
+    for firm_id in firm_ids:
+        lines += [
+            (f"./dev ops report --firm {firm_id}", "duty-of-information report for HR"),
+            (f"./dev ops deliveries list --firm {firm_id} --status all", "every delivery, no personal data"),
+        ]
+    lines += [
+        (f"./dev ops journey {assignment_id}", "one assignment end to end, with its trace"),
+        ("./dev ops dead-letters list", "the malformed request, kept with its reason"),
+        ("./dev ops outbox list", "rows the broker refused for good (none, one hopes)"),
+        (
+            f"curl -s http://127.0.0.1:{cfg.health_port('intake')}/metrics",
+            "Prometheus metrics; matching, notifications: +1, +2",
+        ),
+        ("./dev stack status", "each component, pid, port, ready"),
+    ]
+    width = max(len(command) for command, _ in lines)
+    for command, what in lines:
+        say(f"  {command:<{width}}  # {what}")
 
 
 async def _until_stopped() -> None:
@@ -90,22 +132,30 @@ async def _until_stopped() -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # SIGTERM (kill) and SIGHUP (the terminal closed) stop the stack as Ctrl-C does, at any moment.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.default_int_handler)
     cfg = StackConfig()
     try:
         stack.start_infra(cfg)
         stack.create_topics(cfg)
         stack.start_services(cfg, extra_env={service: DEMO_ENV for service in SERVICES})
         asyncio.run(run_demo(cfg))
-        print(f"\nEmails as sent (one .eml per message): {mailbox.mail_dir(cfg)}")
-        print(f"\nZipkin: {cfg.zipkin_url}/zipkin/  ·  logs: {cfg.logs_dir}  ·  Ctrl-C stops the stack")
+        say(f"\nEmails as sent (one .eml per message): {mailbox.mail_dir(cfg)}")
+        say(f"\nZipkin: {cfg.zipkin_url}/zipkin/  ·  logs: {cfg.logs_dir}  ·  Ctrl-C stops the stack")
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_until_stopped())
+    except KeyboardInterrupt:
+        pass  # stopped before the demo finished: the stack stops all the same
     finally:
         # A second Ctrl-C (terminals send one to every process in the group) must not cut the
-        # clean stop short and leave the broker or the database behind.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        print("stopping the stack…")
+        # clean stop short and leave the broker or the database behind. The stop comes before
+        # any output, which may go to a pipe that is gone.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        logging.getLogger("demo").info("stopping the stack…")
         stack.stop(cfg)
+        say("stack stopped; its data stays in " + str(cfg.state_dir))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from shared.topics import TOPICS, TopicSpec
 log = logging.getLogger(__name__)
 
 NAME = "kafka"
-_READY_TIMEOUT_S = 90.0
+_READY_TIMEOUT_S = 240.0  # a JVM on a busy machine; only a bound on waiting
 # The one user of the secure listeners (StackConfig.kafka_secure_listeners): SCRAM credentials in
 # the metadata log, PLAIN in the listener's JAAS config. A local, loopback-only test password.
 LOCAL_USER = "trailblazer"

@@ -46,6 +46,11 @@ def service_env(
         "PYTHONUNBUFFERED": "1",  # so the log shows what a crashed service printed last
         "TRAILBLAZER_SMTP_PORT": str(mailbox.port(cfg)),  # the stack's mail sink
     }
+    if service == "gateway":
+        env["TRAILBLAZER_GATEWAY_PORT"] = str(cfg.gateway_port(replica))
+        if cfg.kafka_secure_listeners:  # firms sign in with their Kafka SCRAM user, checked there
+            env["TRAILBLAZER_GATEWAY_AUTH_BOOTSTRAP"] = f"127.0.0.1:{cfg.kafka_sasl_port}"
+            env["TRAILBLAZER_GATEWAY_AUTH_PROTOCOL"] = "SASL_PLAINTEXT"
     if read_pid(cfg, zipkin.NAME) is not None:
         env["OTEL_TRACES_EXPORTER"] = "zipkin_json"
         env["OTEL_EXPORTER_ZIPKIN_ENDPOINT"] = f"{cfg.zipkin_url}/api/v2/spans"
@@ -92,6 +97,8 @@ def start_service(
         log.info("%s already running (pid %d)", pname, pid)
     else:
         ensure_port_free(cfg.health_port(name, replica), f"the {pname} health endpoint")
+        if name == "gateway":
+            ensure_port_free(cfg.gateway_port(replica), f"the {pname} API")
         if migrate:
             run_migration(cfg, name, extra_env)
         env = service_env(cfg, name, replica, extra_env)

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from deploy.local import kafka, mailbox, postgres, zipkin
+from deploy.local import kafka, mailbox, postgres, prometheus, zipkin
 from deploy.local import services as svc
 from deploy.local.artifacts import ensure_kafka, ensure_zipkin
 from deploy.local.config import SERVICES, StackConfig, process_name
@@ -59,6 +59,8 @@ def start_infra(cfg: StackConfig) -> None:
     if cfg.with_zipkin:
         ensure_zipkin(cfg.cache_dir)
         starters.append(zipkin.start_zipkin)
+    if cfg.with_prometheus:
+        starters.append(prometheus.start_prometheus)
     with ThreadPoolExecutor(max_workers=len(starters)) as pool:
         futures = [pool.submit(start, cfg) for start in starters]
     _raise_all([error for future in futures if (error := future.exception()) is not None])
@@ -69,7 +71,14 @@ def stop(cfg: StackConfig) -> None:
     """Stop everything that runs, services first; data directories stay for the next start.
     Every component gets its stop even if an earlier one failed."""
     errors: list[BaseException] = []
-    steps = (stop_services, kafka.stop_kafka, zipkin.stop_zipkin, mailbox.stop_mailbox, postgres.stop_postgres)
+    steps = (
+        stop_services,
+        kafka.stop_kafka,
+        zipkin.stop_zipkin,
+        prometheus.stop_prometheus,
+        mailbox.stop_mailbox,
+        postgres.stop_postgres,
+    )
     for step in steps:
         try:
             step(cfg)
@@ -86,6 +95,8 @@ def status(cfg: StackConfig) -> list[ComponentStatus]:
         _status(cfg, zipkin.NAME, cfg.zipkin_port, lambda: zipkin.zipkin_ready(cfg)),
         _status(cfg, mailbox.NAME, mailbox.port(cfg), lambda: mailbox.mailbox_ready(cfg)),
     ]
+    if read_pid(cfg, prometheus.NAME) is not None:
+        entries.append(_status(cfg, prometheus.NAME, cfg.prometheus_port, lambda: prometheus.prometheus_ready(cfg)))
     replicas = sorted({(s, 0) for s in SERVICES} | set(svc.running_replicas(cfg)))
     for service, replica in replicas:
         port = cfg.health_port(service, replica)

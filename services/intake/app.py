@@ -2,16 +2,26 @@
 
 from pathlib import Path
 
-from shared.runtime import Service
-from shared.settings import ServiceSettings
+from pydantic import Field
 
-from . import handlers
+from shared.runtime import Service
+from shared.settings import ServiceSettings, local_database_url
+from shared.telemetry import trace_module
+from shared.topics import ASSIGNMENT_CREATED, ASSIGNMENT_REJECTED, DEAD_LETTER
+
+from . import handlers, repository
+
+
+class IntakeSettings(ServiceSettings):
+    database_url: str = Field(default=local_database_url("intake"), repr=False)
 
 
 def create_service(settings: ServiceSettings | None = None) -> Service:
+    trace_module(repository, "intake.repository")  # spans named for what the SQL does
     return Service(
         name="intake",
         migrations=Path(__file__).parent / "migrations",
         register=handlers.register,
-        settings=settings or ServiceSettings(),
+        settings=settings or IntakeSettings(),
+        publishes=(ASSIGNMENT_CREATED, ASSIGNMENT_REJECTED, DEAD_LETTER),
     )

@@ -1,15 +1,18 @@
 """Wires matching: its settings, migrations, handlers, the lead expiry worker and the optional
 sample catalog."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import asyncpg
 from faststream.kafka import KafkaBroker
 
+from shared import metrics
 from shared.db import Connection, create_pool
 from shared.runtime import Service
 from shared.settings import ServiceSettings
+from shared.telemetry import trace_module
+from shared.topics import CATALOG_REJECTED, DEAD_LETTER, MATCH_ACCEPTANCE_REFUSED, MATCH_PROPOSED, MATCH_UPDATED
 
 from . import handlers, repository
 from .catalog.cache import CatalogCache
@@ -19,6 +22,7 @@ from .settings import MatchingSettings
 
 def create_service(settings: MatchingSettings | None = None) -> Service:
     settings = settings or MatchingSettings()
+    trace_module(repository, "matching.repository")  # spans named for what the SQL does
     # One in-memory catalog per process, shared by the handlers and the lead expiry worker.
     cache = CatalogCache()
 
@@ -30,9 +34,16 @@ def create_service(settings: MatchingSettings | None = None) -> Service:
         migrations=Path(__file__).parent / "migrations",
         register=register,
         settings=settings,
+        publishes=(MATCH_PROPOSED, MATCH_UPDATED, MATCH_ACCEPTANCE_REFUSED, CATALOG_REJECTED, DEAD_LETTER),
         after_migrate=seed_sample_catalog if settings.sample_catalog else None,
         workers=(expiry.lead_expiry_worker(cache),),
+        samplers=(lambda _connection: _sample_cache_age(cache),),
     )
+
+
+async def _sample_cache_age(cache: CatalogCache) -> None:
+    if cache.read_at is not None:
+        metrics.CATALOG_CACHE_AGE.set((datetime.now(UTC) - cache.read_at).total_seconds())
 
 
 async def seed_sample_catalog(dsn: str) -> None:

@@ -411,4 +411,6 @@ def job_lead_proposal(scored: Scored[JobLead]) -> JobLeadProposal:
         url=lead.url,
         score=scored.score,
         criteria=scored.criteria,
+        work_rights_required=lead.work_rights_required,
+        visa_sponsorship=lead.visa_sponsorship,
     )

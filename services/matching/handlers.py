@@ -34,6 +34,7 @@ from shared.db import Connection
 from shared.inbox import first_sighting
 from shared.messaging import Consumer, add_dead_letter, failure_reason, firm_of, record_coordinates
 from shared.settings import ServiceSettings
+from shared.telemetry import span
 from shared.topics import (
     ASSIGNMENT_CANCELLED,
     ASSIGNMENT_CREATED,
@@ -236,9 +237,10 @@ async def _proposal(
         host=assignment.host_location,
         start_date=assignment.start_date,
     )
-    await repository.share_leads_of(connection, partner.host.country)
-    await repository.open_partner(connection, partner)
-    await cache.refresh(connection)
+    with span("matching.load"):  # the partner opened, the catalog cache caught up
+        await repository.share_leads_of(connection, partner.host.country)
+        await repository.open_partner(connection, partner)
+        await cache.refresh(connection)
     match = await match_partner(connection, cache, partner, settings, now)
     return MatchProposedPayload(
         assignment_id=assignment.assignment_id,

@@ -1,6 +1,6 @@
 from pydantic import Field
 
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, local_database_url
 
 # How much each criterion counts in a score (normalised by their sum). Change them per
 # deployment with e.g. TRAILBLAZER_COACH_WEIGHTS='{"language": 0.4, ...}'.
@@ -24,6 +24,7 @@ DEFAULT_LEAD_WEIGHTS = {
 
 
 class MatchingSettings(ServiceSettings):
+    database_url: str = Field(default=local_database_url("matching"), repr=False)
     # Load the generated sample catalog after migrating, if the catalog is empty (demo, tests).
     sample_catalog: bool = False
     job_leads_per_partner: int = 10

@@ -2,26 +2,33 @@
 the status reached, or raises TransientFailure (retry with backoff) or PermanentFailure (park)."""
 
 import asyncio
-import hashlib
-import hmac
 import json
-import time
+import re
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
 import aiosmtplib
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from standardwebhooks import Webhook
 
 from shared.contracts import DeliveryStatus
 
 from .deliveries import Delivery
-from .settings import NotificationSettings
+from .settings import FirmWebhook, NotificationSettings
 
-SIGNATURE_HEADER = "Trailblazer-Signature"
-TIMESTAMP_HEADER = "Trailblazer-Timestamp"
-DELIVERY_HEADER = "Trailblazer-Delivery-Id"
+tracer = trace.get_tracer("trailblazer.notifications.channels")
+# Control characters and line breaks have no place in a header: intake refuses them in the fields
+# that end up there, and this boundary replaces any that an older record still holds.
+_HEADER_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def header_text(value: str) -> str:
+    return _HEADER_UNSAFE.sub(" ", value).strip()
 
 
 class TransientFailure(Exception):
@@ -41,14 +48,14 @@ def email_message(delivery: Delivery, sender: str) -> EmailMessage:
     email = EmailMessage()
     email["From"] = sender
     email["To"] = delivery.recipient
-    email["Subject"] = delivery.subject
+    email["Subject"] = header_text(delivery.subject)
     email["Message-ID"] = message_id(delivery)
     email["Date"] = format_datetime(delivery.notified_at)
     email["X-Trailblazer-Content-Kind"] = delivery.content_kind
     email.set_content(delivery.body)
     if delivery.html:
         email.add_alternative(delivery.html, subtype="html")
-    email["Content-Language"] = delivery.language  # after set_content, which drops Content-* headers
+    email["Content-Language"] = header_text(delivery.language)  # after set_content, which drops Content-* headers
     return email
 
 
@@ -73,8 +80,23 @@ def smtp_options(settings: NotificationSettings) -> dict[str, Any]:
 
 
 async def send_email(delivery: Delivery, settings: NotificationSettings) -> DeliveryStatus:
+    # The address is not repaired (a changed address is someone else's): if it cannot be a
+    # header, composing fails and the worker counts the attempt.
+    with tracer.start_as_current_span("compose email", record_exception=False):
+        message = email_message(delivery, settings.smtp_sender)
+    with tracer.start_as_current_span(
+        "smtp send",
+        kind=SpanKind.CLIENT,
+        attributes={"server.address": settings.smtp_host, "server.port": settings.smtp_port},
+    ) as span:
+        status = await _smtp_send(message, settings)
+        span.set_attribute("trailblazer.delivery.outcome", status.value)
+        return status
+
+
+async def _smtp_send(message: EmailMessage, settings: NotificationSettings) -> DeliveryStatus:
     try:
-        await aiosmtplib.send(email_message(delivery, settings.smtp_sender), **smtp_options(settings))
+        await aiosmtplib.send(message, **smtp_options(settings))
     except aiosmtplib.SMTPAuthenticationError as error:
         # The relay refused our credentials: a configuration fault, not the message's. Retried
         # (with backoff) so that nothing is parked while an operator fixes the password.
@@ -93,9 +115,17 @@ async def send_email(delivery: Delivery, settings: NotificationSettings) -> Deli
     return DeliveryStatus.SENT
 
 
-def sign(secret: bytes, timestamp: str, body: bytes) -> str:
-    """HMAC-SHA256 over `timestamp + "." + body`, hex; the header carries it as `v1=<hex>`."""
-    return hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+def signed_headers(webhook: FirmWebhook, webhook_id: str, body: bytes, now: datetime) -> dict[str, str]:
+    """Standard Webhooks headers: `webhook-id` (the delivery id: the same on every retry, so the
+    firm drops repeats by it), `webhook-timestamp` (Unix seconds, so the firm refuses old replays)
+    and `webhook-signature`, one `v1,<base64>` per secret, space-separated, so that during a
+    rotation either secret verifies."""
+    signatures = [Webhook(secret.get_secret_value()).sign(webhook_id, now, body.decode()) for secret in webhook.secrets]
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": " ".join(signatures),
+    }
 
 
 def webhook_body(delivery: Delivery) -> bytes:
@@ -133,17 +163,20 @@ async def send_webhook(delivery: Delivery, settings: NotificationSettings) -> De
     if webhook is None:
         raise PermanentFailure("webhook_not_configured")
     body = webhook_body(delivery)
-    timestamp = str(int(time.time()))
-    headers = {
-        "Content-Type": "application/json",
-        TIMESTAMP_HEADER: timestamp,
-        SIGNATURE_HEADER: "v1=" + sign(webhook.secret.get_secret_value().encode(), timestamp, body),
-        DELIVERY_HEADER: str(delivery.delivery_id),
-    }
-    try:
-        status = await asyncio.to_thread(_post, str(webhook.url), body, headers, settings.webhook_timeout_s)
-    except (OSError, TimeoutError) as error:
-        raise TransientFailure(f"webhook_unavailable {type(error).__name__}") from None
+    # Signed at each attempt: a retry carries the same webhook-id and a fresh timestamp.
+    now = datetime.now(UTC).replace(microsecond=0)
+    headers = {"Content-Type": "application/json", **signed_headers(webhook, str(delivery.delivery_id), body, now)}
+    with tracer.start_as_current_span(
+        "webhook POST",
+        kind=SpanKind.CLIENT,
+        attributes={"http.request.method": "POST", "server.address": webhook.url.host or ""},
+    ) as span:
+        try:
+            status = await asyncio.to_thread(_post, str(webhook.url), body, headers, settings.webhook_timeout_s)
+        except (OSError, TimeoutError) as error:
+            span.set_attribute("error.type", type(error).__name__)
+            raise TransientFailure(f"webhook_unavailable {type(error).__name__}") from None
+        span.set_attribute("http.response.status_code", status)
     if 200 <= status < 300:
         return DeliveryStatus.DELIVERED
     if status in (408, 425, 429) or status >= 500:

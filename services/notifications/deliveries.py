@@ -9,8 +9,11 @@ import asyncpg
 from shared.contracts import DeliveryChannel, DeliveryStatus, Stakeholder
 from shared.db import Connection
 
+from .domain import EMPLOYEE_CONTENT, PARTNER_CONTENT, Outcome
+
 WAKE_CHANNEL = "deliveries"
 _PENDING = ("queued", "retrying")
+UNSETTLED = ("queued", "retrying", "sending")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,10 @@ class Delivery:
     body: str
     html: str
     notified_at: datetime
+    # W3C traceparent of the assignment's trace where the delivery was queued: its spans join it.
+    traceparent: str | None = None
+    # Its last allowed attempt was cut short: park it, do not send again.
+    exhausted: bool = False
 
 
 async def queue(
@@ -45,13 +52,14 @@ async def queue(
     channel: DeliveryChannel,
     status: DeliveryStatus,
     trace_id: str | None,
+    traceparent: str | None = None,
 ) -> uuid.UUID | None:
     """Insert one delivery; None if this notification already has this channel."""
     delivery_id = uuid.uuid4()
     sent = "now()" if status is DeliveryStatus.SENT else "NULL"
     inserted = await connection.fetchval(
         "INSERT INTO deliveries(delivery_id, notification_id, assignment_id, firm_id, stakeholder, content_kind,"
-        f" channel, status, trace_id, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {sent})"
+        f" channel, status, trace_id, traceparent, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, {sent})"
         " ON CONFLICT (notification_id, channel) DO NOTHING RETURNING 1",
         delivery_id,
         notification_id,
@@ -62,6 +70,7 @@ async def queue(
         channel.value,
         status.value,
         trace_id,
+        traceparent,
     )
     if inserted is None:
         return None
@@ -70,24 +79,30 @@ async def queue(
     return delivery_id
 
 
-async def claim(pool: asyncpg.Pool, *, lease_s: float, limit: int) -> list[Delivery]:
+async def claim(pool: asyncpg.Pool, *, lease_s: float, limit: int, max_attempts: int) -> list[Delivery]:
     """Take due deliveries for this worker. SKIP LOCKED lets replicas claim side by side; the lease
-    returns a delivery to the queue if its worker dies while sending."""
+    returns a delivery to the queue if its worker dies while sending. A claim is an attempt, but
+    never beyond `max_attempts`: a delivery whose last allowed attempt was cut short (its worker
+    died, its lease ran out) comes back `exhausted`, to be parked without another try."""
     rows = await pool.fetch(
         """
-        UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, updated_at = now(),
-            claimed_until = now() + make_interval(secs => $1)
-        FROM notifications n
-        WHERE n.notification_id = d.notification_id AND d.delivery_id IN (
-            SELECT delivery_id FROM deliveries
+        WITH due AS (
+            SELECT delivery_id, attempts FROM deliveries
             WHERE ((status IN ('queued', 'retrying') AND next_attempt_at <= now())
                    OR (status = 'sending' AND claimed_until < now()))
             ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+        UPDATE deliveries d SET status = 'sending', updated_at = now(),
+            attempts = CASE WHEN due.attempts < $3 THEN due.attempts + 1 ELSE due.attempts END,
+            claimed_until = now() + make_interval(secs => $1)
+        FROM due, notifications n
+        WHERE d.delivery_id = due.delivery_id AND n.notification_id = d.notification_id
         RETURNING d.delivery_id, d.notification_id, d.assignment_id, d.firm_id, d.stakeholder, d.content_kind,
-            d.channel, d.attempts, d.trace_id, n.language, n.recipient, n.subject, n.body, n.html, n.notified_at
+            d.channel, d.attempts, d.trace_id, d.traceparent, n.language, n.recipient, n.subject, n.body, n.html,
+            n.notified_at, due.attempts >= $3 AS exhausted
         """,
         lease_s,
         limit,
+        max_attempts,
     )
     return [
         Delivery(**{**dict(r), "stakeholder": Stakeholder(r["stakeholder"]), "channel": DeliveryChannel(r["channel"])})
@@ -158,6 +173,31 @@ async def stop_pending(
         list(_PENDING),
         stakeholder.value if stakeholder else None,
     )
+
+
+async def first_outcomes(connection: Connection, assignment_id: uuid.UUID) -> list[Outcome]:
+    """Where the partner's and the employee's first messages stand on the channels that reach a
+    person (e-mail, the firm's portal): the status and when it was reached."""
+    rows = await connection.fetch(
+        "SELECT stakeholder, channel, status, attempts, last_error,"
+        " CASE status WHEN 'sent' THEN sent_at WHEN 'delivered' THEN delivered_at WHEN 'failed' THEN failed_at"
+        " ELSE NULL END AS at"
+        " FROM deliveries WHERE assignment_id = $1 AND content_kind = ANY($2::text[]) AND channel <> 'kafka'"
+        " ORDER BY stakeholder DESC, channel",
+        assignment_id,
+        [PARTNER_CONTENT, EMPLOYEE_CONTENT],
+    )
+    return [
+        Outcome(
+            stakeholder=Stakeholder(row["stakeholder"]),
+            channel=DeliveryChannel(row["channel"]),
+            status=row["status"],
+            at=row["at"],
+            attempts=row["attempts"],
+            error=row["last_error"],
+        )
+        for row in rows
+    ]
 
 
 async def record_stop(connection: Connection, table: str, assignment_id: uuid.UUID, at: datetime) -> None:

@@ -14,8 +14,10 @@ from datetime import datetime
 from shared.contracts import (
     Assignment,
     Channel,
+    CriterionScore,
     DeliveryChannel,
     JobLeadProposal,
+    LeadKind,
     MatchProposedPayload,
     Stakeholder,
     WorkPermitStatus,
@@ -24,7 +26,7 @@ from shared.contracts import (
 from . import host_countries
 from .content import Document, Section, render
 from .host_countries import HostCountry, Verification
-from .i18n import Texts, texts
+from .i18n import FALLBACK, Texts, alias, resolve, texts
 
 PARTNER_CONTENT = "partner.support_and_match"
 PARTNER_UPDATE = "partner.match_update"
@@ -71,21 +73,35 @@ def confirmed_facts(assignment: Assignment) -> HostCountry | None:
     return facts if facts is not None and facts.confirmed else None
 
 
+def _fallback_line(preferred: str, t: Texts) -> tuple[str, ...]:
+    """Said at the top when we write in English because we do not write the reader's language."""
+    if t.language == alias(preferred):
+        return ()
+    return (t("written_in_fallback", wanted=t.language_name(preferred)),)
+
+
 def permit_section(assignment: Assignment, t: Texts) -> Section:
     host = assignment.host_location
-    country = t.country(host.country)
+    in_country = t.in_country(host.country)
     facts = confirmed_facts(assignment)
-    heading = t("right_to_work", country=country)
+    heading = t("right_to_work", in_country=in_country)
     if facts is None:
-        return Section(heading, (t("unknown_country", country=country, hr=assignment.hr_contact.full_name),))
-    lines = [
-        t(f"may_work_{facts.partner_may_work.value}", country=country),
-        t("rule_as_published", summary=facts.summary),
-    ]
-    if facts.apply_for:
-        lines.append(t("apply_for", what=facts.apply_for))
-    lines.append(t("processing_time", time=facts.processing_time) if facts.processing_time else t("processing_unknown"))
-    lines += [t("source", url=str(facts.source)), t("reviewed", date=t.day(facts.last_reviewed))]
+        return Section(heading, (t("unknown_country", in_country=in_country, hr=assignment.hr_contact.full_name),))
+    lines = [t(f"may_work_{facts.partner_may_work.value}", in_country=in_country)]
+    # The reviewed rule, what to apply for and how long it takes are English data: quoted to
+    # English readers, and for everyone else the official source they come from.
+    if t.language == FALLBACK:
+        lines.append(t("rule_as_published", summary=facts.summary))
+        if facts.apply_for:
+            lines.append(t("apply_for", what=facts.apply_for))
+        if facts.processing_time:
+            lines.append(t("processing_time", time=facts.processing_time))
+        else:
+            lines.append(t("processing_unknown"))
+        lines.append(t("source", url=str(facts.source)))
+    else:
+        lines.append(t("details_at_source", url=str(facts.source)))
+    lines.append(t("reviewed", date=t.day(facts.last_reviewed)))
     if facts.verification is Verification.SECONDARY:
         lines.append(t("secondary"))
     status = assignment.partner.profile.work_permit
@@ -96,29 +112,76 @@ def permit_section(assignment: Assignment, t: Texts) -> Section:
     return Section(heading, tuple(lines))
 
 
+def _criteria_line(criteria: list[CriterionScore], t: Texts) -> str:
+    """How well it fits, criterion by criterion, in the reader's words and numbers. The matching
+    service's own explanations are English; they stay in the record for those who read it."""
+    parts = [
+        t("criterion", name=t(f"criterion_{c.criterion}"), score=t.percent(c.score))
+        for c in criteria
+        if t.has(f"criterion_{c.criterion}")
+    ]
+    return t("fits", criteria=t.join(parts)) if parts else ""
+
+
 def _coach_section(match: MatchProposedPayload, t: Texts) -> Section:
     coach = match.coach
     if coach is None:
-        reasons = "; ".join(u.message for u in match.unmatched if u.subject == "coach")
-        return Section(t("coach_heading"), (t("no_coach", reasons=reasons),))
-    return Section(
-        t("coach_heading"),
-        (t("coach_intro", coach=coach.display_name, score=t.percent(coach.score)), t("coach_why")),
-        (*(c.explanation for c in coach.criteria), t("coach_reach", email=coach.contact_email)),
-    )
+        reasons = t.join(
+            [
+                t(f"unmatched_{u.reason_code}") if t.has(f"unmatched_{u.reason_code}") else t("unmatched_other")
+                for u in match.unmatched
+                if u.subject == "coach"
+            ]
+        )
+        return Section(t("coach_heading"), (t("no_coach", reasons=reasons or t("unmatched_other")),))
+    if coach.location is not None and not coach.remote:
+        where = t("coach_meets", city=coach.location.city)
+    elif coach.location is not None:
+        where = t("coach_meets_or_remote", city=coach.location.city)
+    else:
+        where = t("coach_remote")
+    paragraphs = [t("coach_intro", coach=coach.display_name, score=t.percent(coach.score)), where]
+    if line := _criteria_line(coach.criteria, t):
+        paragraphs.append(line)
+    paragraphs.append(t("coach_reach", email=coach.contact_email))
+    return Section(t("coach_heading"), tuple(paragraphs))
 
 
-def _lead_line(lead: JobLeadProposal, t: Texts) -> str:
-    place = lead.location.city + (f", {t('lead_remote')}" if lead.remote else "")
-    why = lead.criteria[0].explanation if lead.criteria else ""
-    return f"{lead.title}, {lead.organisation} ({place}): {why}".rstrip(": ")
+def _may_take(lead: JobLeadProposal, assignment: Assignment, t: Texts) -> str:
+    """Whether the partner may take the lead, said plainly. Matching proposes only leads the
+    partner's permit allows; this says why."""
+    if lead.kind is not LeadKind.JOB:
+        return t("lead_permit_not_job")
+    if lead.visa_sponsorship:
+        return t("lead_permit_sponsored")
+    if lead.work_rights_required is False:
+        return t("lead_permit_not_needed")
+    if lead.work_rights_required and assignment.partner.profile.work_permit.may_work:
+        return t("lead_permit_yours")
+    if lead.work_rights_required:
+        return t("lead_permit_eligible")
+    return t("lead_permit_unknown")
 
 
-def _leads_section(match: MatchProposedPayload, t: Texts) -> Section:
+def _lead_line(lead: JobLeadProposal, assignment: Assignment, t: Texts) -> str:
+    place = t("lead_remote", city=lead.location.city) if lead.remote else lead.location.city
+    parts = [
+        t(f"lead_kind_{lead.kind.value}", title=lead.title, organisation=lead.organisation, place=place),
+        _may_take(lead, assignment, t),
+        t("lead_score", score=t.percent(lead.score)),
+    ]
+    if lead.url:
+        parts.append(lead.url)
+    return " ".join(parts)
+
+
+def _leads_section(match: MatchProposedPayload, assignment: Assignment, t: Texts) -> Section:
     if not match.job_leads:
-        return Section(t("leads_heading", count=0), (t("no_leads"),))
+        return Section(t("leads_heading_none"), (t("no_leads"),))
     return Section(
-        t("leads_heading", count=len(match.job_leads)), (), tuple(_lead_line(lead, t) for lead in match.job_leads)
+        t("leads_heading", count=t.number(len(match.job_leads))),
+        (),
+        tuple(_lead_line(lead, assignment, t) for lead in match.job_leads),
     )
 
 
@@ -131,11 +194,11 @@ def for_partner(assignment: Assignment, match: MatchProposedPayload) -> Message:
         subject=t("subject", city=host.city),
         greeting=t("greeting", name=partner.full_name),
         sections=(
-            Section(None, (t("welcome", city=host.city),)),
+            Section(None, (*_fallback_line(partner.preferred_language, t), t("welcome", city=host.city))),
             permit_section(assignment, t),
             support,
             _coach_section(match, t),
-            _leads_section(match, t),
+            _leads_section(match, assignment, t),
         ),
         closing=t("closing"),
     )
@@ -143,21 +206,30 @@ def for_partner(assignment: Assignment, match: MatchProposedPayload) -> Message:
 
 
 def for_employee(assignment: Assignment, match: MatchProposedPayload) -> Message:
-    employee, host = assignment.employee, assignment.host_location
+    employee, partner, host = assignment.employee, assignment.partner, assignment.host_location
     t = texts(employee.preferred_language, "employee")
     body = t(
         "body",
         city=host.city,
         coach=t("coach_yes") if match.coach else t("coach_pending"),
-        count=len(match.job_leads),
-        country=t.country(host.country),
+        leads=t("leads_count", count=t.number(len(match.job_leads))) if match.job_leads else t("leads_none"),
+        in_country=t.in_country(host.country),
     )
-    steps = (t("next_contacted"), *((t("next_coach"),) if match.coach else ()), t("next_record"))
+    partner_wrote = resolve(partner.preferred_language)
+    if partner_wrote == alias(partner.preferred_language):
+        contacted = t("next_contacted", language=t.language_name(partner_wrote))
+    else:
+        contacted = t(
+            "next_contacted_fallback",
+            language=t.language_name(partner_wrote),
+            wanted=t.language_name(partner.preferred_language),
+        )
+    steps = (contacted, *((t("next_coach"),) if match.coach else ()), t("next_record"))
     doc = Document(
         t.language,
         t("subject"),
         t("greeting", name=employee.full_name),
-        (Section(None, (body,)), Section(t("next_heading"), (), steps)),
+        (Section(None, (*_fallback_line(employee.preferred_language, t), body)), Section(t("next_heading"), (), steps)),
         t("closing"),
     )
     return _message(
@@ -167,54 +239,143 @@ def for_employee(assignment: Assignment, match: MatchProposedPayload) -> Message
 
 def hr_actions(assignment: Assignment, match: MatchProposedPayload, t: Texts) -> tuple[str, ...]:
     """What HR must do because we will not guess: unmatched coach or leads, unverified permit facts."""
-    actions = [u.message for u in match.unmatched]
+    actions = [
+        t(
+            f"unmatched_{u.subject}",
+            reason=t(f"reason_{u.reason_code}") if t.has(f"reason_{u.reason_code}") else u.message,
+        )
+        for u in match.unmatched
+    ]
     if confirmed_facts(assignment) is None:
-        actions.append(t("action_permit", country=t.country(assignment.host_location.country)))
-    return tuple(t("action", what=a) for a in actions)
+        actions.append(t("action_permit", in_country=t.in_country(assignment.host_location.country)))
+    return tuple(actions)
 
 
-def for_hr(assignment: Assignment, match: MatchProposedPayload, informed: list[Message], at: datetime) -> Message:
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one delivery of the partner's or the employee's first message, as the
+    deliveries table knows it: the real channel, the final status and when it was reached."""
+
+    stakeholder: Stakeholder
+    channel: DeliveryChannel
+    status: str  # sent | delivered | failed | suppressed | cancelled
+    at: datetime | None
+    attempts: int
+    error: str | None = None
+
+    @property
+    def reached(self) -> bool:
+        return self.status in ("sent", "delivered")
+
+
+# An error code's first word → what HR reads (catalogue key `error_<word>`); anything else is a
+# technical error, shown with its code for whoever operates the platform.
+_ERROR_WORDS = (
+    "smtp_recipient_refused",
+    "smtp_recipient_deferred",
+    "smtp_unavailable",
+    "smtp_auth_failed",
+    "webhook_not_configured",
+    "webhook_unavailable",
+    "compose_failed",
+    "attempt_interrupted",
+    "unexpected",
+)
+
+
+def _error_text(error: str | None, t: Texts) -> str:
+    code = (error or "").split(" ", 1)[0]
+    if code in _ERROR_WORDS:
+        return t(f"error_{code}")
+    if code.startswith("webhook_http_"):
+        return t("error_webhook_http", status=code.removeprefix("webhook_http_"))
+    if code.startswith("smtp_") and code[5:].isdigit():
+        return t("error_smtp_code", status=code[5:])
+    return t("error_other", code=code or "?")
+
+
+def _outcome_line(outcome: Outcome, t: Texts) -> str:
+    who = t(f"who_{outcome.stakeholder.value}")
+    how = t(f"by_{outcome.channel.value}")
+    if outcome.reached and outcome.at is not None:
+        return t(f"reached_{outcome.channel.value}", who=who, when=t.moment(outcome.at))
+    if outcome.status == "suppressed":
+        return t("not_sent_withdrawn", who=who, how=how)
+    if outcome.status == "cancelled":
+        return t("not_sent_cancelled", who=who, how=how)
+    return t(
+        "not_reached",
+        who=who,
+        how=how,
+        attempts=t.number(outcome.attempts),
+        reason=_error_text(outcome.error, t),
+    )
+
+
+def for_hr(assignment: Assignment, match: MatchProposedPayload, outcomes: list[Outcome]) -> Message:
+    """HR's record, written once the partner's and the employee's deliveries have settled: it
+    names the channels that were really used and when each message really left, and says plainly
+    when someone was not reached and what HR should do instead."""
     t = texts(assignment.hr_contact.preferred_language, "hr")
     assignment_id = str(assignment.assignment_id)
-    lines = tuple(
-        t(
-            "informed_line",
-            stakeholder=m.stakeholder.value,
-            content_kind=m.content_kind,
-            channel=m.channel.value,
-            at=at.isoformat(),
-        )
-        for m in informed
-    )
+    host = assignment.host_location
+    where = t("where", city=host.city, in_country=t.in_country(host.country))
+    informed = {o.stakeholder for o in outcomes if o.reached}
+    missing = [s for s in (Stakeholder.PARTNER, Stakeholder.EMPLOYEE) if s not in informed]
+    lines = tuple(_outcome_line(o, t) for o in sorted(outcomes, key=lambda o: (o.stakeholder != "partner", o.channel)))
     profile = assignment.partner.profile
     shared = (
         t(
             "profile_shared",
             occupation=profile.occupation,
-            sector=profile.sector.value,
-            goals=", ".join(g.value for g in profile.goals),
+            sector=t(f"sector_{profile.sector.value}"),
+            goals=t.join([t(f"goal_{g.value}") for g in profile.goals]),
         )
         if assignment.partner.consent.share_profile_with_hr
         else t("profile_private")
     )
-    actions = hr_actions(assignment, match, t)
-    sections = [
-        Section(None, (t("record", assignment=assignment_id),)),
-        Section(t("informed_heading"), (), lines),
-        Section(None, (shared,)),
-    ]
+    actions = list(hr_actions(assignment, match, t))
+    for stakeholder in missing:
+        actions.insert(0, t(f"action_inform_{stakeholder.value}"))
+    if missing:
+        subject = t("subject_incomplete", where=where)
+        opening = t("record_incomplete", assignment=assignment_id, where=where)
+    else:
+        subject = t("subject", where=where)
+        opening = t("record", assignment=assignment_id, where=where)
+    translated = _fallback_note(assignment, t)
+    sections = [Section(None, (opening, *translated)), Section(t("informed_heading"), (), lines)]
+    sections.append(Section(None, (shared,)))
     if actions:
-        sections.append(Section(t("actions_heading"), (), actions))
-    doc = Document(t.language, t("subject", assignment=assignment_id), None, tuple(sections))
+        sections.append(Section(t("actions_heading"), (), tuple(actions)))
+    doc = Document(
+        t.language, subject, t("greeting", name=assignment.hr_contact.full_name), tuple(sections), t("closing")
+    )
     by = (DeliveryChannel.EMAIL, DeliveryChannel.WEBHOOK, DeliveryChannel.KAFKA)
     return _message(Stakeholder.HR, HR_RECORD, str(assignment.hr_contact.email), doc, by)
 
 
-def duty_of_information(assignment: Assignment, match: MatchProposedPayload, at: datetime) -> list[Message]:
-    """Everything owed once the assignment and its match are both known; HR's record comes last
-    because it lists the other two."""
-    informed = [for_partner(assignment, match), for_employee(assignment, match)]
-    return [*informed, for_hr(assignment, match, informed, at)]
+def _fallback_note(assignment: Assignment, t: Texts) -> tuple[str, ...]:
+    """Said to HR when someone was written to in another language than the one they prefer."""
+    notes = []
+    for role, person in (("partner", assignment.partner), ("employee", assignment.employee)):
+        written = resolve(person.preferred_language)
+        if written != alias(person.preferred_language):
+            notes.append(
+                t(
+                    "fallback_note",
+                    who=t(f"who_{role}"),
+                    wanted=t.language_name(person.preferred_language),
+                    written=t.language_name(written),
+                )
+            )
+    return tuple(notes)
+
+
+def duty_of_information(assignment: Assignment, match: MatchProposedPayload) -> list[Message]:
+    """What is owed at once, once the assignment and its match are both known: the partner's and
+    the employee's messages. HR's record follows when both have really gone out (`for_hr`)."""
+    return [for_partner(assignment, match), for_employee(assignment, match)]
 
 
 # --- updates: a later match for the same assignment -------------------------------------------
@@ -262,7 +423,9 @@ def for_partner_update(assignment: Assignment, current: MatchProposedPayload, ch
     elif changes.coach_changed:
         sections.append(Section(t("coach_heading"), (t("update_coach_gone"),)))
     if changes.added_leads:
-        sections.append(Section(t("update_new_leads"), (), tuple(_lead_line(lead, t) for lead in changes.added_leads)))
+        sections.append(
+            Section(t("update_new_leads"), (), tuple(_lead_line(lead, assignment, t) for lead in changes.added_leads))
+        )
     if changes.removed_leads:
         gone = tuple(f"{lead.title}, {lead.organisation}" for lead in changes.removed_leads)
         sections.append(Section(t("update_gone_leads"), (), gone))
@@ -276,23 +439,58 @@ def for_partner_update(assignment: Assignment, current: MatchProposedPayload, ch
     return _message(Stakeholder.PARTNER, update_kind(current), str(partner.email), doc, partner_channels(assignment))
 
 
-def for_hr_delivery_failed(assignment: Assignment, failed: str, attempts: int, error: str) -> Message:
-    """Surfaced to HR on the firm's Kafka topic only: if HR's own mailbox is what fails, an email
-    about it would fail the same way."""
-    stakeholder, kind, channel = failed.split("|")
+def _content_words(content_kind: str, t: Texts) -> str:
+    for prefix, key in (
+        (PARTNER_CONTENT, "content_partner_first"),
+        (PARTNER_UPDATE, "content_partner_update"),
+        (EMPLOYEE_CONTENT, "content_employee"),
+        (HR_RECORD, "content_hr_record"),
+    ):
+        if content_kind.startswith(prefix):
+            return t(key)
+    return t("content_other")
+
+
+def for_hr_delivery_failed(
+    assignment: Assignment,
+    *,
+    stakeholder: Stakeholder,
+    content_kind: str,
+    channel: DeliveryChannel,
+    attempts: int,
+    error: str,
+) -> Message:
+    """A delivery failed for good: HR is told what failed, for whom, why, and what to do."""
     t = texts(assignment.hr_contact.preferred_language, "hr")
     assignment_id = str(assignment.assignment_id)
-    line = t("failed_line", stakeholder=stakeholder, content_kind=kind, channel=channel, attempts=attempts, error=error)
+    host = assignment.host_location
+    where = t("where", city=host.city, in_country=t.in_country(host.country))
+    line = t(
+        "failed_line",
+        who=t(f"who_{stakeholder.value}"),
+        content=_content_words(content_kind, t),
+        how=t(f"by_{channel.value}"),
+        attempts=t.number(attempts),
+        reason=_error_text(error, t),
+    )
+    todo = t("action_operator") if stakeholder is Stakeholder.HR else t(f"action_inform_{stakeholder.value}")
     doc = Document(
         t.language,
-        t("failed_subject", assignment=assignment_id),
-        None,
-        (Section(None, (t("failed_record", assignment=assignment_id), line)),),
+        t("failed_subject", where=where),
+        t("greeting", name=assignment.hr_contact.full_name),
+        (Section(None, (t("failed_record", assignment=assignment_id, where=where), line, todo)),),
+        t("closing"),
+    )
+    # Not through what failed: the firm has one webhook endpoint for every role, and HR's own
+    # mailbox failing would fail an e-mail about it too. Kafka always.
+    failed_path = channel if (channel is DeliveryChannel.WEBHOOK or stakeholder is Stakeholder.HR) else None
+    by = tuple(
+        c for c in (DeliveryChannel.EMAIL, DeliveryChannel.WEBHOOK, DeliveryChannel.KAFKA) if c is not failed_path
     )
     return _message(
         Stakeholder.HR,
-        f"{HR_DELIVERY_FAILED}.{stakeholder}.{kind}.{channel}",
+        f"{HR_DELIVERY_FAILED}.{stakeholder.value}.{content_kind}.{channel.value}",
         str(assignment.hr_contact.email),
         doc,
-        (DeliveryChannel.KAFKA,),
+        by,
     )

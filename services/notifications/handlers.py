@@ -35,7 +35,7 @@ from shared.topics import (
 )
 
 from . import deliveries, domain, record, repository
-from .informing import queue_message
+from .informing import queue_message, report_when_settled
 from .settings import NotificationSettings
 from .worker import DeliveryWorker
 
@@ -123,7 +123,7 @@ class Handlers:
             return
         firm_id, correlation_id, created, match = known
         now = utc_now()
-        for message in domain.duty_of_information(created.assignment, match, now):
+        for message in domain.duty_of_information(created.assignment, match):
             await queue_message(
                 connection,
                 assignment_id=assignment_id,
@@ -134,6 +134,7 @@ class Handlers:
                 firm_has_webhook=self._has_webhook(firm_id),
                 suppressed=withdrawn and message.stakeholder is Stakeholder.PARTNER,
             )
+        await report_when_settled(connection, assignment_id, self._settings)
 
     async def tell_what_changed(
         self, connection: Connection, assignment_id: uuid.UUID, previous: MatchProposedPayload
@@ -166,6 +167,7 @@ class Handlers:
             connection, assignment_id, DeliveryStatus.SUPPRESSED, Stakeholder.PARTNER
         )
         await _record_stops(connection, event.firm_id, assignment_id, stopped, DeliveryStatus.SUPPRESSED)
+        await report_when_settled(connection, assignment_id, self._settings)
 
     async def cancel(self, connection: Connection, message: KafkaMessage) -> None:
         event = decode(message.body, AssignmentCancelled)

@@ -29,6 +29,7 @@ import asyncpg
 
 from shared.contracts import DeliveryChannel, DeliveryStatus, Stakeholder
 from shared.db import Connection, create_pool
+from shared.ops.cli import add_connection_options, database_error
 
 from . import deliveries, record, repository
 from .settings import NotificationSettings
@@ -181,7 +182,6 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m services.notifications deliveries", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--database-url", default=None, help="notifications' database (TRAILBLAZER_DATABASE_URL)")
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="one line per delivery, oldest first; no personal data")
     listing.add_argument("--firm", help="only this firm's deliveries")
@@ -192,6 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("delivery_ids", nargs="*", type=uuid.UUID, metavar="DELIVERY_ID")
     again.add_argument("--firm", help="with --all-failed: the firm whose parked deliveries to requeue")
     again.add_argument("--all-failed", action="store_true", help="every parked delivery of --firm")
+    add_connection_options(parser, (listing, again), database="notifications' database")
     return parser
 
 
@@ -235,6 +236,5 @@ def run(argv: Sequence[str]) -> None:
     try:
         sys.exit(asyncio.run(main(argv)))
     except (OSError, asyncpg.PostgresError) as error:
-        # The type only: a connection error's text may quote the database URL and its password.
-        print(f"error: notifications' database: {type(error).__name__}", file=sys.stderr)
+        print(database_error("notifications' database", error), file=sys.stderr)
         sys.exit(2)

@@ -61,6 +61,14 @@ async def was_informed(connection: Connection, assignment_id: uuid.UUID) -> bool
     return found is not None
 
 
+async def hr_record_queued(connection: Connection, assignment_id: uuid.UUID) -> bool:
+    found = await connection.fetchval(
+        "SELECT 1 FROM notifications WHERE assignment_id = $1 AND content_kind = 'hr.duty_of_information_record'",
+        assignment_id,
+    )
+    return found is not None
+
+
 async def assignment_and_match(
     connection: Connection, assignment_id: uuid.UUID
 ) -> tuple[str, str, AssignmentCreatedPayload, MatchProposedPayload] | None:

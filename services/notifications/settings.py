@@ -1,19 +1,59 @@
 """notifications' settings (prefix `TRAILBLAZER_`), on top of what every service reads."""
 
+import base64
+import binascii
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, SecretStr
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from shared.settings import ConfigurationError, ServiceSettings
+from shared.settings import ConfigurationError, ServiceSettings, local_database_url
+
+WEBHOOK_SECRET_PREFIX = "whsec_"
+WEBHOOK_SECRET_MIN_BYTES = 24  # Standard Webhooks: 24 to 64 random bytes
+
+
+def _standard_webhooks_secret(secret: SecretStr) -> SecretStr:
+    """`whsec_` + base64 of at least 24 random bytes, as the firm's Standard Webhooks library takes
+    it. The message names the rule, never the value."""
+    text = secret.get_secret_value()
+    rule = f"a webhook secret must be {WEBHOOK_SECRET_PREFIX} followed by base64 of {WEBHOOK_SECRET_MIN_BYTES}-64 bytes"
+    if not text.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ValueError(rule)
+    try:
+        key = base64.b64decode(text.removeprefix(WEBHOOK_SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(rule) from None
+    if not WEBHOOK_SECRET_MIN_BYTES <= len(key) <= 64:
+        raise ValueError(rule)
+    return secret
+
+
+WebhookSecret = Annotated[SecretStr, AfterValidator(_standard_webhooks_secret)]
 
 
 class FirmWebhook(BaseModel):
+    """A firm's endpoint and its Standard Webhooks signing secrets. Every request is signed with
+    each secret listed, so during a rotation (new secret added first, old one removed once the
+    firm verifies with the new) either secret verifies."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # an error must not print a secret
+
     url: AnyHttpUrl
-    secret: SecretStr
+    secrets: Annotated[list[WebhookSecret], Field(min_length=1, max_length=2)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_secret(cls, data: Any) -> Any:
+        # {"secret": "whsec_..."} is the common case of one secret.
+        if isinstance(data, dict) and "secret" in data and "secrets" not in data:
+            data = {**data, "secrets": [data["secret"]]}
+            del data["secret"]
+        return data
 
 
 class NotificationSettings(ServiceSettings):
+    database_url: str = Field(default=local_database_url("notifications"), repr=False)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8125
     smtp_sender: str = "duty-of-information@trailblazer.example"
@@ -26,7 +66,8 @@ class NotificationSettings(ServiceSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_ca_file: Path | None = None
-    # JSON: {"<firm_id>": {"url": "https://...", "secret": "..."}}; a firm without an entry gets no webhooks.
+    # JSON: {"<firm_id>": {"url": "https://...", "secrets": ["whsec_...", "whsec_..."]}} (or "secret":
+    # "whsec_..." for one); a firm without an entry gets no webhooks. docs/notifications.md.
     firm_webhooks: dict[str, FirmWebhook] = {}
     webhook_timeout_s: float = 10.0
     delivery_max_attempts: int = 6

@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -57,6 +57,7 @@ class Assignment(Contract):
 class AssignmentRequested(Envelope):
     """Published by a relocation firm on `trailblazer.assignment.requested.v1`."""
 
+    strict_input: ClassVar[bool] = True  # written by firms: unknown fields refused
     event_type: Literal["assignment.requested"] = "assignment.requested"
     payload: Assignment
 

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, ClassVar
 from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, EmailStr, Field
@@ -34,6 +34,8 @@ Timezone = Annotated[str, AfterValidator(_known_timezone)]
 
 
 class Coach(Contract):
+    strict_input: ClassVar[bool] = True  # written by providers: unknown fields refused
+
     coach_id: Identifier
     display_name: Name
     contact_email: EmailStr
@@ -64,6 +66,8 @@ class LeadKind(StrEnum):
 
 
 class JobLead(Contract):
+    strict_input: ClassVar[bool] = True  # written by providers: unknown fields refused
+
     job_lead_id: Identifier
     kind: LeadKind = LeadKind.JOB
     title: ShortText

@@ -1,7 +1,8 @@
 """Value types shared by every contract: codes, levels, places, contacts."""
 
+import re
 from enum import IntEnum, StrEnum
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import (
     AfterValidator,
@@ -13,14 +14,23 @@ from pydantic import (
     StringConstraints,
     WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
 from .reference import ISO_639_1_LANGUAGES, ISO_3166_1_COUNTRIES
 
 
 class Contract(BaseModel):
-    """Base of every contract: unknown fields are refused, values are immutable once parsed."""
+    """Base of every contract: values are immutable once parsed.
+
+    What a firm or provider writes (`strict_input = True`) is read strictly: an unknown field is
+    refused, so a typo never passes silently. Everything the services write to each other and to
+    firms is read tolerantly (unknown fields ignored, see `decoding.decode`), so a producer may add
+    an optional field in a new revision while older consumers still run. Our own code builds
+    contracts with the forbid below either way: a misspelt keyword fails at once.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    strict_input: ClassVar[bool] = False
 
 
 def _known_language(code: str) -> str:
@@ -41,8 +51,34 @@ LanguageCode = Annotated[
 CountryCode = Annotated[
     str, StringConstraints(to_upper=True, min_length=2, max_length=2), AfterValidator(_known_country)
 ]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=120)]
+# Names, cities, titles end up in e-mail headers, subjects and file names: one line, no control
+# characters (C0 but NUL, which has its own code, DEL, C1, and the Unicode line/paragraph separators).
+_CONTROL = re.compile("[\x01-\x1f\x7f-\x9f\u2028\u2029]")
+_SINGLE_LINE_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"
+
+
+def _single_line(text: str) -> str:
+    if found := _CONTROL.search(text):
+        raise PydanticCustomError(
+            "control_character",
+            "single-line text must not contain control characters or line breaks (found {char})",
+            {"char": f"U+{ord(found.group()):04X}"},
+        )
+    return text
+
+
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200),
+    AfterValidator(_single_line),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200, "pattern": _SINGLE_LINE_PATTERN}),
+]
+ShortText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=120),
+    AfterValidator(_single_line),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 120, "pattern": _SINGLE_LINE_PATTERN}),
+]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
 
 

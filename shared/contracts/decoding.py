@@ -34,6 +34,11 @@ def ensure_owner(owner: str | None, firm_id: str) -> None:
         raise InvalidEvent([FieldError(field="firm_id", code="firm_mismatch", message=message)])
 
 
+def code_of(pydantic_type: str) -> str:
+    """The code a firm sees for one of pydantic's error types."""
+    return _CODES.get(pydantic_type, pydantic_type)
+
+
 def _storable(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
@@ -43,7 +48,7 @@ def _field_errors(error: ValidationError) -> list[FieldError]:
         FieldError(
             # Paths and messages may quote what was sent (an unknown key, say): keep them storable.
             field=_storable(".".join(str(part) for part in item["loc"]) or "$"),
-            code=_CODES.get(item["type"], item["type"]),
+            code=code_of(item["type"]),
             message=_storable(item["msg"]),
         )
         for item in error.errors(include_url=False)
@@ -51,6 +56,8 @@ def _field_errors(error: ValidationError) -> list[FieldError]:
 
 
 def decode(raw: bytes | None, model: type[M]) -> M:
+    """Firms' input strictly (an unknown field is refused), services' events tolerantly (unknown
+    fields ignored): a newer producer's optional field never dead-letters at an older reader."""
     if not raw:
         raise InvalidEvent([FieldError(field="$", code="empty_record", message="the record has no value")])
     if len(raw) > MAX_EVENT_BYTES:
@@ -62,12 +69,16 @@ def decode(raw: bytes | None, model: type[M]) -> M:
         message = f"not valid UTF-8 at byte {error.start}"
         raise InvalidEvent([FieldError(field="$", code="invalid_encoding", message=message)]) from None
     try:
-        event = model.model_validate_json(text)
+        event = model.model_validate_json(text, extra=None if _strict(model) else "ignore")
     except ValidationError as error:
         raise InvalidEvent(_field_errors(error)) from None
     if ("\x00" in text or "\\u0000" in text) and (errors := _nul_characters(event.model_dump(), "$")):
         raise InvalidEvent(errors)
     return event
+
+
+def _strict(model: type[BaseModel]) -> bool:
+    return bool(getattr(model, "strict_input", True))
 
 
 def _nul_characters(value: object, path: str) -> list[FieldError]:

@@ -3,7 +3,7 @@ a partner withdrawing consent, and a cancelled assignment."""
 
 import uuid
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -59,6 +59,7 @@ class PartnerConsentWithdrawn(Envelope):
     """Published by a firm on `trailblazer.partner.consent-withdrawn.v1` when the partner withdraws
     consent: nothing more is sent to the partner for that assignment."""
 
+    strict_input: ClassVar[bool] = True  # written by firms: unknown fields refused
     event_type: Literal["partner.consent_withdrawn"] = "partner.consent_withdrawn"
     payload: PartnerConsentWithdrawnPayload
 
@@ -73,5 +74,6 @@ class AssignmentCancelled(Envelope):
     """Published by a firm on `trailblazer.assignment.cancelled.v1`: every message not yet sent
     for the assignment is stopped."""
 
+    strict_input: ClassVar[bool] = True  # written by firms: unknown fields refused
     event_type: Literal["assignment.cancelled"] = "assignment.cancelled"
     payload: AssignmentCancelledPayload

@@ -7,7 +7,7 @@ recognise a redelivery.
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Self
 
 from pydantic import AfterValidator, AwareDatetime, Field
 
@@ -21,6 +21,10 @@ def _to_utc(moment: datetime) -> datetime:
         raise ValueError("lies outside the supported date range once converted to UTC") from None
 
 
+# Revision 1 of the v1 topics. Raise it with an additive change (a new optional field, a new
+# outbound enum value announced first); a breaking change needs a new topic version instead.
+SCHEMA_REVISION = 1
+
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 
@@ -31,7 +35,9 @@ def utc_now() -> datetime:
 class Envelope(Contract):
     event_id: uuid.UUID
     event_type: str
-    schema_version: Literal[1] = 1
+    # The revision of the contract within the topic's version (`...v1`): additive, compatible
+    # changes raise it; readers accept any revision of their topic version (docs/events.md).
+    schema_version: Annotated[int, Field(ge=1)] = SCHEMA_REVISION
     occurred_at: UtcDatetime
     firm_id: Identifier
     correlation_id: Annotated[str, Field(min_length=1, max_length=128)]

@@ -2,7 +2,7 @@
 
 import uuid
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import EmailStr, Field
 
@@ -41,6 +41,10 @@ class JobLeadProposal(Contract):
     url: str | None
     score: Score
     criteria: list[CriterionScore]
+    # Whether the partner may take it, as the lead's provider states it; null in events written
+    # before these fields existed.
+    work_rights_required: bool | None = None
+    visa_sponsorship: bool | None = None
 
 
 class Unmatched(Contract):
@@ -108,6 +112,7 @@ class MatchAccepted(Envelope):
     """Published by a firm on `trailblazer.match.accepted.v1` (keyed by the assignment id) when
     the partner accepted the proposed coach: from then on no re-assignment moves that coach."""
 
+    strict_input: ClassVar[bool] = True  # written by firms: unknown fields refused
     event_type: Literal["match.accepted"] = "match.accepted"
     payload: MatchAcceptedPayload
 

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared import dead_letter
 from shared.kafka_security import KafkaSecurity
+from shared.ops.cli import add_connection_options
 from shared.settings import ConfigurationError, ServiceSettings
 from shared.topics import DEAD_LETTER, TOPICS
 
@@ -154,19 +155,25 @@ async def replay(bootstrap: str, letters: Sequence[DeadLetter], security: KafkaS
         **(security or KafkaSecurity()).client_options(),
     )
     await producer.start()
+    replayed = 0
     try:
         for d in letters:
+            if dead_letter.TRIMMED in d.headers:
+                # Cut to fit the producer's limit: not the original record, so not replayed.
+                print(f"not replayed {d.position}: trimmed ({d.headers[dead_letter.TRIMMED].decode()}); the original is"
+                      f" on {d.source_topic}", file=sys.stderr)  # fmt: skip
+                continue
+            replayed += 1
             headers = [*dead_letter.original_headers(d.headers), (dead_letter.REPLAYED_FROM, d.position.encode())]
             await producer.send_and_wait(d.source_topic, value=d.value, key=d.key or None, headers=headers)
             print(f"replayed {d.position} to {d.source_topic}")
     finally:
         await producer.stop()
-    return len(letters)
+    return replayed
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m shared.ops.dead_letters", description=__doc__.split("\n")[0])
-    parser.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers")
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="one line per dead letter, oldest first")
     show = commands.add_parser("show", help="headers, reason and original value of dead letters")
@@ -178,6 +185,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--consumer", help="only those this consumer dead-lettered (intake, matching, ...)")
         command.add_argument("--source-topic", help="only those that came from this topic")
     listing.add_argument("--limit", type=int, default=0, help="only the newest N")
+    add_connection_options(parser, (listing, show, again), bootstrap=True)
     return parser
 
 

@@ -11,7 +11,11 @@ from deploy.local import stack
 from deploy.local.config import SERVICES, StackConfig
 
 # Spans reach Zipkin within a second instead of the SDK's default five.
-SERVICE_ENV = {"OTEL_BSP_SCHEDULE_DELAY": "300", "TRAILBLAZER_SAMPLE_CATALOG": "true"}
+SERVICE_ENV = {
+    "OTEL_BSP_SCHEDULE_DELAY": "300",
+    "TRAILBLAZER_SAMPLE_CATALOG": "true",
+    "TRAILBLAZER_METRICS_SAMPLE_S": "0.5",  # gauges follow a burst closely
+}
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,8 @@ from deploy.local.config import StackConfig
 from deploy.local.topic_reader import Received, TopicReader
 from shared import topics
 
-SECRET = "firm-shared-secret"
+# A Standard Webhooks secret (whsec_ + base64 of 32 bytes), fixed so a failing run can be replayed.
+SECRET = "whsec_" + "dHJhaWxibGF6ZXItdGVzdC13ZWJob29rLXNlY3JldCE="
 BASE_ENV = {"OTEL_BSP_SCHEDULE_DELAY": "300", "TRAILBLAZER_SAMPLE_CATALOG": "true"}
 # How long a held request waits at most: below the service's webhook timeout (10 s).
 HOLD_TIMEOUT_S = 8.0
@@ -71,15 +72,21 @@ def _serve(endpoint: FirmEndpoint) -> http.server.ThreadingHTTPServer:
 
 @contextlib.contextmanager
 def notifications_calling(
-    cfg: StackConfig, paths: Mapping[str, str], answers: Mapping[str, int]
+    cfg: StackConfig, paths: Mapping[str, str], answers: Mapping[str, int], extra_env: Mapping[str, str] | None = None
 ) -> Iterator[FirmEndpoint]:
     """The endpoint, and two notification replicas with `paths` (firm id → path) as the firms'
-    webhooks, a 5 s backoff; replica 0 is restarted as it was afterwards."""
+    webhooks, a 5 s backoff (unless `extra_env` says otherwise); replica 0 is restarted as it
+    was afterwards."""
     endpoint = FirmEndpoint(port=0, answers=dict(answers))
     server = _serve(endpoint)
     base = f"http://127.0.0.1:{endpoint.port}"
     hooks = {firm_id: {"url": f"{base}{path}", "secret": SECRET} for firm_id, path in paths.items()}
-    env = {**BASE_ENV, "TRAILBLAZER_FIRM_WEBHOOKS": json.dumps(hooks), "TRAILBLAZER_DELIVERY_BACKOFF_S": "5"}
+    env = {
+        **BASE_ENV,
+        "TRAILBLAZER_FIRM_WEBHOOKS": json.dumps(hooks),
+        "TRAILBLAZER_DELIVERY_BACKOFF_S": "5",
+        **(extra_env or {}),
+    }
     stack.kill_service(cfg, "notifications", 0, SIGTERM)
     stack.start_service(cfg, "notifications", 0, env)
     stack.start_service(cfg, "notifications", 1, env)

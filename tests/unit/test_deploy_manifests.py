@@ -579,7 +579,7 @@ def test_docker_compose_config_accepts_the_file_and_rejects_a_broken_one(tmp_pat
 
 def test_compose_runs_everything_the_docs_promise(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    infrastructure = {"kafka", "kafka-topics", "postgres", "jaeger", "mailpit"}
+    infrastructure = {"kafka", "kafka-topics", "postgres", "jaeger", "mailpit", "prometheus", "grafana"}
     assert set(services) == infrastructure | set(SERVICES) | {f"{s}-migrate" for s in SERVICES}
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
@@ -596,6 +596,12 @@ def test_compose_runs_everything_the_docs_promise(compose: dict[str, Any]) -> No
         assert run["read_only"] is True
     for name in ("matching", "matching-migrate"):
         assert services[name]["environment"]["TRAILBLAZER_SAMPLE_CATALOG"] == "true"
+    # Prometheus scrapes each service's /metrics on the port its health check uses.
+    scrape = yaml.safe_load((REPO / "deploy" / "compose" / "prometheus.yml").read_text())
+    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in scrape["scrape_configs"]}
+    assert targets == {service: [f"{service}:8100"] for service in SERVICES}
+    mounted = {volume.split(":")[0] for volume in services["grafana"]["volumes"]}
+    assert {"./deploy/compose/grafana/provisioning", "./deploy/compose/grafana/dashboards"} <= mounted
 
 
 def test_compose_databases_are_the_ones_the_init_script_creates(compose: dict[str, Any]) -> None:
@@ -609,7 +615,8 @@ def test_compose_databases_are_the_ones_the_init_script_creates(compose: dict[st
         for volume in spec.get("volumes", []):
             source = volume.split(":")[0]
             if source.startswith("./"):
-                assert (REPO / source).is_file(), f"{name} mounts {source}, which does not exist"
+                # Grafana's provisioning and dashboards are directories; everything else a file.
+                assert (REPO / source).exists(), f"{name} mounts {source}, which does not exist"
 
 
 # ---- Dockerfile ----------------------------------------------------------------------------

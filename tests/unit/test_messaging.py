@@ -68,3 +68,25 @@ def test_an_unknown_field_named_with_a_nul_is_reported_storably(request_json: di
 def test_a_moment_past_year_9999_in_utc_is_a_field_error(request_json: dict[str, Any]) -> None:
     request_json["occurred_at"] = "9999-12-31T23:59:59-14:00"
     assert _codes(json.dumps(request_json).encode()) == {"occurred_at": "invalid_value"}
+
+
+def test_line_breaks_and_control_characters_in_single_line_fields_are_refused_by_field(
+    request_json: dict[str, Any],
+) -> None:
+    """Names, cities, titles end up in e-mail headers, subjects and file names."""
+    payload = request_json["payload"]
+    payload["employee"]["full_name"] = "Jonas\r\nBcc: everyone@example.com"
+    payload["partner"]["full_name"] = "Anna\nWeber"
+    payload["partner"]["profile"]["occupation"] = "Reservoir\tengineer"
+    payload["partner"]["profile"]["skills"][0] = "manage\u2028project"
+    payload["hr_contact"]["full_name"] = "Mobility\x1bTeam"
+    payload["home_location"]["city"] = "Munich\r"
+    payload["host_location"]["city"] = "Stav\ranger"
+    assert _codes(json.dumps(request_json).encode()) == {
+        "payload.employee.full_name": "control_character",
+        "payload.partner.full_name": "control_character",
+        "payload.partner.profile.occupation": "control_character",
+        "payload.partner.profile.skills.0": "control_character",
+        "payload.hr_contact.full_name": "control_character",
+        "payload.host_location.city": "control_character",
+    }, "a trailing line break is trimmed like other surrounding white space; one inside is refused"

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
-from services.notifications.report import percentile, summarise
+from shared.reporting import percentile, summarise
 
 T0 = datetime(2026, 11, 22, 12, tzinfo=UTC)
 

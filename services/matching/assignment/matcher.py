@@ -8,6 +8,7 @@ import numpy as np
 
 from shared.contracts import CoachProposal, JobLeadProposal, Unmatched
 from shared.db import Connection
+from shared.telemetry import span
 
 from .. import domain, repository
 from ..catalog.cache import CatalogCache
@@ -47,16 +48,19 @@ async def match_partner(
     *,
     exclude_coach: str | None = None,
 ) -> Match:
-    situation = situation_for(partner, cache, settings, now)
+    with span("matching.situation"):  # the host's time zone: reference data, loaded on first use
+        situation = situation_for(partner, cache, settings, now)
     coach = await reserve_best_coach(connection, cache, partner, situation, exclude_coach)
     leads = await best_leads(connection, cache, partner, situation, settings.job_leads_per_partner)
     unmatched = []
     if coach is None:
-        candidates = await _candidates(connection, cache, partner, situation)
-        unmatched.append(why_no_coach(candidates, partner.profile, situation))
+        with span("matching.explain_no_coach"):
+            candidates = await _candidates(connection, cache, partner, situation)
+            unmatched.append(why_no_coach(candidates, partner.profile, situation))
     if not leads:
-        everything = await repository.open_job_leads_for(connection, partner.host, now)
-        unmatched.append(why_no_leads(everything, partner.profile, situation))
+        with span("matching.explain_no_leads"):
+            everything = await repository.open_job_leads_for(connection, partner.host, now)
+            unmatched.append(why_no_leads(everything, partner.profile, situation))
     return Match(coach, leads, unmatched)
 
 
@@ -77,19 +81,28 @@ async def reserve_best_coach(
 ) -> CoachProposal | None:
     """Rank with the loads read now, then take places best first: another replica may take the
     last place between our read and our reservation, and the atomic UPDATE tells us."""
-    matrix = cache.matrix
-    eligibility = matrix.eligible([partner.profile], [situation.arrival], situation)
-    ids = [matrix.coaches[i].coach_id for i in np.flatnonzero(eligibility.mask[0])]
-    loads = await repository.coach_loads(connection, ids)
-    load = np.array([loads.get(c.coach_id, c.capacity) for c in matrix.coaches], dtype=np.int64)
-    for i in matrix.ranked(partner.profile, situation, load, eligibility):
-        coach = matrix.coaches[i]
-        if coach.coach_id == exclude_coach:
-            continue
-        if await repository.reserve_coach(connection, coach.coach_id, partner.assignment_id):
-            scored = domain.score_coach(domain.CoachCandidate(coach, int(load[i])), partner.profile, situation)
-            return domain.coach_proposal(scored, situation.host)
-    return None
+    # Spans: the phases of the match (rank, reserve, explain), so a trace shows where time goes.
+    with span("matching.rank_coaches") as ranking:
+        matrix = cache.matrix
+        eligibility = matrix.eligible([partner.profile], [situation.arrival], situation)
+        ids = [matrix.coaches[i].coach_id for i in np.flatnonzero(eligibility.mask[0])]
+        loads = await repository.coach_loads(connection, ids)
+        load = np.array([loads.get(c.coach_id, c.capacity) for c in matrix.coaches], dtype=np.int64)
+        order = matrix.ranked(partner.profile, situation, load, eligibility)
+        ranking.set_attributes({"matching.coaches": len(matrix.coaches), "matching.feasible": len(order)})
+    with span("matching.reserve_coach") as reserving:
+        for tried, i in enumerate(order, start=1):
+            coach = matrix.coaches[i]
+            if coach.coach_id == exclude_coach:
+                continue
+            if await repository.reserve_coach(connection, coach.coach_id, partner.assignment_id):
+                reserving.set_attribute("matching.tried", tried)
+                break
+        else:
+            return None
+    with span("matching.explain_coach"):
+        scored = domain.score_coach(domain.CoachCandidate(coach, int(load[i])), partner.profile, situation)
+        return domain.coach_proposal(scored, situation.host)
 
 
 async def best_leads(
@@ -99,10 +112,12 @@ async def best_leads(
     situation: domain.Situation,
     limit: int,
 ) -> list[JobLeadProposal]:
-    ranked = cache.leads.rank(partner.profile, situation, limit=limit)
-    leads = await repository.job_leads_by_id(connection, [lead_id for lead_id, _ in ranked])
-    scored = [
-        domain.score_lead(leads[lead_id], partner.profile, situation) for lead_id, _ in ranked if lead_id in leads
-    ]
-    scored.sort(key=lambda s: (-s.score, s.item.job_lead_id))
-    return [domain.job_lead_proposal(s) for s in scored]
+    with span("matching.rank_leads"):
+        ranked = cache.leads.rank(partner.profile, situation, limit=limit)
+    with span("matching.explain_leads", **{"matching.leads": len(ranked)}):
+        leads = await repository.job_leads_by_id(connection, [lead_id for lead_id, _ in ranked])
+        scored = [
+            domain.score_lead(leads[lead_id], partner.profile, situation) for lead_id, _ in ranked if lead_id in leads
+        ]
+        scored.sort(key=lambda s: (-s.score, s.item.job_lead_id))
+        return [domain.job_lead_proposal(s) for s in scored]

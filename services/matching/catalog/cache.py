@@ -25,6 +25,11 @@ class CatalogCache:
         self._read_at: datetime | None = None
 
     @property
+    def read_at(self) -> datetime | None:
+        """When this process last caught up with the catalog in the database (None: never)."""
+        return self._read_at
+
+    @property
     def matrix(self) -> CoachMatrix:
         if self._matrix is None:
             self._matrix = CoachMatrix.build(sorted(self.coaches.values(), key=lambda c: c.coach_id))
