@@ -70,13 +70,6 @@ def _priced(
 ) -> tuple[Ints, Bools]:
     """Solve on the kept arcs, add the arcs that price in, repeat: the optimum, and the arcs it
     needed (a good start for a related solve)."""
-    chosen, kept, _ = _priced_with_potentials(arcs, cost, kept, partners, free, quotas)
-    return chosen, kept
-
-
-def _priced_with_potentials(
-    arcs: Arcs, cost: Ints, kept: Bools, partners: int, free: Sequence[int], quotas: Quotas | None
-) -> tuple[Ints, Bools, Floats]:
     kept = kept.copy()
     while True:
         network = _Network.build(arcs.partner[kept], arcs.coach[kept], cost[kept], partners, free, quotas)
@@ -85,21 +78,8 @@ def _priced_with_potentials(
         reduced = -cost + potential[arcs.partner] - potential[partners + arcs.coach]
         improving = ~kept & (reduced < 0)
         if not improving.any():
-            # A coach's price: what one more of its places would add to the optimum (the dual of
-            # its capacity), from the potentials that prove the flow optimal.
-            coaches = partners + np.arange(len(free))
-            prices = np.maximum(potential[network.sink] - potential[coaches], 0) / SCALE
-            return network.chosen(flows), kept, prices
+            return network.chosen(flows), kept
         kept |= improving
-
-
-def coach_prices(arcs: Arcs, partners: int, free: Sequence[int], *, shortlist: int = SHORTLIST) -> Floats:
-    """The dual price of each coach's places in the score optimum of a pool: a partner gains
-    from a coach only what its score exceeds the price by. Online matching subtracts them (see
-    assignment/matcher.py) to decide close to the optimum one partner at a time."""
-    cost = np.round(arcs.score * SCALE).astype(np.int64)
-    _, _, prices = _priced_with_potentials(arcs, cost, _shortlisted(arcs.partner, cost, shortlist), partners, free, None)
-    return prices
 
 
 def coverage_quotas(tiers: Sequence[Sequence[str]], reachable: Bools, share: float) -> Quotas:
