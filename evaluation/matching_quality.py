@@ -46,6 +46,7 @@ def situation(partner: SamplePartner, index: LeadIndex) -> domain.Situation:
         host_timezone=timezone_of(partner.host),
         start_date=partner.start_date,
         rarity=index.rarity,
+        related=index.related,
     )
 
 
@@ -112,7 +113,9 @@ def lead_violations(
         ranked = index.rank(partner.profile, where, limit=LEADS_PER_PARTNER)
         proposed += len(ranked)
         with_leads += bool(ranked)
-        violations += sum(not domain.lead_is_feasible(leads[lead_id], partner.profile, where) for lead_id, _ in ranked)
+        violations += sum(
+            not domain.lead_is_proposable(leads[lead_id], partner.profile, where) for lead_id, _ in ranked
+        )
     return {
         "partners_with_leads": round(with_leads / len(partners), 4),
         "leads_proposed": proposed,

@@ -256,6 +256,7 @@ _LEGAL_FORM: dict[str, tuple[str, ...]] = {
     "MX": ("S.A. de C.V.",),
 }
 
+# The language a language course teaches, by the name its first skill gives (evaluation truth).
 _LANGUAGE_NAME: dict[str, str] = {
     "no": "Norwegian",
     "de": "German",
@@ -268,6 +269,14 @@ _LANGUAGE_NAME: dict[str, str] = {
     "es": "Spanish",
     "zh": "Mandarin",
 }
+
+
+def taught_language(lead: JobLead) -> str | None:
+    """The language code a generated language course teaches, None for any other lead."""
+    if lead.occupation != "language learner" or not lead.skills:
+        return None
+    return next((code for code, name in _LANGUAGE_NAME.items() if name == lead.skills[0]), None)
+
 
 # --------------------------------------------------------------------------------------------
 # Sectors: occupations, skills (ESCO-like labels), organisation names, courses

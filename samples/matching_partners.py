@@ -7,7 +7,16 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from samples.matching_catalog import HOST_CITIES, Catalog
-from shared.contracts import CefrLevel, Goal, LanguageSkill, Location, PartnerProfile, Sector, WorkPermitStatus
+from shared.contracts import (
+    CefrLevel,
+    Goal,
+    LanguageSkill,
+    LeadKind,
+    Location,
+    PartnerProfile,
+    Sector,
+    WorkPermitStatus,
+)
 
 # First language of the partner and its share; the rest are minorities in every host.
 _FIRST_LANGUAGES = (
@@ -31,11 +40,16 @@ class SamplePartner:
     profile: PartnerProfile
     host: Location
     start_date: date
+    # The generator's truth, which the profile may not show: the sector of the job the partner's
+    # occupation and skills were drawn from (the profile names another sector for 1 in 5).
+    true_sector: Sector
 
 
 def generate_partners(n: int, catalog: Catalog, *, seed: int = 11, today: date) -> list[SamplePartner]:
     rng = random.Random(seed)
-    occupations = [(lead.occupation, lead.sector, lead.skills) for lead in catalog.job_leads[:5000]]
+    # A partner's occupation is a profession: drawn from job leads, not from networks or courses.
+    jobs = [lead for lead in catalog.job_leads[:5000] if lead.kind is LeadKind.JOB]
+    occupations = [(lead.occupation, lead.sector, lead.skills) for lead in jobs]
     sizes = [6, 5, 3, 7, 5, 6, 4, 10, 6, 9, 7, 6, 5, 5, 5, 7, 5, 6, 5]
     codes, shares = zip(*_FIRST_LANGUAGES, strict=True)
     permits = [permit for permit, _ in _PERMITS]
@@ -50,6 +64,7 @@ def generate_partners(n: int, catalog: Catalog, *, seed: int = 11, today: date) 
         if rng.random() < 0.2:
             languages.setdefault(rng.choice(codes), rng.choice(_LEVELS[:4]))
         occupation, sector, skills = rng.choice(occupations)
+        true_sector = sector
         if rng.random() < 0.2:
             sector = rng.choice(list(Sector))
         goals = [Goal.EMPLOYMENT] if rng.random() < 0.7 else [rng.choice(list(Goal))]
@@ -68,6 +83,7 @@ def generate_partners(n: int, catalog: Catalog, *, seed: int = 11, today: date) 
                 ),
                 host=host,
                 start_date=today + timedelta(days=rng.randint(0, 90)),
+                true_sector=true_sector,
             )
         )
     return partners

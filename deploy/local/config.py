@@ -10,8 +10,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # The services in start order; the index fixes each one's health port.
 SERVICES: tuple[str, ...] = ("intake", "matching", "notifications", "gateway", "care")
-# The gateway's HTTP API listens on its health port + this (8204 on the demo stack).
-GATEWAY_API_PORT_STEP = 100
+# The gateway's HTTP API listens on its health port + this (8164 on the demo stack): clear of the
+# health ports, the mailbox (base + 50) and the next stack's ports when stacks are 100 ports apart.
+GATEWAY_API_PORT_STEP = 60
 # Firms whose own topics the local stack creates (the demo's firm).
 LOCAL_FIRMS: tuple[str, ...] = ("nordic-relocation",)
 # care's check-in link server listens this far above its health port (8110 for the demo).

@@ -24,7 +24,7 @@ from shared.contracts import (
     PartnerProfile,
 )
 
-from .catalog.reference import hours_apart, language_name, occupation_key, skill_key
+from .catalog.reference import hours_apart, language_code, language_name, occupation_key, skill_key
 from .settings import DEFAULT_COACH_WEIGHTS, DEFAULT_LEAD_WEIGHTS
 
 T = TypeVar("T")
@@ -44,10 +44,24 @@ LEAD_KINDS_FOR_GOAL: Mapping[Goal, frozenset[LeadKind]] = {
     Goal.INTEGRATION: frozenset({LeadKind.NETWORK, LeadKind.VOLUNTEERING, LeadKind.EDUCATION}),
 }
 SkillRarity = Callable[[str], float]
+# How alike two occupations are (0..1), given their keys: 1.0 for the same one.
+OccupationRelation = Callable[[str, str], float]
+# A lead is proposed only when it is plausibly right for the partner (see lead_is_relevant):
+# occupations at least this alike count as related ...
+RELATED_OCCUPATION = 0.4
+# ... and skills count when the partner has at least this share of what the lead asks for
+# (rarity-weighted, so a generic skill every lead asks for does not carry a match on its own).
+RELEVANT_SKILL_SHARE = 0.25
+# A language course is for a partner who speaks the language below this level.
+FLUENT = CefrLevel.C1
 
 
 def _no_rarity(_: str) -> float:
     return 1.0
+
+
+def _same_occupation(a: str, b: str) -> float:
+    return 1.0 if a == b else 0.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,8 @@ class Situation:
     lead_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_LEAD_WEIGHTS))
     # How rare a skill key is among open leads (rarer skills count more in the overlap).
     rarity: SkillRarity = _no_rarity
+    # How alike two occupations are among open leads (shared skills); same key only, by default.
+    related: OccupationRelation = _same_occupation
 
     @property
     def arrival(self) -> date:
@@ -220,7 +236,11 @@ def rank_coaches(
 # ---- job leads -------------------------------------------------------------------------------
 
 
-def permit_allows(lead: JobLead, partner: PartnerProfile) -> bool:
+def permit_allows(lead: JobLead, partner: PartnerProfile, host: Location) -> bool:
+    if lead.kind is LeadKind.JOB and lead.location.country != host.country:
+        # A remote job for an employer abroad is done where the partner lives: it needs the right
+        # to work there, whatever the employer would sponsor in its own country.
+        return partner.work_permit.may_work
     if lead.visa_sponsorship:
         return True
     if lead.eligible_permits:
@@ -241,10 +261,40 @@ def lead_is_feasible(lead: JobLead, partner: PartnerProfile, situation: Situatio
     return (
         not lead.is_expired(situation.now)
         and (lead.remote or lead.location.country == situation.host.country)
-        and permit_allows(lead, partner)
+        and permit_allows(lead, partner, situation.host)
         and meets_languages(lead, partner)
         and lead.kind in wanted_kinds(partner)
     )
+
+
+def languages_taught(lead: JobLead) -> frozenset[str]:
+    """The languages an education lead teaches: the skills that name a language ("German")."""
+    if lead.kind is not LeadKind.EDUCATION:
+        return frozenset()
+    return frozenset(code for code in map(language_code, lead.skills) if code is not None)
+
+
+def lead_is_relevant(lead: JobLead, partner: PartnerProfile, situation: Situation) -> bool:
+    """Plausibly right for this partner, beyond being allowed: a job in the partner's occupation
+    or a related one, or asking for enough of the partner's skills; a network in the sector too;
+    a course of the sector or of a language the partner is still learning; volunteering always
+    (it serves the integration goal). No overlap is no lead: fewer good leads beat ten poor ones."""
+    if lead.kind is LeadKind.VOLUNTEERING:
+        return True
+    related = situation.related(occupation_key(partner.occupation), occupation_key(lead.occupation))
+    share, matched, _ = _skill_overlap(lead, partner, situation.rarity)
+    if related >= RELATED_OCCUPATION or (matched and round(share, 4) >= RELEVANT_SKILL_SHARE):
+        return True
+    if lead.kind is LeadKind.JOB:
+        return False
+    if lead.sector == partner.sector:
+        return True
+    levels = _levels(partner.languages)
+    return any(levels.get(code, 0) < FLUENT for code in languages_taught(lead))
+
+
+def lead_is_proposable(lead: JobLead, partner: PartnerProfile, situation: Situation) -> bool:
+    return lead_is_feasible(lead, partner, situation) and lead_is_relevant(lead, partner, situation)
 
 
 def _skill_overlap(lead: JobLead, partner: PartnerProfile, rarity: SkillRarity) -> tuple[float, int, int]:
@@ -328,7 +378,7 @@ def score_lead(lead: JobLead, partner: PartnerProfile, situation: Situation) -> 
 def rank_job_leads(
     leads: Iterable[JobLead], partner: PartnerProfile, situation: Situation, *, limit: int
 ) -> list[Scored[JobLead]]:
-    scored = [score_lead(lead, partner, situation) for lead in leads if lead_is_feasible(lead, partner, situation)]
+    scored = [score_lead(lead, partner, situation) for lead in leads if lead_is_proposable(lead, partner, situation)]
     return sorted(scored, key=lambda s: (-s.score, s.item.job_lead_id))[:limit]
 
 

@@ -112,14 +112,27 @@ def permit_section(assignment: Assignment, t: Texts) -> Section:
     return Section(heading, tuple(lines))
 
 
+# Said already in the line itself (where you meet, what kind of lead it is), so not repeated.
+_STATED = {"criterion": {"place"}, "lead_criterion": {"place", "goals"}}
+
+
+def _criteria_words(criteria: list[CriterionScore], prefix: str, t: Texts) -> list[str]:
+    """Matching explains each criterion in English: English readers get those explanations, all
+    others the criterion's name and score in their own words."""
+    shown = [c for c in criteria if c.criterion not in _STATED[prefix]]
+    if t.language == FALLBACK:
+        return [c.explanation for c in shown if c.explanation]
+    return [
+        t("criterion", name=t(f"{prefix}_{c.criterion}"), score=t.percent(c.score))
+        for c in shown
+        if t.has(f"{prefix}_{c.criterion}")
+    ]
+
+
 def _criteria_line(criteria: list[CriterionScore], t: Texts) -> str:
     """How well it fits, criterion by criterion, in the reader's words and numbers. The matching
     service's own explanations are English; they stay in the record for those who read it."""
-    parts = [
-        t("criterion", name=t(f"criterion_{c.criterion}"), score=t.percent(c.score))
-        for c in criteria
-        if t.has(f"criterion_{c.criterion}")
-    ]
+    parts = _criteria_words(criteria, "criterion", t)
     return t("fits", criteria=t.join(parts)) if parts else ""
 
 
@@ -163,12 +176,21 @@ def _may_take(lead: JobLeadProposal, assignment: Assignment, t: Texts) -> str:
     return t("lead_permit_unknown")
 
 
+def _lead_score(lead: JobLeadProposal, t: Texts) -> str:
+    """The total, then each criterion by name and score in the reader's words (matching's own
+    explanations are English)."""
+    parts = _criteria_words(lead.criteria, "lead_criterion", t)
+    if not parts:
+        return t("lead_score", score=t.percent(lead.score))
+    return t("lead_score_with", score=t.percent(lead.score), criteria=t.join(parts))
+
+
 def _lead_line(lead: JobLeadProposal, assignment: Assignment, t: Texts) -> str:
     place = t("lead_remote", city=lead.location.city) if lead.remote else lead.location.city
     parts = [
         t(f"lead_kind_{lead.kind.value}", title=lead.title, organisation=lead.organisation, place=place),
         _may_take(lead, assignment, t),
-        t("lead_score", score=t.percent(lead.score)),
+        _lead_score(lead, t),
     ]
     if lead.url:
         parts.append(lead.url)

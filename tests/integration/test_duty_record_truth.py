@@ -20,6 +20,7 @@ from deploy.local.config import StackConfig
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, encode, publish, record_key
 from deploy.local.topic_reader import TopicReader
 from shared import topics
+from tests.unit.test_notifications_golden import english_phrases
 
 from .notifications_helpers import (
     FirmEndpoint,
@@ -258,3 +259,47 @@ async def test_one_assignments_trace_holds_its_smtp_and_webhook_spans_and_duty_r
     exported = json.dumps(spans)
     for personal in (request["payload"]["partner"]["full_name"], request["payload"]["partner"]["email"]):
         assert personal not in exported, "no personal data in spans"
+
+
+async def test_five_partners_read_their_email_entirely_in_their_language(
+    local_stack: StackConfig, firm: FirmEndpoint
+) -> None:
+    """German, Spanish, French, Norwegian and English partners, as a firm sends them: no English
+    sentence reaches the first four except names, job titles and organisations."""
+    requests = {}
+    for language, family in (("de", 0), ("es", 1), ("fr", 1), ("nb", 0), ("en", 2)):
+        request = assignment_request(SAMPLE_FAMILIES[family], firm_id="portal-firm")
+        partner = request["payload"]["partner"]
+        partner["preferred_language"] = language
+        if not any(skill["code"] == language[:2] for skill in partner["profile"]["languages"]):
+            partner["profile"]["languages"].append({"code": language, "level": "C2"})
+        own_addresses(request)
+        requests[language] = request
+    async with TopicReader(local_stack.kafka_bootstrap, *READ, topics.MATCH_PROPOSED) as reader:
+        await publish(local_stack.kafka_bootstrap, [(record_key(r), encode(r)) for r in requests.values()])
+        for request in requests.values():
+            await wait_status(reader, request["payload"]["assignment_id"], {("partner", "email"): "sent"})
+        matches = {
+            language: reader.matching(about(topics.MATCH_PROPOSED, request["payload"]["assignment_id"]))[0].value
+            for language, request in requests.items()
+        }
+    phrases = english_phrases()
+    for language, request in requests.items():
+        [mail] = mails_to(local_stack, request["payload"]["partner"]["email"])
+        text = text_of(mail)
+        assert mail["Content-Language"] == language
+        proposal = matches[language]["payload"]
+        explanations = {  # "in Stavanger" is a place in any language: sentences of three words or more
+            c["explanation"]
+            for p in (proposal["coach"], *proposal["job_leads"])
+            if p
+            for c in p["criteria"]
+            if len(c["explanation"].split()) >= 3
+        }
+        assert all(lead["title"] in text for lead in proposal["job_leads"])
+        if language == "en":
+            assert "in their own language" not in text
+            continue
+        assert not [p for p in phrases if p in text or p in mail["Subject"]], language
+        assert not [e for e in explanations if e in text], f"{language}: matching's English explanations"
+        assert "/r " not in text and "Liebe" not in text

@@ -80,7 +80,8 @@ async def test_an_assignment_reaches_every_stakeholder_in_one_trace(local_stack:
     spans = await services_in_trace(local_stack, trace_ids.pop(), services)
     assert services <= {s["localEndpoint"]["serviceName"] for s in spans}
     traced_db = {s["localEndpoint"]["serviceName"] for s in spans if s.get("tags", {}).get("db.system") == "postgresql"}
-    assert traced_db == services, "database calls are traced in every service"
+    # (The gateway, projecting the same events for firms' status requests, may appear too.)
+    assert traced_db >= services, "database calls are traced in every service"
     names = {s["name"] for s in spans}
     # Spans say what they do: the repository operation, not the SQL verb (TRAILBLAZER_TRACE_SQL).
     assert not names & {"insert", "select", "update", "delete", "begin;", "commit;"}, sorted(names)

@@ -221,7 +221,7 @@ async def test_cancel_withdraw_and_accept_become_the_firms_events(
         accepted = await firm.post(
             f"/v1/assignments/{assignment_id}/match-acceptance",
             json=wrong_coach,
-            headers={"Idempotency-Key": "accept-1"},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
         )
         assert accepted.status_code == 202 and accepted.json()["event_type"] == "match.accepted"
         [refusal] = await reader.wait_for(about(topics.MATCH_ACCEPTANCE_REFUSED, assignment_id))
@@ -231,13 +231,15 @@ async def test_cancel_withdraw_and_accept_become_the_firms_events(
         assert refusal_codes[0] in ("coach_not_proposed", "no_coach_proposed")
 
         withdrawn = await firm.post(
-            f"/v1/assignments/{assignment_id}/consent-withdrawal", json={}, headers={"Idempotency-Key": "withdraw-1"}
+            f"/v1/assignments/{assignment_id}/consent-withdrawal",
+            json={},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
         )
         assert withdrawn.status_code == 202
         cancelled = await firm.post(
             f"/v1/assignments/{assignment_id}/cancellation",
             json={"reason": "assignment postponed"},
-            headers={"Idempotency-Key": "cancel-1"},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
         )
         assert cancelled.status_code == 202
         [withdrawal] = await reader.wait_for(about(topics.PARTNER_CONSENT_WITHDRAWN, assignment_id))
@@ -251,7 +253,7 @@ async def test_cancel_withdraw_and_accept_become_the_firms_events(
     async with httpx.AsyncClient(base_url=gateway, headers=basic(OTHER_FIRM, OTHER_PASSWORD)) as other:
         assert (await other.get(f"/v1/assignments/{assignment_id}")).status_code == 404
         stolen = await other.post(
-            f"/v1/assignments/{assignment_id}/cancellation", json={}, headers={"Idempotency-Key": "x"}
+            f"/v1/assignments/{assignment_id}/cancellation", json={}, headers={"Idempotency-Key": str(uuid.uuid4())}
         )
         assert stolen.status_code == 404 and stolen.json()["errors"][0]["code"] == "unknown_assignment"
     async with httpx.AsyncClient(base_url=gateway, headers=basic(USER, "not-the-password")) as guessing:

@@ -187,3 +187,97 @@ def test_lead_scores_explain_skill_overlap() -> None:
     scored = domain.score_lead(lead(), partner(), at(STAVANGER))
     skills = next(c for c in scored.criteria if c.criterion == "skills")
     assert skills.explanation == "1 of the 2 skills asked for are yours" and skills.score == 0.5
+
+
+# ---- relevance: a lead is proposed only when it is plausibly right for the partner ----------
+
+ANALYST = partner(
+    occupation="Financial analyst",
+    skills=["financial analysis", "prepare financial reports", "financial forecasting"],
+    sector=Sector.FINANCE,
+)
+SINGAPORE = Location(city="Singapore", country="SG")
+
+
+def test_a_lead_sharing_no_occupation_skill_or_sector_is_not_padding() -> None:
+    """The demo's case: a financial analyst was offered a molecular biologist and a civil engineer."""
+    biologist = lead(
+        "biologist",
+        title="Senior molecular biologist",
+        occupation="molecular biologist",
+        sector=Sector.HEALTHCARE,
+        skills=["molecular biology", "laboratory techniques"],
+    )
+    analyst_job = lead(
+        "analyst",
+        title="Financial analyst",
+        occupation="financial analyst",
+        sector=Sector.FINANCE,
+        skills=["financial analysis", "risk management"],
+    )
+    skills_only = lead(
+        "controller",
+        occupation="financial controller",
+        sector=Sector.FINANCE,
+        skills=["prepare financial reports", "financial forecasting", "budgeting"],
+    )
+    found = [
+        s.item.job_lead_id
+        for s in domain.rank_job_leads([biologist, analyst_job, skills_only], ANALYST, at(STAVANGER), limit=10)
+    ]
+    assert found == ["analyst", "controller"]
+    assert not domain.lead_is_relevant(biologist, ANALYST, at(STAVANGER))
+
+
+def test_a_related_occupation_counts_without_shared_skills() -> None:
+    related = domain.Situation(host=STAVANGER, now=NOW, related=lambda a, b: 1.0 if a == b else 0.6)
+    auditor = lead("auditor", occupation="auditor", sector=Sector.FINANCE, skills=["audit procedures"])
+    assert domain.lead_is_relevant(auditor, ANALYST, related)
+    assert not domain.lead_is_relevant(auditor, ANALYST, at(STAVANGER))
+
+
+def test_a_sponsored_visa_abroad_does_not_let_a_partner_without_work_rights_work_remotely() -> None:
+    no_rights = ANALYST.model_copy(update={"work_permit": WorkPermitStatus.DEPENDENT_PERMIT_WITHOUT_WORK_RIGHTS})
+    remote_abroad = lead(
+        "abroad",
+        location=SINGAPORE,
+        remote=True,
+        visa_sponsorship=True,
+        work_rights_required=False,
+        occupation="financial analyst",
+        skills=["financial analysis"],
+    )
+    at_home = remote_abroad.model_copy(update={"job_lead_id": "home", "location": STAVANGER})
+    assert not domain.permit_allows(remote_abroad, no_rights, STAVANGER)
+    assert domain.permit_allows(at_home, no_rights, STAVANGER)
+    found = [
+        s.item.job_lead_id for s in domain.rank_job_leads([remote_abroad, at_home], no_rights, at(STAVANGER), limit=10)
+    ]
+    assert found == ["home"]
+
+
+def test_language_courses_go_to_partners_still_learning_the_language() -> None:
+    course = lead(
+        "norwegian-a2",
+        kind=LeadKind.EDUCATION,
+        occupation="language learner",
+        sector=Sector.EDUCATION,
+        skills=["Norwegian", "understand spoken Norwegian"],
+        required_languages=[],
+        work_rights_required=False,
+    )
+    learner = ANALYST.model_copy(update={"goals": [Goal.INTEGRATION]})
+    fluent = learner.model_copy(update={"languages": [LanguageSkill(code="no", level=CefrLevel.C2)]})
+    assert domain.languages_taught(course) == {"no"}
+    assert domain.lead_is_relevant(course, learner, at(STAVANGER))
+    assert not domain.lead_is_relevant(course, fluent, at(STAVANGER))
+
+
+def test_none_good_yet_is_an_answer_with_a_reason() -> None:
+    biologist = lead(
+        "biologist", occupation="molecular biologist", sector=Sector.HEALTHCARE, skills=["molecular biology"]
+    )
+    assert domain.rank_job_leads([biologist], ANALYST, at(STAVANGER), limit=10) == []
+    reason = unmatched.why_no_leads([biologist], ANALYST, at(STAVANGER))
+    assert reason.reason_code == "no_relevant_leads"
+    assert "Financial analyst" in reason.message

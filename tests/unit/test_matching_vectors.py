@@ -41,7 +41,9 @@ partners = st.builds(
 
 
 def situation(host_index: int) -> domain.Situation:
-    return domain.Situation(host=HOST_CITIES[host_index], now=NOW, host_timezone="Europe/Berlin", rarity=INDEX.rarity)
+    return domain.Situation(
+        host=HOST_CITIES[host_index], now=NOW, host_timezone="Europe/Berlin", rarity=INDEX.rarity, related=INDEX.related
+    )
 
 
 # Found by hypothesis: skill overlaps 0.4401 and 0.44 tie once each criterion is rounded as the
@@ -70,7 +72,8 @@ def test_lead_ranking_equals_the_pure_rules(partner: PartnerProfile, host: int) 
         lead = by_id[lead_id]
         assert not lead.is_expired(NOW)
         assert lead.remote or lead.location.country == where.host.country
-        assert domain.permit_allows(lead, partner) and domain.meets_languages(lead, partner)
+        assert domain.permit_allows(lead, partner, where.host) and domain.meets_languages(lead, partner)
+        assert domain.lead_is_relevant(lead, partner, where)
 
 
 @settings(max_examples=60, deadline=None)

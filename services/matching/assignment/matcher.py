@@ -35,6 +35,7 @@ def situation_for(
         coach_weights=settings.coach_weights,
         lead_weights=settings.lead_weights,
         rarity=cache.leads.rarity,
+        related=cache.leads.related,
     )
 
 

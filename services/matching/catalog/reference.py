@@ -32,6 +32,14 @@ def language_name(code: str) -> str:
     return str(language.name).split(";")[0].split(" (")[0]
 
 
+@cache
+def language_code(name: str) -> str | None:
+    """The ISO 639-1 code of a language named in English ("German" -> "de"), else None."""
+    language = pycountry.languages.get(name=name.strip())
+    code = getattr(language, "alpha_2", None) if language is not None else None
+    return str(code) if code else None
+
+
 def normalise_text(text: str) -> str:
     return " ".join(_TEXT.sub(" ", text.lower()).split())
 

@@ -110,7 +110,7 @@ async def lead_added(
     for partner in await repository.open_partners(connection, None if lead.remote else lead.location.country):
         before = await repository.proposal(connection, partner.assignment_id)
         situation = situation_for(partner, cache, settings, now)
-        if before is None or not domain.lead_is_feasible(lead, partner.profile, situation):
+        if before is None or not domain.lead_is_proposable(lead, partner.profile, situation):
             continue
         scored = domain.score_lead(lead, partner.profile, situation)
         kept = [p for p in before.job_leads if p.job_lead_id != lead.job_lead_id]

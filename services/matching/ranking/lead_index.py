@@ -14,10 +14,10 @@ from datetime import datetime
 import numpy as np
 from scipy import sparse  # type: ignore[import-untyped]
 
-from shared.contracts import JobLead, PartnerProfile
+from shared.contracts import JobLead, LeadKind, PartnerProfile
 
 from ..catalog.reference import occupation_key, skill_key
-from ..domain import Situation
+from ..domain import FLUENT, RELATED_OCCUPATION, RELEVANT_SKILL_SHARE, Situation, languages_taught
 from ..ranking.vectors import (
     KINDS,
     LEAD_CRITERIA,
@@ -49,6 +49,7 @@ class LeadRow:
     permits: int  # bit per eligible WorkPermitStatus; 0 when the lead names none
     work_rights_required: bool
     visa_sponsorship: bool
+    teaches: tuple[int, ...]  # languages an education lead teaches
 
 
 class _Shard:
@@ -65,9 +66,12 @@ class _Shard:
         self.rights = np.array([row.work_rights_required for row in rows], dtype=bool)
         self.sponsored = np.array([row.visa_sponsorship for row in rows], dtype=bool)
         self.required = np.zeros((len(rows), n_languages), dtype=np.int8)
+        self.teaches = np.zeros((len(rows), n_languages), dtype=bool)
         for i, row in enumerate(rows):
             for language, level in row.languages:
                 self.required[i, language] = level
+            for language in row.teaches:
+                self.teaches[i, language] = True
         indptr = np.cumsum([0, *(len(row.skills) for row in rows)])
         indices = np.fromiter((s for row in rows for s in row.skills), dtype=np.int64, count=int(indptr[-1]))
         data = np.ones(len(indices), dtype=np.float64)
@@ -82,6 +86,11 @@ class LeadIndex:
         self.occupations = Vocabulary()
         self.cities = Vocabulary()
         self.skill_counts = np.zeros(0, dtype=np.int64)  # open leads asking for each skill key
+        # Per occupation: open leads, and how many of them ask for each skill (its skill profile).
+        self.occupation_leads: dict[int, int] = {}
+        self.occupation_skills: dict[int, dict[int, int]] = {}
+        self._profiles: sparse.csr_matrix | None = None  # occupations x skills, rows of unit length
+        self._relations: dict[int, Floats] = {}
         self._shards: dict[str, _Shard] = {}
         self._dirty: set[str] = set()
 
@@ -133,6 +142,7 @@ class LeadIndex:
             permits=permits,
             work_rights_required=lead.work_rights_required,
             visa_sponsorship=lead.visa_sponsorship,
+            teaches=tuple(sorted(self.languages.id(code) for code in languages_taught(lead))),
         )
 
     def _count(self, row: LeadRow, delta: int) -> None:
@@ -142,6 +152,12 @@ class LeadIndex:
             self.skill_counts = grown
         for skill in row.skills:
             self.skill_counts[skill] += delta
+        self.occupation_leads[row.occupation] = self.occupation_leads.get(row.occupation, 0) + delta
+        profile = self.occupation_skills.setdefault(row.occupation, {})
+        for skill in row.skills:
+            profile[skill] = profile.get(skill, 0) + delta
+        self._profiles = None
+        self._relations.clear()
 
     # ---- rarity ----------------------------------------------------------------------------
 
@@ -154,6 +170,43 @@ class LeadIndex:
     def _rarity_vector(self) -> Floats:
         counts = np.maximum(self.skill_counts[: len(self.skills)], 1)
         return np.log1p(max(1, len(self.rows)) / counts)
+
+    # ---- related occupations ----------------------------------------------------------------
+
+    def relations(self, occupation: int) -> Floats:
+        """How alike each occupation is to this one: the cosine of their skill profiles (the
+        share of their open leads asking for each skill). Same occupation: 1.0."""
+        found = self._relations.get(occupation)
+        if found is not None:
+            return found
+        n = len(self.occupations)
+        if self._profiles is None or self._profiles.shape[0] < n:
+            rows, columns, shares = [], [], []
+            for occ, skills in self.occupation_skills.items():
+                leads = self.occupation_leads.get(occ, 0)
+                for skill, count in skills.items():
+                    if leads > 0 and count > 0:
+                        rows.append(occ)
+                        columns.append(skill)
+                        shares.append(count / leads)
+            profiles = sparse.csr_matrix((shares, (rows, columns)), shape=(n, len(self.skills)))
+            norms = np.sqrt(np.asarray(profiles.multiply(profiles).sum(axis=1)).ravel())
+            self._profiles = sparse.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ profiles
+        relation = np.zeros(n)
+        if 0 <= occupation < n:
+            relation = np.round(np.asarray((self._profiles @ self._profiles[occupation].T).todense()).ravel(), 4)
+            relation[occupation] = 1.0
+        self._relations[occupation] = relation
+        return relation
+
+    def related(self, a: str, b: str) -> float:
+        """domain.Situation.related for two occupation keys."""
+        if a == b:
+            return 1.0
+        first, second = self.occupations.ids.get(a), self.occupations.ids.get(b)
+        if first is None or second is None:
+            return 0.0
+        return float(self.relations(first)[second])
 
     # ---- ranking ---------------------------------------------------------------------------
 
@@ -204,6 +257,9 @@ class LeadIndex:
         permit_ok = shard.sponsored | np.where(
             shard.permits != 0, (shard.permits & permit_bit) != 0, ~shard.rights | partner.work_permit.may_work
         )
+        # domain.permit_allows: a remote job abroad needs the right to work where the partner lives.
+        abroad_job = (shard.country != host.country) & (shard.kind == KINDS.index(LeadKind.JOB))
+        permit_ok = np.where(abroad_job, partner.work_permit.may_work, permit_ok)
         required = shard.required.astype(np.float64)
         mask = (
             (shard.expires > situation.now.timestamp())
@@ -223,9 +279,26 @@ class LeadIndex:
         margin = np.where(required > 0, levels[None, :] - required, 99.0).min(axis=1, initial=99.0)
         city = self.cities.ids.get(f"{host.country}:{host.city}", -1)
         occupation = self.occupations.ids.get(occupation_key(partner.occupation), -1)
+        skill_share = np.where(asked > 0, matched / np.where(asked > 0, asked, 1.0), 0.5)
+        # domain.lead_is_relevant, for the whole shard.
+        related = (
+            self.relations(occupation)[shard.occupation] >= RELATED_OCCUPATION
+            if occupation >= 0
+            else np.zeros(len(shard.ids), dtype=bool)
+        )
+        by_skills = (shard.skills @ yours > 0) & (np.round(skill_share, 4) >= RELEVANT_SKILL_SHARE)
+        learning = (shard.teaches & (levels < FLUENT)[None, :]).any(axis=1)
+        other_kind = shard.kind != KINDS.index(LeadKind.JOB)
+        relevant = (
+            (shard.kind == KINDS.index(LeadKind.VOLUNTEERING))
+            | related
+            | by_skills
+            | (other_kind & ((shard.sector == SECTORS.index(partner.sector)) | learning))
+        )
+        mask &= relevant
         criteria = np.stack(
             [
-                np.where(asked > 0, matched / np.where(asked > 0, asked, 1.0), 0.5),
+                skill_share,
                 (shard.sector == SECTORS.index(partner.sector)).astype(float),
                 (shard.occupation == occupation).astype(float),
                 np.where(primary[shard.kind], 1.0, 0.5),

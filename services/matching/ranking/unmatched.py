@@ -11,6 +11,7 @@ from ..domain import (
     Situation,
     best_shared_language,
     is_available,
+    lead_is_relevant,
     meets_languages,
     permit_allows,
     serves_place,
@@ -45,8 +46,9 @@ def why_no_leads(leads: Iterable[JobLead], partner: PartnerProfile, situation: S
         ("no_leads_in_country", lambda lead: lead.remote or lead.location.country == host.country),
         ("all_leads_expired", lambda lead: not lead.is_expired(now)),
         ("no_leads_for_goals", lambda lead: lead.kind in wanted_kinds(partner)),
-        ("work_permit_required", lambda lead: permit_allows(lead, partner)),
+        ("work_permit_required", lambda lead: permit_allows(lead, partner, host)),
         ("language_level_too_low", lambda lead: meets_languages(lead, partner)),
+        ("no_relevant_leads", lambda lead: lead_is_relevant(lead, partner, situation)),
     )
     messages = {
         "no_leads_in_country": f"no lead is open in {host.country} or remote",
@@ -54,6 +56,8 @@ def why_no_leads(leads: Iterable[JobLead], partner: PartnerProfile, situation: S
         "no_leads_for_goals": "no open lead serves the partner's goals",
         "work_permit_required": "every fitting lead needs work rights the partner's permit does not give",
         "language_level_too_low": "every fitting lead asks for a higher language level than the partner's",
+        "no_relevant_leads": f"none good yet: no open lead the partner may take in {host.country} matches"
+        f" their occupation ({partner.occupation}), a related one or their skills",
     }
     remaining = list(leads)
     for code, keep in steps:
