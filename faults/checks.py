@@ -32,6 +32,7 @@ PROGRESS = {
     "intake": "SELECT count(*) FROM assignments",
     "matching": "SELECT count(*) FROM proposals",
     "notifications": "SELECT count(*) FROM notifications",
+    "care": "SELECT count(*) FROM care_record",
 }
 
 
@@ -121,7 +122,7 @@ async def verify(cfg: StackConfig, published: list[uuid.UUID]) -> Verdict:
     complete = Counter(r["assignment_id"] for r in per_stakeholder)
     outbox = {
         db: int((await _fetch(cfg, db, "SELECT count(*) AS n FROM outbox"))[0]["n"])
-        for db in ("intake", "matching", "notifications")
+        for db in ("intake", "matching", "notifications", "care")
     }
     topic_counts = {t: await _keyed(cfg, t, keys) for t in (topics.ASSIGNMENT_CREATED, topics.MATCH_PROPOSED)}
     notified = [

@@ -12,6 +12,8 @@ from aiokafka import AIOKafkaProducer
 
 from deploy.local.firm import REQUEST_TOPIC, SAMPLE_FAMILIES, assignment_request
 
+FIRM = "fault-suite"  # the firm the load writes as
+
 log = logging.getLogger(__name__)
 
 
@@ -38,7 +40,7 @@ class Stream:
             self.done.set()
 
     async def _send(self, producer: AIOKafkaProducer, index: int) -> uuid.UUID:
-        request = assignment_request(SAMPLE_FAMILIES[index % len(SAMPLE_FAMILIES)], firm_id="fault-suite")
+        request = assignment_request(SAMPLE_FAMILIES[index % len(SAMPLE_FAMILIES)], firm_id=FIRM)
         assignment_id = uuid.UUID(request["payload"]["assignment_id"])
         value, key = json.dumps(request).encode(), str(assignment_id).encode()
         while True:

@@ -45,6 +45,18 @@ from shared.contracts import (
     PartnerConsentWithdrawn,
     StakeholderNotified,
 )
+from shared.contracts.care import (
+    CareEscalation,
+    CareRefused,
+    CheckInDue,
+    DutyOfCareEntry,
+    EscalationClosed,
+    OutcomeReported,
+    PermitClarified,
+    ProviderScorecard,
+    PulseGiven,
+    SessionHeld,
+)
 from shared.contracts.envelope import SCHEMA_REVISION
 from shared.contracts.schemas import is_strict
 from shared.health import asyncapi_page
@@ -96,6 +108,19 @@ MESSAGES: dict[str, Message] = {
         JobLead, {"type": "string", "description": "the job_lead_id"}, "A job lead; a null value removes it", True
     ),
     "catalog.rejected": Message(CatalogRejected, _ANSWER_KEY, "A catalog record matching refused"),
+    # The duty of care (services/care, docs/care.md).
+    "care.pulse-given": Message(PulseGiven, _ASSIGNMENT_KEY, "The partner's pulse, 1-10, with an optional comment"),
+    "care.session-held": Message(SessionHeld, _ASSIGNMENT_KEY, "A coaching session took place"),
+    "care.outcome-reported": Message(OutcomeReported, _ASSIGNMENT_KEY, "Work found, education started, enterprise"),
+    "care.escalation-closed": Message(EscalationClosed, _ASSIGNMENT_KEY, "The case owner closed an escalation"),
+    "care.permit-clarified": Message(PermitClarified, _ASSIGNMENT_KEY, "HR's work-permit task is done"),
+    "care.escalation": Message(CareEscalation, _ASSIGNMENT_KEY, "What happened and what to do, for the case owner"),
+    "duty-of-care": Message(DutyOfCareEntry, _ASSIGNMENT_KEY, "One entry of the duty-of-care record"),
+    "care.scorecard": Message(
+        ProviderScorecard, {"type": "string", "description": "the provider_id"}, "A provider's scorecard"
+    ),
+    "care.refused": Message(CareRefused, _ANSWER_KEY, "A care event care could not record, one reason per field"),
+    "care.check-in-due": Message(CheckInDue, _ASSIGNMENT_KEY, "A check-in for notifications to send to the partner"),
     "dead-letter": Message(
         None, {"type": "string", "description": "the original record's key"}, "A record a service could not handle"
     ),
@@ -353,12 +378,13 @@ def document(services: Iterable[Service]) -> dict[str, Any]:
 def platform() -> list[Service]:
     """The services as they are wired to run (imported here only: services never import
     each other)."""
+    from services.care.app import create_service as care
     from services.gateway.app import create_service as gateway
     from services.intake.app import create_service as intake
     from services.matching.app import create_service as matching
     from services.notifications.app import create_service as notifications
 
-    return [intake(), matching(), notifications(), gateway()]
+    return [intake(), matching(), notifications(), gateway(), care()]
 
 
 def text(doc: dict[str, Any]) -> str:

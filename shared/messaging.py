@@ -94,6 +94,7 @@ def create_broker(settings: ServiceSettings, service_name: str, tracer_provider:
             KafkaPrometheusMiddleware(registry=metrics.REGISTRY, app_name=service_name),
         ),
         graceful_timeout=settings.graceful_timeout_s,
+        metadata_max_age_ms=int(settings.kafka_metadata_max_age_s * 1000),
     )
 
 

@@ -40,6 +40,8 @@ PARTNER_CONSENT_WITHDRAWN = "trailblazer.partner.consent-withdrawn.v1"
 ASSIGNMENT_CANCELLED = "trailblazer.assignment.cancelled.v1"
 MATCH_ACCEPTED = "trailblazer.match.accepted.v1"
 MATCH_ACCEPTANCE_REFUSED = "trailblazer.match.acceptance-refused.v1"
+# care -> notifications: send a check-in to the partner, in the partner's language.
+CARE_CHECK_IN_DUE = "trailblazer.care.check-in-due.v1"
 
 _WEEK_MS = str(7 * 24 * 3600 * 1000)
 _COMPACT = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
@@ -70,6 +72,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(MATCH_ACCEPTED, 6, "firm -> matching: the partner accepted the proposed coach"),
     TopicSpec(MATCH_ACCEPTANCE_REFUSED, 3, "matching -> firm: acceptance not recorded, one reason per field"),
+    TopicSpec(CARE_CHECK_IN_DUE, 6, "care -> notifications: send a check-in to the partner"),
 )
 
 
@@ -105,6 +108,17 @@ class FirmEvent(StrEnum):
     MATCH_ACCEPTANCE_REFUSED = "match.acceptance-refused"
     STAKEHOLDER_NOTIFIED = "stakeholder.notified"
     DUTY_OF_INFORMATION = "duty-of-information"
+    # the duty of care (services/care): inbound
+    CARE_PULSE_GIVEN = "care.pulse-given"
+    CARE_SESSION_HELD = "care.session-held"
+    CARE_OUTCOME_REPORTED = "care.outcome-reported"
+    CARE_ESCALATION_CLOSED = "care.escalation-closed"
+    CARE_PERMIT_CLARIFIED = "care.permit-clarified"
+    # the duty of care: outbound
+    CARE_ESCALATION = "care.escalation"
+    DUTY_OF_CARE = "duty-of-care"
+    CARE_SCORECARD = "care.scorecard"
+    CARE_REFUSED = "care.refused"
 
 
 class ProviderEvent(StrEnum):
@@ -170,6 +184,39 @@ FIRM_TOPICS: tuple[TenantTopicSpec, ...] = (
         3,
         "notifications -> firm: every delivery status change, the proof",
     ),
+    # The duty of care (services/care, docs/care.md).
+    TenantTopicSpec(FirmEvent.CARE_PULSE_GIVEN, Direction.INBOUND, 3, "firm -> care: the partner's pulse, 1-10"),
+    TenantTopicSpec(FirmEvent.CARE_SESSION_HELD, Direction.INBOUND, 3, "firm -> care: a coaching session took place"),
+    TenantTopicSpec(
+        FirmEvent.CARE_OUTCOME_REPORTED, Direction.INBOUND, 3, "firm -> care: work found, education, enterprise"
+    ),
+    TenantTopicSpec(
+        FirmEvent.CARE_ESCALATION_CLOSED, Direction.INBOUND, 3, "firm -> care: the case owner closed an escalation"
+    ),
+    TenantTopicSpec(
+        FirmEvent.CARE_PERMIT_CLARIFIED, Direction.INBOUND, 3, "firm -> care: HR's work-permit task is done"
+    ),
+    TenantTopicSpec(FirmEvent.CARE_ESCALATION, Direction.OUTBOUND, 3, "care -> firm: an escalation for the case owner"),
+    TenantTopicSpec(FirmEvent.DUTY_OF_CARE, Direction.OUTBOUND, 3, "care -> firm: every duty-of-care record entry"),
+    # Keyed by provider id: compacted, the latest scorecard per provider is the scorecard.
+    TenantTopicSpec(FirmEvent.CARE_SCORECARD, Direction.OUTBOUND, 3, "care -> firm: provider scorecards", _COMPACT),
+    TenantTopicSpec(
+        FirmEvent.CARE_REFUSED, Direction.OUTBOUND, 3, "care -> firm: a care event refused, one reason per field"
+    ),
+)
+CARE_FIRM_INBOUND: tuple[FirmEvent, ...] = (
+    FirmEvent.CARE_PULSE_GIVEN,
+    FirmEvent.CARE_SESSION_HELD,
+    FirmEvent.CARE_OUTCOME_REPORTED,
+    FirmEvent.CARE_ESCALATION_CLOSED,
+    FirmEvent.CARE_PERMIT_CLARIFIED,
+)
+# care's own outbound topics: care follows a firm's assignments once these exist (services/care/firms.py).
+CARE_FIRM_OUTBOUND: tuple[FirmEvent, ...] = (
+    FirmEvent.CARE_ESCALATION,
+    FirmEvent.DUTY_OF_CARE,
+    FirmEvent.CARE_SCORECARD,
+    FirmEvent.CARE_REFUSED,
 )
 PROVIDER_TOPICS: tuple[TenantTopicSpec, ...] = (
     # Keyed by coach / job lead id, compacted so the latest record per id (or its tombstone,

@@ -2,7 +2,8 @@
 # One-shot topic creation for docker-compose.yml: every Trailblazer topic with its partition count
 # and config. Creates only what is missing and grows partition counts that are below spec, so it
 # is safe on every `docker compose up`. Config of a topic that already exists is not changed.
-# The table mirrors shared/topics.py; tests/unit/test_deploy_manifests.py fails when they differ.
+# The table mirrors shared/topics.py (and the demo firm's own care topics, as deploy/local creates
+# them); tests/unit/test_deploy_manifests.py fails when they differ.
 set -eu
 
 BOOTSTRAP="${KAFKA_BOOTSTRAP:-kafka:19092}"
@@ -26,6 +27,16 @@ trailblazer.partner.consent-withdrawn.v1 3 -
 trailblazer.assignment.cancelled.v1 6 -
 trailblazer.match.accepted.v1 6 -
 trailblazer.match.acceptance-refused.v1 3 -
+trailblazer.care.check-in-due.v1 6 -
+trailblazer.firm.nordic-relocation.care.pulse-given.v1 3 -
+trailblazer.firm.nordic-relocation.care.session-held.v1 3 -
+trailblazer.firm.nordic-relocation.care.outcome-reported.v1 3 -
+trailblazer.firm.nordic-relocation.care.escalation-closed.v1 3 -
+trailblazer.firm.nordic-relocation.care.permit-clarified.v1 3 -
+trailblazer.firm.nordic-relocation.care.escalation.v1 3 -
+trailblazer.firm.nordic-relocation.duty-of-care.v1 3 -
+trailblazer.firm.nordic-relocation.care.scorecard.v1 3 cleanup.policy=compact,min.compaction.lag.ms=60000
+trailblazer.firm.nordic-relocation.care.refused.v1 3 -
 "
 
 # Each tool call starts a JVM: list once, then touch only what differs.

@@ -7,3 +7,5 @@ CREATE ROLE matching LOGIN PASSWORD 'matching';
 CREATE DATABASE matching OWNER matching;
 CREATE ROLE notifications LOGIN PASSWORD 'notifications';
 CREATE DATABASE notifications OWNER notifications;
+CREATE ROLE care LOGIN PASSWORD 'care';
+CREATE DATABASE care OWNER care;

@@ -9,10 +9,14 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # The services in start order; the index fixes each one's health port.
-SERVICES: tuple[str, ...] = ("intake", "matching", "notifications", "gateway")
+SERVICES: tuple[str, ...] = ("intake", "matching", "notifications", "gateway", "care")
 # The gateway's HTTP API listens on its health port + this (8164 on the demo stack): clear of the
 # health ports, the mailbox (base + 50) and the next stack's ports when stacks are 100 ports apart.
 GATEWAY_API_PORT_STEP = 60
+# Firms whose own topics the local stack creates (the demo's firm).
+LOCAL_FIRMS: tuple[str, ...] = ("nordic-relocation",)
+# care's check-in link server listens this far above its health port (8110 for the demo).
+CARE_LINK_PORT_OFFSET = 5
 
 # Replica n of a service listens on its base health port + n * this.
 REPLICA_PORT_STEP = 10
@@ -107,6 +111,9 @@ class StackConfig:
 
     def gateway_port(self, replica: int = 0) -> int:
         return self.health_port("gateway", replica) + GATEWAY_API_PORT_STEP
+
+    def care_link_port(self, replica: int = 0) -> int:
+        return self.health_port("care", replica) + CARE_LINK_PORT_OFFSET
 
     @property
     def logs_dir(self) -> Path:

@@ -15,11 +15,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
 
 from deploy.local.artifacts import ensure_kafka, java_executable
-from deploy.local.config import StackConfig
+from deploy.local.config import LOCAL_FIRMS, StackConfig
 from deploy.local.probes import ensure_port_free, run_async, tcp_open, wait_ready
 from deploy.local.processes import StackError, open_log, read_pid, spawn, stop_processes
 from deploy.local.tls import LocalCertificates, ensure_certificates, openssl_available
-from shared.topics import TOPICS, TopicSpec
+from shared.topics import CARE_FIRM_INBOUND, CARE_FIRM_OUTBOUND, TOPICS, TopicSpec, firm_topic, firm_topic_specs
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +91,20 @@ def kafka_ready(cfg: StackConfig) -> bool:
     return tcp_open(cfg.kafka_port) and run_async(_lists_topics(cfg))
 
 
-def create_topics(cfg: StackConfig, topics: Sequence[TopicSpec] = TOPICS) -> list[str]:
+def local_topics() -> tuple[TopicSpec, ...]:
+    """The platform's topics and the local firms' own duty-of-care topics (onboarding creates a
+    real firm's)."""
+    return TOPICS + tuple(spec for firm_id in LOCAL_FIRMS for spec in care_topic_specs(firm_id))
+
+
+def care_topic_specs(firm_id: str) -> tuple[TopicSpec, ...]:
+    care = {firm_topic(firm_id, event) for event in CARE_FIRM_INBOUND + CARE_FIRM_OUTBOUND}
+    return tuple(spec for spec in firm_topic_specs(firm_id) if spec.name in care)
+
+
+def create_topics(cfg: StackConfig, topics: Sequence[TopicSpec] | None = None) -> list[str]:
     """Create the missing topics with their partitions and config; returns the names created."""
+    topics = local_topics() if topics is None else topics
     created = run_async(_create_missing_topics(cfg, topics))
     log.info("topics: %d created, %d already there", len(created), len(topics) - len(created))
     return created

@@ -74,12 +74,20 @@ def _journey(argv: list[str]) -> int:
     return journey.main(argv)
 
 
+def _care(argv: list[str]) -> int:
+    from services.care import report
+
+    report.main(argv)
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "dead-letters": Command("list, show and replay dead letters (Kafka)", None, _dead_letters),
     "deliveries": Command("list and requeue parked deliveries", "notifications", _deliveries),
     "report": Command("duty-of-information report for a firm (--firm F)", "notifications", _report),
     "journey": Command("one assignment end to end: topics, each service's records, deliveries, trace", None, _journey),
     "outbox": Command("outbox rows the broker refused, per service [--service S]: list, retry, discard", None, _outbox),
+    "care": Command("duty of care: report, scorecard, clock (docs/care.md)", "care", _care),
 }
 
 

@@ -31,6 +31,8 @@ _MIGRATE_TIMEOUT_S = 120.0
 _READY_TIMEOUT_S = 60.0
 
 ExtraEnv = Mapping[str, Mapping[str, str]]
+# Signs the local stack's check-in links; a real deployment sets its own secret (docs/care.md).
+LOCAL_CARE_LINK_SECRET = "local-stack-only-care-link-secret"
 
 
 def service_env(
@@ -51,6 +53,13 @@ def service_env(
         if cfg.kafka_secure_listeners:  # firms sign in with their Kafka SCRAM user, checked there
             env["TRAILBLAZER_GATEWAY_AUTH_BOOTSTRAP"] = f"127.0.0.1:{cfg.kafka_sasl_port}"
             env["TRAILBLAZER_GATEWAY_AUTH_PROTOCOL"] = "SASL_PLAINTEXT"
+    if service == "care":
+        port = cfg.care_link_port(replica)
+        env["TRAILBLAZER_CARE_HTTP_PORT"] = str(port)
+        env["TRAILBLAZER_CARE_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+        env.setdefault("TRAILBLAZER_CARE_LINK_SECRET", LOCAL_CARE_LINK_SECRET)
+        # A new firm's or provider's topics are seen within seconds, not aiokafka's 5 minutes.
+        env.setdefault("TRAILBLAZER_KAFKA_METADATA_MAX_AGE_S", "5")
     if read_pid(cfg, zipkin.NAME) is not None:
         env["OTEL_TRACES_EXPORTER"] = "zipkin_json"
         env["OTEL_EXPORTER_ZIPKIN_ENDPOINT"] = f"{cfg.zipkin_url}/api/v2/spans"

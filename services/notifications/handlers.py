@@ -29,12 +29,13 @@ from shared.settings import ServiceSettings
 from shared.topics import (
     ASSIGNMENT_CANCELLED,
     ASSIGNMENT_CREATED,
+    CARE_CHECK_IN_DUE,
     MATCH_PROPOSED,
     MATCH_UPDATED,
     PARTNER_CONSENT_WITHDRAWN,
 )
 
-from . import deliveries, domain, record, repository
+from . import check_ins, deliveries, domain, record, repository
 from .informing import queue_message, report_when_settled
 from .settings import NotificationSettings
 from .worker import DeliveryWorker
@@ -68,6 +69,7 @@ def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings)
         (ASSIGNMENT_CANCELLED, handlers.cancel),
     ):
         consumer.subscribe(broker, topic, effect, group_id=GROUP)
+    consumer.subscribe(broker, CARE_CHECK_IN_DUE, handlers.send_check_in, group_id=GROUP)
 
 
 class Handlers:
@@ -76,6 +78,10 @@ class Handlers:
 
     def _has_webhook(self, firm_id: str) -> bool:
         return firm_id in self._settings.firm_webhooks
+
+    async def send_check_in(self, connection: Connection, message: KafkaMessage) -> None:
+        """care's check-in for the partner (services/notifications/check_ins.py)."""
+        await check_ins.send_check_in(connection, message, has_webhook=self._has_webhook)
 
     async def remember_assignment(self, connection: Connection, message: KafkaMessage) -> None:
         created = decode(message.body, AssignmentCreated)

@@ -34,6 +34,18 @@ async def firm_of(connection: Connection, assignment_id: uuid.UUID) -> str | Non
     return firm_id
 
 
+async def created_of(
+    connection: Connection, assignment_id: uuid.UUID
+) -> tuple[str, str, AssignmentCreatedPayload] | None:
+    """Firm id, correlation id and the assignment as accepted."""
+    row = await connection.fetchrow(
+        "SELECT firm_id, correlation_id, created FROM assignments WHERE assignment_id = $1", assignment_id
+    )
+    if row is None:
+        return None
+    return row["firm_id"], row["correlation_id"], AssignmentCreatedPayload.model_validate(row["created"])
+
+
 async def save_match(connection: Connection, match: MatchProposedPayload) -> bool:
     """Keep the newest match; False if the one already held is newer. `match.proposed` and
     `match.updated` travel on different topics, so an update may overtake its proposal."""

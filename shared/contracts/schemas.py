@@ -24,6 +24,18 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from .assignment import AssignmentCreated, AssignmentRejected, AssignmentRequested
+from .care import (
+    CareEscalation,
+    CareRefused,
+    CheckInDue,
+    DutyOfCareEntry,
+    EscalationClosed,
+    OutcomeReported,
+    PermitClarified,
+    ProviderScorecard,
+    PulseGiven,
+    SessionHeld,
+)
 from .catalog import Coach, JobLead
 from .catalog_events import CatalogRejected
 from .duty_of_information import AssignmentCancelled, DeliveryRecorded, PartnerConsentWithdrawn
@@ -48,6 +60,16 @@ EVENTS: tuple[type[BaseModel], ...] = (
     StakeholderNotified,
     DeliveryRecorded,
     PartnerConsentWithdrawn,
+    PulseGiven,
+    SessionHeld,
+    OutcomeReported,
+    EscalationClosed,
+    PermitClarified,
+    CareEscalation,
+    DutyOfCareEntry,
+    ProviderScorecard,
+    CareRefused,
+    CheckInDue,
 )
 # Catalog topics carry bare records keyed by their id (a null value removes the record).
 RECORDS: dict[str, type[BaseModel]] = {"catalog.coach": Coach, "catalog.job-lead": JobLead}

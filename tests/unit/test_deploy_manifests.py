@@ -27,6 +27,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from deploy.local.kafka import local_topics
 from shared import topics
 from shared.health import HealthServer
 from shared.settings import ServiceSettings
@@ -35,7 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
 COMPOSE = REPO / "docker-compose.yml"
 KUBERNETES_VERSION = "1.33.0"
-SERVICES = ("intake", "matching", "notifications")
+SERVICES = ("intake", "matching", "notifications", "care")
 CUSTOM_SCHEMAS = {
     "KafkaTopic": "kafkatopic.json",
     "KafkaUser": "kafkauser.json",
@@ -268,7 +269,11 @@ def test_kafka_topics_match_shared_topics(manifests: list[Manifest]) -> None:
 
 
 def test_compose_and_kubernetes_create_the_same_topics(manifests: list[Manifest]) -> None:
-    assert compose_topics() == EXPECTED_TOPICS == k8s_topics(manifests)
+    # Compose also creates the demo firm's own topics, as the local stack does; on Kubernetes a
+    # firm's topics come with its onboarding.
+    demo_firm = {spec.name: (spec.partitions, dict(spec.config)) for spec in local_topics()}
+    assert compose_topics() == demo_firm
+    assert k8s_topics(manifests) == EXPECTED_TOPICS
 
 
 # ---- services ------------------------------------------------------------------------------
@@ -453,7 +458,9 @@ def source_topics_and_groups(service: str) -> tuple[set[str], set[str]]:
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module == "shared.topics":
-                used_topics |= {getattr(topics, alias.name) for alias in node.names if alias.name.isupper()}
+                names = [getattr(topics, alias.name) for alias in node.names if alias.name.isupper()]
+                # Full topic names; event names (care's) are tenants' topics, reached by prefix.
+                used_topics |= {n for n in names if isinstance(n, str) and n.startswith("trailblazer.")}
         groups |= set(re.findall(r'(?:group_id=|GROUP = )"([^"]+)"', path.read_text()))
     return used_topics, groups
 
@@ -461,6 +468,13 @@ def source_topics_and_groups(service: str) -> tuple[set[str], set[str]]:
 @pytest.mark.parametrize("service", SERVICES)
 def test_kafka_users_grant_what_the_code_uses(service: str, manifests: list[Manifest]) -> None:
     user = of_kind(manifests, "KafkaUser")[f"trailblazer-{service}"]
+    literal = [acl for acl in user["spec"]["authorization"]["acls"] if acl["resource"].get("patternType") != "prefix"]
+    prefixed = [acl for acl in user["spec"]["authorization"]["acls"] if acl["resource"].get("patternType") == "prefix"]
+    # Only care reaches tenants' own topics (by their prefixes); nobody else gets a prefix.
+    assert {acl["resource"]["name"] for acl in prefixed} <= (
+        {"trailblazer.firm.", "trailblazer.provider."} if service == "care" else set()
+    )
+    user = {"spec": {"authorization": {"acls": literal}}}
     reads, writes = acl_resources(user, "topic", "Read"), acl_resources(user, "topic", "Write")
     used_topics, groups = source_topics_and_groups(service)
     assert groups and groups == acl_resources(user, "group", "Read")
@@ -501,6 +515,8 @@ def test_services_and_keda_reach_kafka_as_the_services_kafka_user(
     for name, value in env.items():
         if name == "TRAILBLAZER_KAFKA_SASL_PASSWORD":
             monkeypatch.setenv(name, "from-the-kafkauser-secret")
+        elif name == "TRAILBLAZER_CARE_LINK_SECRET":
+            monkeypatch.setenv(name, "from-the-trailblazer-care-secret")
         elif name.startswith("TRAILBLAZER_") and value is not None:
             monkeypatch.setenv(name, value)
     settings = settings_class(service)()
