@@ -404,9 +404,10 @@ async def test_hostile_requests_are_each_answered_and_valid_traffic_flows(local_
     print(f"hostile requests: {len(cases) + 3} ({', '.join(kinds)}, duplicate_event_id), {len(flowing)} flowing")
 
 
+# Every service that consumes the topic dead-letters its own copy of a garbage record.
 INTERNAL = {
-    topics.ASSIGNMENT_CREATED: ("matching", "notifications"),
-    topics.MATCH_PROPOSED: ("notifications",),
+    topics.ASSIGNMENT_CREATED: ("matching", "notifications", "gateway", "care"),
+    topics.MATCH_PROPOSED: ("notifications", "gateway", "care"),
 }
 
 
