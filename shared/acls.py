@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from .topics import (
     ASSIGNMENT_CREATED,
+    CARE_CHECK_IN_DUE,
     DEAD_LETTER,
     FIRM_PREFIX,
     MATCH_PROPOSED,
@@ -87,6 +88,12 @@ SERVICE_ACCESS: dict[str, ServiceAccess] = {
         reads=(ASSIGNMENT_CREATED, MATCH_PROPOSED, MATCH_UPDATED),
         groups=("trailblazer-notifications",),
         tenants=frozenset({Kind.FIRM}),
+    ),
+    "care": ServiceAccess(  # provisional (issue 9b): helper A's entry replaces it
+        reads=(ASSIGNMENT_CREATED, MATCH_PROPOSED, MATCH_UPDATED),
+        writes=(CARE_CHECK_IN_DUE, DEAD_LETTER),
+        groups=("trailblazer-care", "trailblazer-care-firms", "trailblazer-care-catalog"),
+        tenants=frozenset({Kind.FIRM, Kind.PROVIDER}),
     ),
 }
 

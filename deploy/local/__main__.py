@@ -8,10 +8,11 @@ import sys
 import time
 
 from deploy.local.config import SERVICES, StackConfig
-from deploy.local.kafka import LOCAL_USER
+from deploy.local.kafka_access import PROTOCOL, users_file
 from deploy.local.processes import StackError
 from deploy.local.stack import create_topics, start_infra, start_services, status, stop
 from deploy.local.tls import openssl_available
+from shared.acls import SUPER_USER
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,11 +47,13 @@ def _start(cfg: StackConfig, *, services: bool) -> None:
         # Leave what did start running: its logs and state are what one needs to look at.
         raise StackError(f"{error}\n\nWhat started still runs; `python -m deploy.local stop` ends it.") from error
     print(f"stack ready in {time.monotonic() - started:.1f} s (state and logs in {cfg.state_dir})")
-    print(f"  kafka     {cfg.kafka_bootstrap}")
-    if cfg.kafka_secure_listeners:
-        tls = f", SASL_SSL :{cfg.kafka_sasl_ssl_port}, SSL (client certificate) :{cfg.kafka_ssl_port}"
-        print(f"            SASL_PLAINTEXT 127.0.0.1:{cfg.kafka_sasl_port}{tls if openssl_available() else ''}")
-        print(f"            user {LOCAL_USER!r} (password in deploy/local/kafka.py), CA {cfg.tls_dir}/ca.crt")
+    print(f"  kafka     {cfg.kafka_bootstrap} ({PROTOCOL}, authorizer on: each client signs in as its own user)")
+    print(f"            users and passwords: {users_file(cfg)} (super user {SUPER_USER!r}: ./dev ops)")
+    if cfg.kafka_secure_listeners and openssl_available():
+        print(
+            f"            SASL_SSL :{cfg.kafka_sasl_ssl_port}, SSL (client certificate) :{cfg.kafka_ssl_port}, ", end=""
+        )
+        print(f"CA {cfg.tls_dir}/ca.crt")
     print(f"  postgres  {cfg.database_url('<service>')}")
     if cfg.with_zipkin:
         print(f"  zipkin    {cfg.zipkin_url}/zipkin/")
@@ -83,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--secure-kafka",
         action="store_true",
-        help="kafka also on SASL_PLAINTEXT, SASL_SSL and SSL listeners (kafka port + 2, + 3, + 4)",
+        help="kafka also on SASL_SSL and SSL listeners (kafka port + 3, + 4)",
     )
     commands.add_parser("stop", help="stop everything; data stays for the next start")
     commands.add_parser("status", help="each component: running, pid, port, ready")

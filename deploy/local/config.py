@@ -15,6 +15,8 @@ SERVICES: tuple[str, ...] = ("intake", "matching", "notifications", "gateway", "
 GATEWAY_API_PORT_STEP = 60
 # Firms whose own topics the local stack creates (the demo's firm).
 LOCAL_FIRMS: tuple[str, ...] = ("nordic-relocation",)
+# Catalog providers the local stack onboards (their users, topics and ACLs).
+LOCAL_PROVIDERS: tuple[str, ...] = ("sample-catalog",)
 # care's check-in link server listens this far above its health port (8110 for the demo).
 CARE_LINK_PORT_OFFSET = 5
 
@@ -53,8 +55,9 @@ class StackConfig:
     health_base_port: int = field(default_factory=lambda: _port(8101))
     prometheus_port: int = field(default_factory=lambda: _port(9090))
     with_zipkin: bool = True
-    # Kafka also listens with SASL_PLAINTEXT, SASL_SSL and SSL (client certificate required) on
-    # kafka_port + 2, + 3 and + 4, for the transport-security tests; the PLAINTEXT listener stays.
+    # Kafka's client listener on kafka_port is SASL_PLAINTEXT (loopback only; every client signs
+    # in, deploy/local/kafka_access.py). With this, Kafka also listens with SASL_SSL and SSL
+    # (client certificate required) on kafka_port + 3 and + 4, for the transport-security tests.
     kafka_secure_listeners: bool = False
     # Debian's prometheus scraping the services (`./dev stack start --prometheus`).
     with_prometheus: bool = False
@@ -83,13 +86,9 @@ class StackConfig:
         return f"127.0.0.1:{self.kafka_port}"
 
     @property
-    def kafka_sasl_port(self) -> int:
-        """SASL_PLAINTEXT: PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512."""
-        return self.kafka_port + 2
-
-    @property
     def kafka_sasl_ssl_port(self) -> int:
-        """SASL_SSL: the same mechanisms over TLS (only where `openssl` made the certificates)."""
+        """SASL_SSL: the client listener's mechanisms over TLS (only where `openssl` made the
+        certificates)."""
         return self.kafka_port + 3
 
     @property

@@ -1,4 +1,10 @@
-"""One Kafka node (broker and KRaft controller in one JVM) on loopback, and the topics."""
+"""One Kafka node (broker and KRaft controller in one JVM) on loopback, and the topics.
+
+The broker enforces tenancy (docs/tenancy.md): KRaft's StandardAuthorizer, no access without an
+ACL, and every listener authenticates, the controller's and the inter-broker one included (the
+broker signs in to them as the super user, with PLAIN). Users, passwords and ACLs:
+deploy/local/kafka_access.py.
+"""
 
 from __future__ import annotations
 
@@ -7,29 +13,29 @@ import logging
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
 
+from deploy.local import kafka_access
 from deploy.local.artifacts import ensure_kafka, java_executable
 from deploy.local.config import LOCAL_FIRMS, StackConfig
-from deploy.local.probes import ensure_port_free, run_async, tcp_open, wait_ready
+from deploy.local.probes import ensure_port_free, quiet_aiokafka, run_async, tcp_open, wait_ready
 from deploy.local.processes import StackError, open_log, read_pid, spawn, stop_processes
 from deploy.local.tls import LocalCertificates, ensure_certificates, openssl_available
+from shared.acls import SUPER_USER
 from shared.topics import CARE_FIRM_INBOUND, CARE_FIRM_OUTBOUND, TOPICS, TopicSpec, firm_topic, firm_topic_specs
 
 log = logging.getLogger(__name__)
 
 NAME = "kafka"
 _READY_TIMEOUT_S = 240.0  # a JVM on a busy machine; only a bound on waiting
-# The one user of the secure listeners (StackConfig.kafka_secure_listeners): SCRAM credentials in
-# the metadata log, PLAIN in the listener's JAAS config. A local, loopback-only test password.
-LOCAL_USER = "trailblazer"
-LOCAL_PASSWORD = "local-kafka-secret-7f3a"
 _SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+# A client certificate's principal is its CN (`User:trailblazer-client`), granted like any user.
+_SSL_PRINCIPAL_RULES = "RULE:^CN=([^,]+)$/$1/,DEFAULT"
 _TOPIC_ERROR_ALREADY_EXISTS = 36
 # What kafka-run-class.sh uses, with a heap sized for a laptop rather than a server.
 _JVM_OPTS = (
@@ -73,12 +79,9 @@ def start_kafka(cfg: StackConfig) -> None:
         log.info("kafka already running (pid %d)", pid)
     waited = wait_ready(cfg, NAME, pid, lambda: kafka_ready(cfg), _READY_TIMEOUT_S)
     log.info("kafka ready on %s (%.1f s)", cfg.kafka_bootstrap, waited)
-    if cfg.kafka_secure_listeners:
-        _ensure_scram_users(cfg)
-        tls = (
-            "" if local_certificates(cfg) is None else f", SASL_SSL {cfg.kafka_sasl_ssl_port}, SSL {cfg.kafka_ssl_port}"
-        )
-        log.info("kafka secure listeners: SASL_PLAINTEXT %d%s", cfg.kafka_sasl_port, tls)
+    kafka_access.grant_stack_access(cfg)
+    if local_certificates(cfg) is not None:
+        log.info("kafka TLS listeners: SASL_SSL %d, SSL %d", cfg.kafka_sasl_ssl_port, cfg.kafka_ssl_port)
 
 
 def stop_kafka(cfg: StackConfig) -> None:
@@ -87,7 +90,8 @@ def stop_kafka(cfg: StackConfig) -> None:
 
 
 def kafka_ready(cfg: StackConfig) -> bool:
-    """A real client can bootstrap and list topics (an open port alone is not enough)."""
+    """A real client, signed in as the admin, can bootstrap and list topics (an open port alone
+    is not enough)."""
     return tcp_open(cfg.kafka_port) and run_async(_lists_topics(cfg))
 
 
@@ -122,7 +126,6 @@ def _launch(cfg: StackConfig) -> int:
     ensure_port_free(cfg.kafka_port, "kafka")
     ensure_port_free(cfg.controller_port, "the kafka controller")
     if cfg.kafka_secure_listeners:
-        ensure_port_free(cfg.kafka_sasl_port, "the kafka SASL_PLAINTEXT listener")
         if local_certificates(cfg) is not None:
             ensure_port_free(cfg.kafka_sasl_ssl_port, "the kafka SASL_SSL listener")
             ensure_port_free(cfg.kafka_ssl_port, "the kafka SSL listener")
@@ -135,24 +138,27 @@ def _launch(cfg: StackConfig) -> int:
 
 
 def _server_properties(cfg: StackConfig) -> dict[str, object]:
-    ports = {"PLAINTEXT": cfg.kafka_port, "CONTROLLER": cfg.controller_port}
+    # CLIENT: every client (services, tenants, tooling), SASL; CONTROLLER: the KRaft controller,
+    # which the broker part of this node signs in to. Neither lets an anonymous client in.
+    listeners = {"CLIENT": ("SASL_PLAINTEXT", cfg.kafka_port), "CONTROLLER": ("SASL_PLAINTEXT", cfg.controller_port)}
     certificates = local_certificates(cfg)
-    if cfg.kafka_secure_listeners:
-        ports["SASL_PLAINTEXT"] = cfg.kafka_sasl_port
-        if certificates is not None:
-            ports |= {"SASL_SSL": cfg.kafka_sasl_ssl_port, "SSL": cfg.kafka_ssl_port}
-    listeners = ",".join(f"{name}://127.0.0.1:{port}" for name, port in ports.items())
-    protocols = ",".join(f"{name}:{'PLAINTEXT' if name == 'CONTROLLER' else name}" for name in ports)
+    if certificates is not None:
+        listeners |= {"SASL_SSL": ("SASL_SSL", cfg.kafka_sasl_ssl_port), "SSL": ("SSL", cfg.kafka_ssl_port)}
+    addresses = ",".join(f"{name}://127.0.0.1:{port}" for name, (_, port) in listeners.items())
     return {
         "process.roles": "broker,controller",
         "node.id": 1,
         "controller.quorum.bootstrap.servers": f"127.0.0.1:{cfg.controller_port}",
-        "listeners": listeners,
-        "advertised.listeners": listeners,
+        "listeners": addresses,
+        "advertised.listeners": addresses,
         "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": protocols,
-        **(_secure_listener_properties(certificates) if cfg.kafka_secure_listeners else {}),
+        "inter.broker.listener.name": "CLIENT",
+        "listener.security.protocol.map": ",".join(f"{name}:{protocol}" for name, (protocol, _) in listeners.items()),
+        **_authentication_properties(cfg, certificates),
+        # No access without an ACL; the super user is the stack's own tooling and the broker itself.
+        "authorizer.class.name": _AUTHORIZER,
+        "super.users": f"User:{SUPER_USER}",
+        "allow.everyone.if.no.acl.found": "false",
         "log.dirs": log_dir(cfg),
         "num.partitions": 3,
         # Topics come from shared.topics; a typo in a topic name must fail, not create a topic.
@@ -170,13 +176,21 @@ def _server_properties(cfg: StackConfig) -> dict[str, object]:
     }
 
 
-def _secure_listener_properties(certificates: LocalCertificates | None) -> dict[str, object]:
-    """SASL (PLAIN and SCRAM) on the SASL_* listeners; TLS from the local CA, where there is one.
-    The inter-broker and controller traffic stays PLAINTEXT, so nothing else changes."""
+def _authentication_properties(cfg: StackConfig, certificates: LocalCertificates | None) -> dict[str, object]:
+    """PLAIN (the admin only, from this configuration) and SCRAM (users in the metadata log,
+    created through the admin) on the client listeners; PLAIN alone on the controller's: SCRAM
+    credentials live in the metadata log the controller serves, so they cannot sign it in. TLS
+    from the local CA, where there is one."""
+    plain = kafka_access.jaas_plain_admin(cfg)
     scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
-    plain = f'org.apache.kafka.common.security.plain.PlainLoginModule required user_{LOCAL_USER}="{LOCAL_PASSWORD}";'
-    properties: dict[str, object] = {"sasl.enabled.mechanisms": ",".join(("PLAIN", *_SCRAM_MECHANISMS))}
-    for listener in ("sasl_plaintext", *(("sasl_ssl",) if certificates is not None else ())):
+    properties: dict[str, object] = {
+        "sasl.enabled.mechanisms": ",".join(("PLAIN", *_SCRAM_MECHANISMS)),
+        "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": plain,
+    }
+    for listener in ("client", *(("sasl_ssl",) if certificates is not None else ())):
         properties[f"listener.name.{listener}.plain.sasl.jaas.config"] = plain
         for mechanism in _SCRAM_MECHANISMS:
             properties[f"listener.name.{listener}.{mechanism.lower()}.sasl.jaas.config"] = scram
@@ -190,6 +204,7 @@ def _secure_listener_properties(certificates: LocalCertificates | None) -> dict[
             "ssl.truststore.type": "PEM",
             "ssl.truststore.location": certificates.ca_cert,
             "listener.name.ssl.ssl.client.auth": "required",
+            "ssl.principal.mapping.rules": _SSL_PRINCIPAL_RULES,
         }
     return properties
 
@@ -200,6 +215,9 @@ def _write_config(cfg: StackConfig) -> Path:
     (conf / "log4j2.properties").write_text(_LOG4J2)
     properties = conf / "server.properties"
     lines = [f"{key}={value}" for key, value in _server_properties(cfg).items()]
+    # It holds the admin's password: readable by this user only, like users.json beside it.
+    properties.touch(mode=0o600)
+    properties.chmod(0o600)
     properties.write_text("# Written by deploy.local.kafka on every start.\n" + "\n".join(lines) + "\n")
     return properties
 
@@ -229,53 +247,10 @@ def _format_once(cfg: StackConfig, libs: Path, properties: Path) -> None:
         str(properties),
         "--standalone",
     ]
-    if cfg.kafka_secure_listeners:
-        # SCRAM credentials go into the metadata log with the format: no admin call afterwards.
-        for mechanism in _SCRAM_MECHANISMS:
-            argv += ["--add-scram", f"{mechanism}=[name={LOCAL_USER},password={LOCAL_PASSWORD}]"]
-    _scram_marker(cfg).unlink(missing_ok=True)
     with open_log(cfg, NAME, "formatting storage") as out:
         result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=120, check=False)
     if result.returncode != 0:
         raise StackError(f"formatting kafka storage failed; see {cfg.log_path(NAME)}")
-    if cfg.kafka_secure_listeners:
-        _scram_marker(cfg).write_text(f"{LOCAL_USER}\n")
-
-
-def _scram_marker(cfg: StackConfig) -> Path:
-    """Present once the storage holds the local user's SCRAM credentials."""
-    return cfg.data_dir / "kafka-scram-users"
-
-
-def _ensure_scram_users(cfg: StackConfig) -> None:
-    """Storage formatted before the secure listeners existed has no SCRAM credentials: add them
-    once, through the running broker's PLAINTEXT listener (Kafka's own kafka-configs tool; one
-    mechanism per call, since one request may not alter a user twice)."""
-    if _scram_marker(cfg).exists():
-        return
-    log.info("adding the SCRAM credentials of %r to existing kafka storage", LOCAL_USER)
-    for mechanism in _SCRAM_MECHANISMS:
-        argv = [
-            java_executable(),
-            *_log_opts(cfg),
-            "-cp",
-            f"{ensure_kafka(cfg.cache_dir)}/*",
-            "kafka.admin.ConfigCommand",
-            "--bootstrap-server",
-            cfg.kafka_bootstrap,
-            "--alter",
-            "--add-config",
-            f"{mechanism}=[password={LOCAL_PASSWORD}]",
-            "--entity-type",
-            "users",
-            "--entity-name",
-            LOCAL_USER,
-        ]
-        with open_log(cfg, NAME, f"adding {mechanism} credentials") as out:
-            result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=120, check=False)
-        if result.returncode != 0:
-            raise StackError(f"adding {mechanism} credentials to kafka failed; see {cfg.log_path(NAME)}")
-    _scram_marker(cfg).write_text(f"{LOCAL_USER}\n")
 
 
 def _cluster_id() -> str:
@@ -287,21 +262,11 @@ def _cluster_id() -> str:
             return cluster_id
 
 
-@contextmanager
-def _quiet_aiokafka() -> Iterator[None]:
-    # A probe against a broker that is still starting makes aiokafka log connection errors.
-    logger = logging.getLogger("aiokafka")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 async def _lists_topics(cfg: StackConfig) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.kafka_bootstrap, request_timeout_ms=3000)
-    with _quiet_aiokafka():
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=cfg.kafka_bootstrap, request_timeout_ms=3000, **kafka_access.bootstrap_options(cfg)
+    )
+    with quiet_aiokafka():
         try:
             await admin.start()
             await admin.list_topics()
@@ -313,7 +278,9 @@ async def _lists_topics(cfg: StackConfig) -> bool:
 
 
 async def _create_missing_topics(cfg: StackConfig, topics: Sequence[TopicSpec]) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.kafka_bootstrap, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=cfg.kafka_bootstrap, request_timeout_ms=15000, **kafka_access.client_options(cfg)
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

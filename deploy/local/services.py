@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping
 from signal import SIGINT, SIGKILL, SIGTERM
 
-from deploy.local import mailbox, zipkin
+from deploy.local import kafka_access, mailbox, zipkin
 from deploy.local.config import SERVICES, StackConfig, process_name
 from deploy.local.probes import ensure_port_free, http_ok, wait_ready
 from deploy.local.processes import (
@@ -24,6 +24,7 @@ from deploy.local.processes import (
     stop_processes,
     wait_groups_gone,
 )
+from shared.acls import service_user
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,11 @@ LOCAL_CARE_LINK_SECRET = "local-stack-only-care-link-secret"
 def service_env(
     cfg: StackConfig, service: str, replica: int = 0, extra_env: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """The caller's environment plus where this service finds Kafka, its database and Zipkin."""
+    """The caller's environment plus where this service finds Kafka (signed in as its own user,
+    with the ACLs shared.acls gives it), its database and Zipkin."""
     env = {
         **os.environ,
-        "TRAILBLAZER_KAFKA_BOOTSTRAP": cfg.kafka_bootstrap,
+        **kafka_access.kafka_env(cfg, service_user(service)),
         "TRAILBLAZER_DATABASE_URL": cfg.database_url(service),
         "TRAILBLAZER_HEALTH_PORT": str(cfg.health_port(service, replica)),
         "OTEL_SERVICE_NAME": f"trailblazer-{service}",
@@ -50,9 +52,9 @@ def service_env(
     }
     if service == "gateway":
         env["TRAILBLAZER_GATEWAY_PORT"] = str(cfg.gateway_port(replica))
-        if cfg.kafka_secure_listeners:  # firms sign in with their Kafka SCRAM user, checked there
-            env["TRAILBLAZER_GATEWAY_AUTH_BOOTSTRAP"] = f"127.0.0.1:{cfg.kafka_sasl_port}"
-            env["TRAILBLAZER_GATEWAY_AUTH_PROTOCOL"] = "SASL_PLAINTEXT"
+        # Firms sign in with their Kafka SCRAM user, checked by the broker's client listener.
+        env["TRAILBLAZER_GATEWAY_AUTH_BOOTSTRAP"] = cfg.kafka_bootstrap
+        env["TRAILBLAZER_GATEWAY_AUTH_PROTOCOL"] = kafka_access.PROTOCOL
     if service == "care":
         port = cfg.care_link_port(replica)
         env["TRAILBLAZER_CARE_HTTP_PORT"] = str(port)

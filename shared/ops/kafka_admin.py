@@ -181,13 +181,19 @@ class KafkaAdmin:
     # ---- users -------------------------------------------------------------------------------
 
     async def upsert_scram_user(self, user: str, password: str, mechanisms: Sequence[str] = ("SCRAM-SHA-512",)) -> None:
-        upsertions: list[tuple[Any, ...]] = []
-        for mechanism in mechanisms:
+        for mechanism in mechanisms:  # one request each: a request may alter a user only once
             salt = secrets.token_bytes(32)
             code = _SCRAM_MECHANISM[mechanism][0]
-            upsertions.append((user, code, SCRAM_ITERATIONS, salt, salted_password(password, salt, mechanism), {}))
-        response = await self._send(_AlterScram([], upsertions))
-        _raise_errors("setting the SCRAM credentials", [(r[0], r[1], r[2]) for r in response.results])
+            upsertion: tuple[Any, ...] = (
+                user,
+                code,
+                SCRAM_ITERATIONS,
+                salt,
+                salted_password(password, salt, mechanism),
+                {},
+            )
+            response = await self._send(_AlterScram([], [upsertion]))
+            _raise_errors("setting the SCRAM credentials", [(r[0], r[1], r[2]) for r in response.results])
 
     async def delete_scram_user(self, user: str, mechanisms: Sequence[str] = tuple(_SCRAM_MECHANISM)) -> None:
         """Remove the user's credentials (every mechanism); a user without them is fine."""
@@ -208,6 +214,22 @@ class KafkaAdmin:
         ]
         response = await self._send(_CreateAcls(creations))
         _raise_errors("creating ACLs", [(principal, code, message) for code, message in response.creation_responses])
+
+    async def sync_acls(self, principal: str, acls: Sequence[Acl]) -> None:
+        """Make the principal's ACLs exactly `acls`: create the missing ones, delete the others
+        (one at a time, so access it keeps is never absent in between)."""
+        wanted = set(acls)
+        present = {found.acl for found in await self.describe_acls(principal)}
+        await self.create_acls(principal, sorted(wanted - present))
+        stale = sorted(present - wanted)
+        if stale:
+            filters = [
+                (_RESOURCE[a.resource], a.name, _PATTERN[a.pattern], principal, "*", _OPERATION[a.operation], _ALLOW)
+                for a in stale
+            ]
+            response = await self._send(_DeleteAcls(filters))
+            for code, message, _matching in response.filter_responses:
+                _raise_errors("deleting ACLs", [(principal, code, message)])
 
     async def delete_acls(self, principal: str) -> int:
         """Remove every ACL of the principal; returns how many there were."""

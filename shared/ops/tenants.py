@@ -76,7 +76,7 @@ async def onboard(admin: KafkaAdmin, kind: Kind | str, tenant_id: str, password:
     kind = Kind(kind)
     user = tenant_user(kind, tenant_id)
     created = await admin.create_topics(tenant_topic_specs(kind, tenant_id))
-    await admin.create_acls(principal(user), tenant_acls(kind, tenant_id))
+    await admin.sync_acls(principal(user), tenant_acls(kind, tenant_id))
     password = password or new_password()
     await admin.upsert_scram_user(user, password, (MECHANISM,))
     return Onboarded(kind, tenant_id, user, password, created)
