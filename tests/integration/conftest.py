@@ -1,14 +1,20 @@
 """One real stack per test session: Apache Kafka (KRaft), PostgreSQL and Zipkin, started by the
-same `deploy.local` code a developer runs, on a port range of its own."""
+same `deploy.local` code a developer runs, on a port range of its own.
+
+Kafka enforces tenancy as in production (deploy/local/kafka_access.py): the tests' own tools that
+read or write internal topics connect as the stack's super user (`admin_options`); what a firm
+does, a firm's own client does (`firm_options`), refused whatever its ACLs do not grant."""
 
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from deploy.local import stack
-from deploy.local.config import SERVICES, StackConfig
+from deploy.local import kafka_access, stack
+from deploy.local.config import LOCAL_FIRMS, SERVICES, StackConfig
+from shared.topics import Kind
 
 # Spans reach Zipkin within a second instead of the SDK's default five.
 SERVICE_ENV = {
@@ -31,3 +37,15 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackConfi
         yield cfg
     finally:
         stack.stop(cfg)
+
+
+@pytest.fixture(scope="session")
+def admin_options(local_stack: StackConfig) -> dict[str, Any]:
+    """aiokafka's keyword arguments for the stack's super user: the tests' own tools."""
+    return kafka_access.client_options(local_stack)
+
+
+@pytest.fixture(scope="session")
+def firm_options(local_stack: StackConfig) -> dict[str, Any]:
+    """The local firm's own client (LOCAL_FIRMS[0], `firm-<id>`): what its integration may do."""
+    return kafka_access.tenant_options(local_stack, Kind.FIRM, LOCAL_FIRMS[0])
