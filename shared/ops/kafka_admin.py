@@ -8,15 +8,18 @@ never travels to the broker.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import for_code
+from aiokafka.conn import create_conn
+from aiokafka.errors import KafkaError, SaslAuthenticationFailed, for_code
 from aiokafka.protocol.admin import (
     CreateAclsRequest_v1,
     DeleteAclsRequest_v1,
@@ -51,6 +54,10 @@ SCRAM_ITERATIONS = 8192
 _TOPIC_ALREADY_EXISTS = 36
 _UNKNOWN_TOPIC = 3
 _RESOURCE_NOT_FOUND = 91  # deleting SCRAM credentials a user does not have
+# Users and ACLs reach a broker through the metadata log, a moment after the controller
+# answered: how long to wait for them to take effect there, and how often to look.
+EFFECT_TIMEOUT_S = 30.0
+_EFFECT_POLL_S = 0.2
 
 
 class AdminError(RuntimeError):
@@ -164,6 +171,7 @@ class KafkaAdmin:
         self._client = AIOKafkaAdminClient(
             bootstrap_servers=bootstrap, request_timeout_ms=request_timeout_ms, **client_options
         )
+        self._options = client_options
 
     async def __aenter__(self) -> KafkaAdmin:
         await self._client.start()
@@ -201,6 +209,36 @@ class KafkaAdmin:
             response = await self._send(_AlterScram([(user, _SCRAM_MECHANISM[mechanism][0], {})], []))
             results = [(r[0], r[1], r[2]) for r in response.results if r[1] != _RESOURCE_NOT_FOUND]
             _raise_errors("deleting the SCRAM credentials", results)
+
+    async def wait_for_sign_in(self, user: str, password: str, mechanism: str = "SCRAM-SHA-512") -> None:
+        """Until the broker accepts the user's new credentials (AdminError after EFFECT_TIMEOUT_S)."""
+        client: Any = self._client._client
+        host, port, _ = client.hosts[0]
+        options = self._options | {
+            "sasl_mechanism": mechanism,
+            "sasl_plain_username": user,
+            "sasl_plain_password": password,
+        }
+        deadline = time.monotonic() + EFFECT_TIMEOUT_S
+        while True:
+            try:
+                connection = await create_conn(host, port, client_id="trailblazer-onboarding", **options)
+            except (SaslAuthenticationFailed, KafkaError, OSError):
+                if time.monotonic() > deadline:
+                    waited = f"{EFFECT_TIMEOUT_S:.0f} s"
+                    raise AdminError(f"the broker still refuses {user}'s new credentials after {waited}") from None
+                await asyncio.sleep(_EFFECT_POLL_S)
+                continue
+            connection.close()
+            return
+
+    async def wait_for_acls(self, principal: str, acls: Sequence[Acl]) -> None:
+        """Until the broker's authorizer holds exactly these ACLs of the principal."""
+        deadline = time.monotonic() + EFFECT_TIMEOUT_S
+        while {found.acl for found in await self.describe_acls(principal)} != set(acls):
+            if time.monotonic() > deadline:
+                raise AdminError(f"the ACLs of {principal} did not take effect within {EFFECT_TIMEOUT_S:.0f} s")
+            await asyncio.sleep(_EFFECT_POLL_S)
 
     # ---- ACLs -------------------------------------------------------------------------------
 

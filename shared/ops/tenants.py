@@ -72,13 +72,17 @@ def _topics(kind: Kind, tenant_id: str, direction: Direction) -> list[str]:
 
 
 async def onboard(admin: KafkaAdmin, kind: Kind | str, tenant_id: str, password: str | None = None) -> Onboarded:
-    """Topics, then ACLs, then the credentials: a tenant who can log in finds everything there."""
+    """Topics, then ACLs, then the credentials: a tenant who can log in finds everything there.
+    Returns once the broker has taken all of it into effect: the sheet it prints then works."""
     kind = Kind(kind)
     user = tenant_user(kind, tenant_id)
     created = await admin.create_topics(tenant_topic_specs(kind, tenant_id))
-    await admin.sync_acls(principal(user), tenant_acls(kind, tenant_id))
+    acls = tenant_acls(kind, tenant_id)
+    await admin.sync_acls(principal(user), acls)
     password = password or new_password()
     await admin.upsert_scram_user(user, password, (MECHANISM,))
+    await admin.wait_for_acls(principal(user), acls)
+    await admin.wait_for_sign_in(user, password, MECHANISM)
     return Onboarded(kind, tenant_id, user, password, created)
 
 
@@ -89,6 +93,7 @@ async def offboard(admin: KafkaAdmin, kind: Kind | str, tenant_id: str, *, delet
     user = tenant_user(kind, tenant_id)
     await admin.delete_scram_user(user)
     await admin.delete_acls(principal(user))
+    await admin.wait_for_acls(principal(user), [])
     if not delete_topics:
         return []
     return await admin.delete_topics([s.name for s in tenant_topic_specs(kind, tenant_id)])
