@@ -5,6 +5,7 @@
     python -m shared.ops.tenants offboard firm acme-relocation [--delete-topics]
     python -m shared.ops.tenants acls [firm acme-relocation]
     python -m shared.ops.tenants topics firm acme-relocation   # topics only (a broker without ACLs)
+    python -m shared.ops.tenants manifests firm acme-relocation | kubectl apply -n trailblazer -f -
 
 Onboarding creates the tenant's SCRAM-SHA-512 user (a new random password unless one is given),
 its topics with their partitions, and its prefixed ACLs (shared.acls), then prints what the firm
@@ -14,20 +15,24 @@ Offboarding removes the user's credentials and ACLs at once (its open connection
 from their next request); the topics stay for their retention unless `--delete-topics`.
 
 Runs as the Kafka super user: `TRAILBLAZER_KAFKA_*` (docs/operations.md, "Transport security");
-`--bootstrap` overrides the bootstrap. (The services' move to these topics and the
-broker's authorizer on the local stack are on branch issue-9, not yet on main.)
+`--bootstrap` overrides the bootstrap. On the local stack, `./dev ops tenants ...` sets them.
+`manifests` needs no broker: it prints the tenant's Strimzi KafkaUser (the same ACLs) and
+KafkaTopics, for a cluster whose users and topics Strimzi's operators manage (deploy/k8s/tenants/).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from shared.acls import principal, tenant_acls, tenant_user
+from shared.acls import Acl, Pattern, principal, tenant_acls, tenant_user
 from shared.kafka_security import KafkaSecurity
 from shared.ops.kafka_admin import AdminError, KafkaAdmin, new_password
 from shared.settings import ConfigurationError, ServiceSettings
@@ -43,6 +48,9 @@ from shared.topics import (
     tenant_prefix,
     tenant_topic_specs,
 )
+
+STRIMZI_CLUSTER = "trailblazer"
+_STRIMZI_PATTERN = {Pattern.LITERAL: "literal", Pattern.PREFIXED: "prefix"}
 
 MECHANISM = "SCRAM-SHA-512"
 
@@ -150,6 +158,96 @@ def offboarding_sheet(kind: Kind, tenant_id: str, deleted: list[str]) -> str:
     return "\n".join(lines)
 
 
+def strimzi_acls(acls: Sequence[Acl]) -> list[dict[str, Any]]:
+    """A KafkaUser's `spec.authorization.acls`: one rule per resource, its operations in order."""
+    rules: dict[tuple[str, str, str], list[str]] = {}
+    for acl in sorted(acls):
+        key = (str(acl.resource), acl.name, _STRIMZI_PATTERN[acl.pattern])
+        rules.setdefault(key, []).append(str(acl.operation))
+    return [
+        {"resource": {"type": kind, "name": name, "patternType": pattern}, "operations": operations}
+        for (kind, name, pattern), operations in rules.items()
+    ]
+
+
+def manifests(kind: Kind | str, tenant_id: str, *, replicas: int = 3) -> list[dict[str, Any]]:
+    """The tenant on Strimzi: its KafkaUser (SCRAM-SHA-512, the same ACLs as `onboard` grants;
+    the User Operator keeps its password in a Secret of the same name) and its KafkaTopics."""
+    kind = Kind(kind)
+    labels = {"strimzi.io/cluster": STRIMZI_CLUSTER, "app.kubernetes.io/part-of": "trailblazer"}
+    tenant = {f"trailblazer.io/{kind}": tenant_id}
+    user: dict[str, Any] = {
+        "apiVersion": "kafka.strimzi.io/v1",
+        "kind": "KafkaUser",
+        "metadata": {"name": tenant_user(kind, tenant_id), "labels": labels | tenant},
+        "spec": {
+            "authentication": {"type": "scram-sha-512"},
+            "authorization": {"type": "simple", "acls": strimzi_acls(tenant_acls(kind, tenant_id))},
+        },
+    }
+    topics = [
+        {
+            "apiVersion": "kafka.strimzi.io/v1",
+            "kind": "KafkaTopic",
+            "metadata": {"name": spec.name, "labels": labels | tenant},
+            "spec": {
+                "topicName": spec.name,
+                "partitions": spec.partitions,
+                "replicas": replicas,
+                **({"config": dict(spec.config)} if spec.config else {}),
+            },
+        }
+        for spec in tenant_topic_specs(kind, tenant_id)
+    ]
+    return [user, *topics]
+
+
+def render_manifests(kind: Kind | str, tenant_id: str) -> str:
+    """The manifests as YAML documents, for `kubectl apply -f -`."""
+    header = (
+        f"# {Kind(kind)} {tenant_id} on Strimzi, rendered by\n"
+        f"#   python -m shared.ops.tenants manifests {Kind(kind)} {tenant_id}\n"
+        "# (docs/tenancy.md). Its password: the Secret of the KafkaUser's name, key `password`.\n"
+    )
+    return header + "".join("---\n" + "\n".join(_yaml(m)) + "\n" for m in manifests(kind, tenant_id))
+
+
+_PLAIN = re.compile(r"^[A-Za-z][A-Za-z0-9._/-]*$")
+
+
+def _yaml(value: Any, indent: str = "") -> list[str]:
+    """Block YAML for what `manifests` builds (mappings, lists, strings, integers); a string that
+    could read as anything else is quoted, and lists of plain scalars stay on one line."""
+    lines: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, dict | list) and not _flow(item):
+                lines.append(f"{indent}{key}:")
+                lines += _yaml(item, indent + "  ")
+            else:
+                lines.append(f"{indent}{key}: {_scalar(item)}")
+    else:
+        for item in value:
+            nested = _yaml(item, indent + "  ")
+            lines.append(f"{indent}- {nested[0].lstrip()}")
+            lines += nested[1:]
+    return lines
+
+
+def _flow(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_scalar(item) for item in value) + "]"
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    plain = _PLAIN.match(text) and text.lower() not in ("true", "false", "null", "yes", "no", "on", "off")
+    return text if plain else json.dumps(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m shared.ops.tenants", description=__doc__.split("\n\n")[0])
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default: TRAILBLAZER_KAFKA_BOOTSTRAP)")
@@ -165,6 +263,9 @@ def _parser() -> argparse.ArgumentParser:
     only = commands.add_parser("topics", help="only create a tenant's topics (for a broker without an authorizer)")
     only.add_argument("kind", choices=[k.value for k in Kind])
     only.add_argument("tenant_id")
+    k8s = commands.add_parser("manifests", help="print a firm's or provider's Strimzi KafkaUser and KafkaTopics")
+    k8s.add_argument("kind", choices=[k.value for k in Kind])
+    k8s.add_argument("tenant_id")
     show = commands.add_parser("acls", help="the ACLs a tenant gets (all tenants' ACLs on the broker if none named)")
     show.add_argument("kind", nargs="?", choices=[k.value for k in Kind])
     show.add_argument("tenant_id", nargs="?")
@@ -183,6 +284,9 @@ async def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigurationError, InvalidTenantId) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.command == "manifests":
+        print(render_manifests(args.kind, args.tenant_id), end="")
+        return 0
     if args.command == "acls" and args.tenant_id is not None:
         for acl in tenant_acls(args.kind, args.tenant_id):
             print(f"{acl.resource:<6} {acl.pattern:<9} {acl.operation:<9} {acl.name}")
