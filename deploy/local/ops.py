@@ -1,9 +1,10 @@
 """`./dev ops <command> ...`: the operator commands, pointed at the running local stack.
 
 Each command is the product's own (`python -m shared.ops.dead_letters`, `python -m
-services.notifications deliveries`, ...), run with `TRAILBLAZER_KAFKA_BOOTSTRAP` and
-`TRAILBLAZER_DATABASE_URL` set to this stack's broker and the command's database, unless the
-environment already sets them; `--bootstrap` / `--database-url` still override both.
+shared.ops.tenants`, `python -m services.notifications deliveries`, ...), run against this stack's
+broker, signed in as its super user (`TRAILBLAZER_KAFKA_*`, deploy/local/kafka_access.py), and
+the command's database (`TRAILBLAZER_DATABASE_URL`), unless the environment already names a
+broker or a database; `--bootstrap` / `--database-url` still override both.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from deploy.local import kafka_access
 from deploy.local.config import SERVICES, StackConfig
 
 
@@ -74,6 +76,12 @@ def _journey(argv: list[str]) -> int:
     return journey.main(argv)
 
 
+def _tenants(argv: list[str]) -> int:
+    from shared.ops import tenants
+
+    return asyncio.run(tenants.main(argv))
+
+
 def _care(argv: list[str]) -> int:
     from services.care import report
 
@@ -88,6 +96,7 @@ COMMANDS: dict[str, Command] = {
     "journey": Command("one assignment end to end: topics, each service's records, deliveries, trace", None, _journey),
     "outbox": Command("outbox rows the broker refused, per service [--service S]: list, retry, discard", None, _outbox),
     "care": Command("duty of care: report, scorecard, clock (docs/care.md)", "care", _care),
+    "tenants": Command("onboard / offboard a firm or provider: user, topics, ACLs (docs/tenancy.md)", None, _tenants),
 }
 
 
@@ -103,7 +112,8 @@ def main(argv: Sequence[str]) -> int:
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     command = COMMANDS[argv[0]]
     cfg = StackConfig()
-    os.environ.setdefault("TRAILBLAZER_KAFKA_BOOTSTRAP", cfg.kafka_bootstrap)
+    if "TRAILBLAZER_KAFKA_BOOTSTRAP" not in os.environ:  # another broker brings its own credentials
+        os.environ.update(kafka_access.kafka_env(cfg))
     if command.database is not None:
         os.environ.setdefault("TRAILBLAZER_DATABASE_URL", cfg.database_url(command.database))
     return command.run(list(argv[1:]))
