@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +59,12 @@ def stack_users() -> list[str]:
     ]
 
 
-def passwords(cfg: StackConfig) -> dict[str, str]:
-    """The stack's users and passwords; a user without one gets a new random password, kept."""
+def passwords(cfg: StackConfig, also: Sequence[str] = ()) -> dict[str, str]:
+    """The stack's users (and `also`) with their passwords; a user without one gets a new random
+    password, kept."""
     path = users_file(cfg)
     known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-    missing = [user for user in stack_users() if user not in known]
+    missing = [user for user in (*stack_users(), *also) if user not in known]
     if missing:
         known |= {user: new_password() for user in missing}
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,6 +118,14 @@ def kafka_env(cfg: StackConfig, user: str = SUPER_USER) -> dict[str, str]:
     }
 
 
+def endpoint(kafka: str | StackConfig, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """Bootstrap and client options: a stack's Kafka as its super user (unless `options` say
+    otherwise), or a bootstrap with the options given."""
+    if isinstance(kafka, StackConfig):
+        return kafka.kafka_bootstrap, client_options(kafka) if options is None else options
+    return kafka, options or {}
+
+
 def admin(cfg: StackConfig, **options: Any) -> KafkaAdmin:
     """An admin connection to the stack's Kafka as the super user: `async with admin(cfg) as a:`."""
     return KafkaAdmin(cfg.kafka_bootstrap, **client_options(cfg), **options)
@@ -149,6 +159,20 @@ async def _grant(cfg: StackConfig) -> None:
         len(LOCAL_PROVIDERS),
         users_file(cfg),
     )
+
+
+def onboard_tenant(cfg: StackConfig, kind: Kind | str, tenant_id: str) -> dict[str, Any]:
+    """Onboard a firm or provider beyond the local ones (a test's, a developer's) as an operator
+    would, its password kept with the stack's; returns its client options."""
+    user = tenant_user(kind, tenant_id)
+    secret = passwords(cfg, also=(user,))[user]
+
+    async def onboarding() -> None:
+        async with admin(cfg) as kafka:
+            await onboard(kafka, kind, tenant_id, secret)
+
+    run_async(onboarding())
+    return client_options(cfg, user)
 
 
 def jaas_plain_admin(cfg: StackConfig) -> str:

@@ -10,6 +10,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from deploy.local import kafka_access
+from deploy.local.config import StackConfig
+
 
 @dataclass(frozen=True)
 class Received:
@@ -39,15 +42,17 @@ def _json_object(value: bytes | None) -> dict[str, Any]:
 class TopicReader:
     """Collects every record on the given topics from the start, in the background."""
 
-    def __init__(self, bootstrap: str, *topics: str, client_options: Mapping[str, Any] | None = None) -> None:
-        # client_options: aiokafka's TLS/SASL arguments (KafkaSecurity.client_options), if any.
+    def __init__(self, kafka: str | StackConfig, *topics: str, client_options: Mapping[str, Any] | None = None) -> None:
+        """`kafka`: a local stack (read as its super user, unless `client_options` say who) or a
+        bootstrap; client_options: aiokafka's TLS/SASL arguments (KafkaSecurity.client_options)."""
+        bootstrap, options = kafka_access.endpoint(kafka, dict(client_options) if client_options is not None else None)
         self._consumer = AIOKafkaConsumer(
             *topics,
             bootstrap_servers=bootstrap,
             group_id=f"test-reader-{uuid.uuid4().hex[:8]}",
             auto_offset_reset="earliest",
             enable_auto_commit=False,
-            **dict(client_options or {}),
+            **options,
         )
         self.records: list[Received] = []
         self._task: asyncio.Task[None] | None = None
