@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from .topics import (
     ASSIGNMENT_CREATED,
+    CARE_CHECK_IN_DUE,
     DEAD_LETTER,
     FIRM_PREFIX,
     MATCH_PROPOSED,
@@ -66,27 +67,36 @@ class ServiceAccess:
     tenants: frozenset[Kind] = field(default_factory=frozenset)
 
 
+# Exactly what each service's code reads, writes and which consumer groups it uses (the firms'
+# and providers' topics by prefix: it reads their inbound topics by pattern and writes their
+# outbound ones).
 SERVICE_ACCESS: dict[str, ServiceAccess] = {
-    "intake": ServiceAccess(
+    "intake": ServiceAccess(  # firms' assignment.requested in, their assignment.rejected out
         writes=(ASSIGNMENT_CREATED, DEAD_LETTER),
         groups=("trailblazer-intake",),
         tenants=frozenset({Kind.FIRM}),
     ),
-    "matching": ServiceAccess(
+    "matching": ServiceAccess(  # providers' catalogs and firms' acceptances and stops in, refusals out
         reads=(ASSIGNMENT_CREATED,),
         writes=(MATCH_PROPOSED, MATCH_UPDATED, DEAD_LETTER),
         groups=("trailblazer-matching", "trailblazer-matching-catalog", "trailblazer-matching-lifecycle"),
         tenants=frozenset({Kind.FIRM, Kind.PROVIDER}),
+    ),
+    "notifications": ServiceAccess(  # firms' stops in, stakeholder.notified and duty-of-information out
+        reads=(ASSIGNMENT_CREATED, MATCH_PROPOSED, MATCH_UPDATED, CARE_CHECK_IN_DUE),
+        groups=("trailblazer-notifications",),
+        tenants=frozenset({Kind.FIRM}),
     ),
     "gateway": ServiceAccess(  # writes the firms' inbound topics for them (HTTP), projects the answers
         reads=(ASSIGNMENT_CREATED, MATCH_PROPOSED, MATCH_UPDATED),
         groups=("trailblazer-gateway",),
         tenants=frozenset({Kind.FIRM}),
     ),
-    "notifications": ServiceAccess(
+    "care": ServiceAccess(  # firms' acceptances, stops, deliveries and care events in; providers' coaches in
         reads=(ASSIGNMENT_CREATED, MATCH_PROPOSED, MATCH_UPDATED),
-        groups=("trailblazer-notifications",),
-        tenants=frozenset({Kind.FIRM}),
+        writes=(CARE_CHECK_IN_DUE, DEAD_LETTER),
+        groups=("trailblazer-care", "trailblazer-care-firms", "trailblazer-care-catalog"),
+        tenants=frozenset({Kind.FIRM, Kind.PROVIDER}),
     ),
 }
 
