@@ -29,6 +29,7 @@ import yaml
 
 from deploy.local.kafka import local_topics
 from shared import topics
+from shared.acls import SERVICE_ACCESS, Pattern, service_acls
 from shared.health import HealthServer
 from shared.settings import ServiceSettings
 
@@ -444,8 +445,14 @@ def test_keda_never_scales_beyond_the_partitions(service: str, manifests: list[M
     assert 2 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
     for trigger in spec["triggers"]:
         metadata = trigger["metadata"]
-        assert spec["maxReplicaCount"] <= EXPECTED_TOPICS[metadata["topic"]][0], metadata["topic"]
-        assert metadata["topic"] in acl_resources(user, "topic", "Read")
+        if "topic" in metadata:
+            assert spec["maxReplicaCount"] <= EXPECTED_TOPICS[metadata["topic"]][0], metadata["topic"]
+            assert metadata["topic"] in acl_resources(user, "topic", "Read")
+        else:
+            # A group that reads every tenant's topics by pattern: KEDA sums the lag over all of
+            # them, and consumers beyond the partitions would idle (never allowed).
+            assert SERVICE_ACCESS[service].tenants, f"{service}: a trigger without topic reads no tenants"
+            assert metadata["allowIdleConsumers"] == "false"
         assert metadata["consumerGroup"] in acl_resources(user, "group", "Read")
         assert metadata["bootstrapServers"] == bootstrap
 
@@ -470,10 +477,10 @@ def test_kafka_users_grant_what_the_code_uses(service: str, manifests: list[Mani
     user = of_kind(manifests, "KafkaUser")[f"trailblazer-{service}"]
     literal = [acl for acl in user["spec"]["authorization"]["acls"] if acl["resource"].get("patternType") != "prefix"]
     prefixed = [acl for acl in user["spec"]["authorization"]["acls"] if acl["resource"].get("patternType") == "prefix"]
-    # Only care reaches tenants' own topics (by their prefixes); nobody else gets a prefix.
-    assert {acl["resource"]["name"] for acl in prefixed} <= (
-        {"trailblazer.firm.", "trailblazer.provider."} if service == "care" else set()
-    )
+    # Tenants' own topics by their prefixes, exactly as shared/acls.py grants them.
+    assert {(acl["resource"]["name"], op) for acl in prefixed for op in acl["operations"] if op != "Describe"} == {
+        (acl.name, acl.operation.value) for acl in service_acls(service) if acl.pattern is Pattern.PREFIXED
+    }
     user = {"spec": {"authorization": {"acls": literal}}}
     reads, writes = acl_resources(user, "topic", "Read"), acl_resources(user, "topic", "Write")
     used_topics, groups = source_topics_and_groups(service)
