@@ -131,7 +131,9 @@ def service_acls(service: str) -> list[Acl]:
     acls += [Acl(Resource.TOPIC, topic, Pattern.LITERAL, Operation.WRITE) for topic in access.writes]
     acls += [Acl(Resource.GROUP, group, Pattern.LITERAL, Operation.READ) for group in access.groups]
     acls += [Acl(Resource.TOPIC, _TENANT_ROOT[kind], Pattern.PREFIXED, Operation.READ) for kind in access.tenants]
-    acls += [Acl(Resource.TOPIC, _TENANT_ROOT[kind], Pattern.PREFIXED, Operation.WRITE) for kind in access.tenant_writes]
+    acls += [
+        Acl(Resource.TOPIC, _TENANT_ROOT[kind], Pattern.PREFIXED, Operation.WRITE) for kind in access.tenant_writes
+    ]
     return sorted(set(acls))
 
 
