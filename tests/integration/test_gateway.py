@@ -31,8 +31,8 @@ from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, encode, publi
 from deploy.local.kafka import _log_opts
 from deploy.local.topic_reader import Received, TopicReader
 from shared import topics
-from shared.topics import FirmEvent, firm_topic
 from shared.contracts import Assignment
+from shared.topics import FirmEvent, firm_topic
 
 from .notifications_helpers import mails_to
 from .tenants import onboard
