@@ -45,7 +45,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from benchmarks import bare_relay, proc_stats
 from deploy.local import kafka, mailbox, postgres, stack
 from deploy.local.config import SERVICES, StackConfig, process_name
-from deploy.local.firm import REQUEST_TOPIC, SAMPLE_FAMILIES, assignment_request, encode, record_key
+from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, encode, record_key, request_topic
 from deploy.local.processes import read_pid
 from deploy.local.services import running_replicas
 
@@ -211,7 +211,7 @@ async def run_phase(
             if schedule is not None and (wait := started + schedule(i) - time.perf_counter()) > 0:
                 await asyncio.sleep(wait)
             sent_at[key] = time.perf_counter()
-            acks.append(await producer.send(REQUEST_TOPIC, encode(request), key=key.encode()))
+            acks.append(await producer.send(request_topic(request["firm_id"]), encode(request), key=key.encode()))
         await asyncio.gather(*acks)
         publish_s = time.perf_counter() - started
     finally:

@@ -13,7 +13,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from deploy.local.config import StackConfig
 from shared import topics
 
+from .load import FIRM
+
 STAKEHOLDERS = 3  # partner, employee, HR
+# What the load's firm was told, on its own topic.
+NOTIFIED = topics.firm_topic(FIRM, topics.FirmEvent.STAKEHOLDER_NOTIFIED)
 
 
 async def notified_count(cfg: StackConfig, assignment_ids: Iterable[uuid.UUID]) -> int:
@@ -78,10 +82,7 @@ async def read_topic(bootstrap: str, topic: str) -> list[Any]:
 
 
 def _partitions(topic: str) -> int:
-    tenant = topics.tenant_of(topic)
-    if tenant is not None:  # a firm's or provider's own topic: the onboarding convention's partitions
-        return next(s.partitions for s in (*topics.FIRM_TOPICS, *topics.PROVIDER_TOPICS) if s.event == tenant.event)
-    return next(spec.partitions for spec in topics.TOPICS if spec.name == topic)
+    return topics.partitions_of(topic)
 
 
 @dataclass
@@ -170,11 +171,7 @@ async def verify(cfg: StackConfig, firm_id: str, published: list[uuid.UUID]) -> 
         for db in ("intake", "matching", "notifications", "care")
     }
     topic_counts = {t: await _keyed(cfg, t, keys) for t in (topics.ASSIGNMENT_CREATED, topics.MATCH_PROPOSED)}
-    notified = [
-        r
-        for r in await read_topic(cfg.kafka_bootstrap, topics.STAKEHOLDER_NOTIFIED)
-        if r.key and r.key.decode() in keys
-    ]
+    notified = [r for r in await read_topic(cfg.kafka_bootstrap, NOTIFIED) if r.key and r.key.decode() in keys]
     distinct = _notifications(notified)
     letters = await read_topic(cfg.kafka_bootstrap, topics.DEAD_LETTER)
     return Verdict(
@@ -194,7 +191,7 @@ async def verify(cfg: StackConfig, firm_id: str, published: list[uuid.UUID]) -> 
             - len(topic_counts[topics.ASSIGNMENT_CREATED]),
             topics.MATCH_PROPOSED: sum(topic_counts[topics.MATCH_PROPOSED].values())
             - len(topic_counts[topics.MATCH_PROPOSED]),
-            topics.STAKEHOLDER_NOTIFIED: len(notified) - len(distinct),
+            NOTIFIED: len(notified) - len(distinct),
         },
         dead_letters=len(letters),
         rejections=int(rejected[0]["n"]),

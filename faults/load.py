@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 
-from deploy.local.firm import REQUEST_TOPIC, SAMPLE_FAMILIES, assignment_request
+from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, request_topic
 
-FIRM = "fault-suite"  # the firm the load writes as
+FIRM = "fault-suite"  # the firm the load writes as, on its own topic
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Stream:
         value, key = json.dumps(request).encode(), str(assignment_id).encode()
         while True:
             try:
-                await producer.send_and_wait(REQUEST_TOPIC, value=value, key=key)
+                await producer.send_and_wait(request_topic(FIRM), value=value, key=key)
                 break
             except Exception as error:  # broker restarting: the same record again, same event id
                 self.retries += 1

@@ -26,8 +26,8 @@ from pathlib import Path
 from deploy.local import services as svc
 from deploy.local import stack
 from deploy.local.config import SERVICES, StackConfig
-from deploy.local.kafka import care_topic_specs
 from deploy.local.probes import run_async
+from shared.topics import firm_topic_specs
 
 from .checks import Verdict, notified_count, progress, verify
 from .load import FIRM, Stream
@@ -151,7 +151,7 @@ async def main(assignments: int, rate: float) -> int:
     try:
         stack.start_infra(cfg)
         stack.create_topics(cfg)
-        stack.create_topics(cfg, care_topic_specs(FIRM))  # the load's firm, onboarded for care
+        stack.create_topics(cfg, firm_topic_specs(FIRM))  # the load's firm, onboarded
         stack.start_services(cfg, extra_env=env())
         stream = Stream(cfg.kafka_bootstrap, assignments, rate)
         # Spread the faults over the stream, so that every one of them meets flowing traffic.

@@ -166,12 +166,18 @@ def channel_of(publication: Publication) -> Channel:
     return _literal(publication)
 
 
-def _channel_of_pattern(pattern: str) -> Channel:
-    for kind, (events, _, pattern_of, _) in _TEMPLATE.items():
+def _channels_of_pattern(pattern: str) -> list[Channel]:
+    """The tenant channels a subscription pattern reads: the events whose topic (of a sample
+    tenant) it matches. One pattern may read several events (`shared.topics.firm_pattern`)."""
+    regex = re.compile(pattern)
+    found = []
+    for kind, (events, _, _, prefix) in _TEMPLATE.items():
         for event in events:
-            if pattern_of(event) == pattern:
-                return _tenant_channel(kind, event.value)
-    raise ValueError(f"subscription pattern {pattern!r} is not one of shared.topics' tenant patterns")
+            if regex.fullmatch(f"{prefix}example.{event.value}.{topics.TOPIC_VERSION}"):
+                found.append(_tenant_channel(kind, event.value))
+    if not found:
+        raise ValueError(f"subscription pattern {pattern!r} matches none of shared.topics' tenant topics")
+    return found
 
 
 @dataclass(frozen=True)
@@ -188,7 +194,7 @@ def subscriptions(service: Service) -> list[Subscription]:
     found = []
     for subscriber in broker.subscribers:
         handler: Any = subscriber
-        channels = [_channel_of_pattern(handler.pattern)] if handler.pattern else [_literal(t) for t in handler.topics]
+        channels = _channels_of_pattern(handler.pattern) if handler.pattern else [_literal(t) for t in handler.topics]
         found += [Subscription(service.name, channel, handler.group_id) for channel in channels]
     return found
 

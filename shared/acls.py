@@ -63,37 +63,47 @@ class ServiceAccess:
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = (DEAD_LETTER,)  # shared.messaging dead-letters for every service
     groups: tuple[str, ...] = ()
-    # Reads the inbound and writes the outbound topics of every tenant of these kinds.
+    # Reads the topics of every tenant of these kinds (their inbound ones, by pattern) ...
     tenants: frozenset[Kind] = field(default_factory=frozenset)
+    # ... and writes the (outbound) topics of every tenant of these.
+    tenant_writes: frozenset[Kind] = field(default_factory=frozenset)
 
 
+# Exactly what each service's code reads, writes and which consumer groups it uses (the firms'
+# and providers' topics by prefix: it reads their inbound topics by pattern and writes their
+# outbound ones).
 SERVICE_ACCESS: dict[str, ServiceAccess] = {
-    "intake": ServiceAccess(
+    "intake": ServiceAccess(  # firms' assignment.requested in, their assignment.rejected out
         writes=(ASSIGNMENT_CREATED, DEAD_LETTER),
         groups=("trailblazer-intake",),
         tenants=frozenset({Kind.FIRM}),
+        tenant_writes=frozenset({Kind.FIRM}),
     ),
-    "matching": ServiceAccess(
+    "matching": ServiceAccess(  # providers' catalogs and firms' acceptances and stops in, refusals out
         reads=(ASSIGNMENT_CREATED,),
         writes=(MATCH_PROPOSED, MATCH_UPDATED, DEAD_LETTER),
         groups=("trailblazer-matching", "trailblazer-matching-catalog", "trailblazer-matching-lifecycle"),
         tenants=frozenset({Kind.FIRM, Kind.PROVIDER}),
+        tenant_writes=frozenset({Kind.FIRM, Kind.PROVIDER}),
+    ),
+    "notifications": ServiceAccess(  # firms' stops in, stakeholder.notified and duty-of-information out
+        reads=(ASSIGNMENT_CREATED, MATCH_PROPOSED, MATCH_UPDATED, CARE_CHECK_IN_DUE),
+        groups=("trailblazer-notifications",),
+        tenants=frozenset({Kind.FIRM}),
+        tenant_writes=frozenset({Kind.FIRM}),
     ),
     "gateway": ServiceAccess(  # writes the firms' inbound topics for them (HTTP), projects the answers
         reads=(ASSIGNMENT_CREATED, MATCH_PROPOSED, MATCH_UPDATED),
         groups=("trailblazer-gateway",),
         tenants=frozenset({Kind.FIRM}),
+        tenant_writes=frozenset({Kind.FIRM}),
     ),
-    "notifications": ServiceAccess(
-        reads=(ASSIGNMENT_CREATED, MATCH_PROPOSED, MATCH_UPDATED),
-        groups=("trailblazer-notifications",),
-        tenants=frozenset({Kind.FIRM}),
-    ),
-    "care": ServiceAccess(  # provisional (issue 9b): helper A's entry replaces it
+    "care": ServiceAccess(  # firms' acceptances, stops, deliveries and care events in; providers' coaches in
         reads=(ASSIGNMENT_CREATED, MATCH_PROPOSED, MATCH_UPDATED),
         writes=(CARE_CHECK_IN_DUE, DEAD_LETTER),
         groups=("trailblazer-care", "trailblazer-care-firms", "trailblazer-care-catalog"),
         tenants=frozenset({Kind.FIRM, Kind.PROVIDER}),
+        tenant_writes=frozenset({Kind.FIRM}),  # providers' coaches in; nothing to providers
     ),
 }
 
@@ -120,12 +130,10 @@ def service_acls(service: str) -> list[Acl]:
     acls = [Acl(Resource.TOPIC, topic, Pattern.LITERAL, Operation.READ) for topic in access.reads]
     acls += [Acl(Resource.TOPIC, topic, Pattern.LITERAL, Operation.WRITE) for topic in access.writes]
     acls += [Acl(Resource.GROUP, group, Pattern.LITERAL, Operation.READ) for group in access.groups]
-    for kind in sorted(access.tenants):
-        root = _TENANT_ROOT[kind]
-        acls += [
-            Acl(Resource.TOPIC, root, Pattern.PREFIXED, Operation.READ),
-            Acl(Resource.TOPIC, root, Pattern.PREFIXED, Operation.WRITE),
-        ]
+    acls += [Acl(Resource.TOPIC, _TENANT_ROOT[kind], Pattern.PREFIXED, Operation.READ) for kind in access.tenants]
+    acls += [
+        Acl(Resource.TOPIC, _TENANT_ROOT[kind], Pattern.PREFIXED, Operation.WRITE) for kind in access.tenant_writes
+    ]
     return sorted(set(acls))
 
 

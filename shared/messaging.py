@@ -13,9 +13,7 @@ order within a key holds.
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -40,11 +38,9 @@ from .inbox import first_sighting
 from .kafka_security import KafkaSecurity
 from .settings import ServiceSettings
 from .telemetry import DB, span
-from .topics import DEAD_LETTER
+from .topics import DEAD_LETTER, firm_of_topic
 
 log = logging.getLogger(__name__)
-
-_FIRM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 Effect = Callable[[Connection, KafkaMessage], Awaitable[None]]
 Parse = Callable[[Any], Awaitable[StreamMessage[Any]]]
@@ -125,17 +121,10 @@ async def publish_record(broker: KafkaBroker, record: outbox.OutboxRecord) -> "a
     return future
 
 
-def firm_of(message: KafkaMessage) -> str:
-    """Best effort for a firm's record that did not parse: the `firm_id` header, else the body's,
-    else `unknown`; so that the firm's refusal still reaches it."""
-    candidate = message.headers.get("firm_id")
-    if candidate is None:
-        try:
-            body = json.loads(message.body)
-            candidate = body.get("firm_id") if isinstance(body, dict) else None
-        except (ValueError, RecursionError):
-            candidate = None
-    return candidate if isinstance(candidate, str) and _FIRM_ID.match(candidate) else "unknown"
+def firm_of_record(message: KafkaMessage) -> str:
+    """The firm a record came from: the firm whose topic it is on, never what the record says
+    (only that firm may write there: docs/tenancy.md)."""
+    return firm_of_topic(message.raw_message.topic)  # type: ignore[union-attr]
 
 
 def record_coordinates(message: KafkaMessage) -> tuple[str, int, int, str | None]:
@@ -218,6 +207,18 @@ class Consumer:
         transaction (`NACK_ON_ERROR` instead of auto-commit)."""
 
         @broker.subscriber(topic, group_id=group_id, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR)
+        async def on_record(message: KafkaMessage) -> None:
+            await self.run(message, effect)
+
+    def subscribe_pattern(self, broker: KafkaBroker, pattern: str, effect: Effect, *, group_id: str) -> None:
+        """Consume every topic that matches `pattern` (every firm's or provider's topics of some
+        events: `shared.topics.firm_pattern`), with the same delivery policy. A tenant onboarded
+        while the service runs is found at the next metadata refresh (`kafka_metadata_max_age_s`);
+        its first records are already waiting then, hence the earliest offset."""
+
+        @broker.subscriber(
+            pattern=pattern, group_id=group_id, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR
+        )
         async def on_record(message: KafkaMessage) -> None:
             await self.run(message, effect)
 

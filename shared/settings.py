@@ -43,8 +43,9 @@ class ServiceSettings(BaseSettings):
     kafka_ssl_key_password: SecretStr | None = None
     # May hold the database password: kept out of repr() and so out of any log of the settings.
     # How often the client refreshes topic metadata: how soon a pattern subscription sees a new
-    # firm's or provider's topics (aiokafka's default: 5 minutes).
-    kafka_metadata_max_age_s: float = 300.0
+    # firm's or provider's topics, so a firm onboarded while the services run is served within
+    # seconds (aiokafka's default is 5 minutes). One metadata request per client per refresh.
+    kafka_metadata_max_age_s: float = 5.0
     database_url: str = Field(default="postgresql://postgres@127.0.0.1:15432/postgres", repr=False)
     health_host: str = "127.0.0.1"
     health_port: int = 8100

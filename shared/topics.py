@@ -25,21 +25,12 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-ASSIGNMENT_REQUESTED = "trailblazer.assignment.requested.v1"
+# The internal topics: services only. Everything a firm or a catalog provider writes or reads is
+# on its own topics (below, `FIRM_TOPICS` and `PROVIDER_TOPICS`).
 ASSIGNMENT_CREATED = "trailblazer.assignment.created.v1"
-ASSIGNMENT_REJECTED = "trailblazer.assignment.rejected.v1"
 MATCH_PROPOSED = "trailblazer.match.proposed.v1"
-STAKEHOLDER_NOTIFIED = "trailblazer.stakeholder.notified.v1"
-DEAD_LETTER = "trailblazer.dead-letter.v1"
-CATALOG_COACHES = "trailblazer.catalog.coaches.v1"
-CATALOG_JOB_LEADS = "trailblazer.catalog.job-leads.v1"
-CATALOG_REJECTED = "trailblazer.catalog.rejected.v1"
 MATCH_UPDATED = "trailblazer.match.updated.v1"
-DUTY_OF_INFORMATION = "trailblazer.duty-of-information.v1"
-PARTNER_CONSENT_WITHDRAWN = "trailblazer.partner.consent-withdrawn.v1"
-ASSIGNMENT_CANCELLED = "trailblazer.assignment.cancelled.v1"
-MATCH_ACCEPTED = "trailblazer.match.accepted.v1"
-MATCH_ACCEPTANCE_REFUSED = "trailblazer.match.acceptance-refused.v1"
+DEAD_LETTER = "trailblazer.dead-letter.v1"
 # care -> notifications: send a check-in to the partner, in the partner's language.
 CARE_CHECK_IN_DUE = "trailblazer.care.check-in-due.v1"
 
@@ -47,31 +38,12 @@ _WEEK_MS = str(7 * 24 * 3600 * 1000)
 _COMPACT = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
 
 TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec(ASSIGNMENT_REQUESTED, 6, "firm -> intake: a new assignment", {"retention.ms": _WEEK_MS}),
-    TopicSpec(ASSIGNMENT_CREATED, 6, "intake -> matching, notifications: assignment accepted"),
-    TopicSpec(ASSIGNMENT_REJECTED, 3, "intake -> firm: request refused, one reason per field"),
-    TopicSpec(MATCH_PROPOSED, 6, "matching -> notifications: coach and job leads, explained"),
-    TopicSpec(STAKEHOLDER_NOTIFIED, 6, "notifications -> firm: who was told what, and when"),
+    TopicSpec(ASSIGNMENT_CREATED, 6, "intake -> matching, notifications, gateway, care: assignment accepted"),
+    TopicSpec(MATCH_PROPOSED, 6, "matching -> notifications, gateway, care: coach and job leads, explained"),
+    TopicSpec(
+        MATCH_UPDATED, 6, "matching -> notifications, gateway, care: a proposal changed (leads, coach), explained"
+    ),
     TopicSpec(DEAD_LETTER, 3, "any service -> operators: records that could not be handled"),
-    # Catalogs: keyed by coach / job lead id, compacted so the latest record per id (or its
-    # tombstone, until deleted) is the catalog.
-    TopicSpec(CATALOG_COACHES, 3, "providers -> matching: coach upserts, null = removed", _COMPACT),
-    TopicSpec(CATALOG_JOB_LEADS, 6, "providers -> matching: job lead upserts, null = removed", _COMPACT),
-    TopicSpec(CATALOG_REJECTED, 3, "matching -> providers: catalog records refused, one reason per field"),
-    TopicSpec(MATCH_UPDATED, 6, "matching -> notifications: a proposal changed (leads, coach), explained"),
-    TopicSpec(DUTY_OF_INFORMATION, 6, "notifications -> firm: every delivery status change, the proof"),
-    TopicSpec(
-        PARTNER_CONSENT_WITHDRAWN,
-        3,
-        "firm -> notifications, matching: partner withdrew consent, stop sending, free the coach place",
-    ),
-    TopicSpec(
-        ASSIGNMENT_CANCELLED,
-        6,
-        "firm -> notifications, matching: assignment cancelled, stop pending messages, free the coach place",
-    ),
-    TopicSpec(MATCH_ACCEPTED, 6, "firm -> matching: the partner accepted the proposed coach"),
-    TopicSpec(MATCH_ACCEPTANCE_REFUSED, 3, "matching -> firm: acceptance not recorded, one reason per field"),
     TopicSpec(CARE_CHECK_IN_DUE, 6, "care -> notifications: send a check-in to the partner"),
 )
 
@@ -311,17 +283,20 @@ def provider_topic(provider_id: str, event: ProviderEvent | str) -> str:
     return f"{provider_prefix(provider_id)}{ProviderEvent(event)}.{TOPIC_VERSION}"
 
 
-def firm_pattern(event: FirmEvent | str) -> str:
-    """The regex a service subscribes with to read one event from every firm, present and future."""
-    return _pattern(FIRM_PREFIX, FirmEvent(event))
+def firm_pattern(event: FirmEvent | str, *more: FirmEvent | str) -> str:
+    """The regex a service subscribes with to read these events from every firm, present and
+    future (one consumer for several events: every consumer that joins a group rebalances it)."""
+    return _pattern(FIRM_PREFIX, [FirmEvent(e) for e in (event, *more)])
 
 
-def provider_pattern(event: ProviderEvent | str) -> str:
-    return _pattern(PROVIDER_PREFIX, ProviderEvent(event))
+def provider_pattern(event: ProviderEvent | str, *more: ProviderEvent | str) -> str:
+    return _pattern(PROVIDER_PREFIX, [ProviderEvent(e) for e in (event, *more)])
 
 
-def _pattern(prefix: str, event: str) -> str:
-    return f"^{re.escape(prefix)}{TENANT_ID_PATTERN}\\.{re.escape(event)}\\.{TOPIC_VERSION}$"
+def _pattern(prefix: str, events: list[FirmEvent] | list[ProviderEvent]) -> str:
+    names = [re.escape(e) for e in events]
+    event = names[0] if len(names) == 1 else f"(?:{'|'.join(names)})"
+    return f"^{re.escape(prefix)}{TENANT_ID_PATTERN}\\.{event}\\.{TOPIC_VERSION}$"
 
 
 _TENANT_TOPIC = re.compile(
@@ -341,6 +316,33 @@ def tenant_of(topic: str) -> Tenant | None:
     except ValueError:
         return None
     return Tenant(kind, match["id"], event)
+
+
+def firm_of_topic(topic: str) -> str:
+    """The firm whose topic this is: a firm's identity for a record it wrote. ValueError for any
+    other topic (a subscription by `firm_pattern` only ever gets firms' topics)."""
+    tenant = tenant_of(topic)
+    if tenant is None or tenant.kind is not Kind.FIRM:
+        raise ValueError(f"{topic} is not a firm's topic")
+    return tenant.id
+
+
+def provider_of_topic(topic: str) -> str:
+    """The catalog provider whose topic this is; ValueError for any other topic."""
+    tenant = tenant_of(topic)
+    if tenant is None or tenant.kind is not Kind.PROVIDER:
+        raise ValueError(f"{topic} is not a provider's topic")
+    return tenant.id
+
+
+def partitions_of(topic: str) -> int:
+    """The partition count an internal or a tenant's topic is created with (StopIteration for
+    a topic that is neither)."""
+    tenant = tenant_of(topic)
+    if tenant is None:
+        return next(spec.partitions for spec in TOPICS if spec.name == topic)
+    specs = FIRM_TOPICS if tenant.kind is Kind.FIRM else PROVIDER_TOPICS
+    return next(spec.partitions for spec in specs if spec.event == tenant.event)
 
 
 def firm_topic_specs(firm_id: str) -> tuple[TopicSpec, ...]:

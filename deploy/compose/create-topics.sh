@@ -2,8 +2,8 @@
 # One-shot topic creation for docker-compose.yml: every Trailblazer topic with its partition count
 # and config. Creates only what is missing and grows partition counts that are below spec, so it
 # is safe on every `docker compose up`. Config of a topic that already exists is not changed.
-# The table mirrors shared/topics.py (and the demo firm's own care topics, as deploy/local creates
-# them); tests/unit/test_deploy_manifests.py fails when they differ.
+# The table mirrors shared/topics.py and the local firms' and provider's own topics, as
+# deploy/local creates them; tests/unit/test_deploy_manifests.py fails when they differ.
 set -eu
 
 BOOTSTRAP="${KAFKA_BOOTSTRAP:-kafka:19092}"
@@ -12,22 +12,19 @@ KAFKA_TOPICS="${KAFKA_TOPICS:-/opt/kafka/bin/kafka-topics.sh}"
 
 # topic  partitions  config (comma-separated key=value, "-" for none)
 TOPICS="
-trailblazer.assignment.requested.v1 6 retention.ms=604800000
 trailblazer.assignment.created.v1 6 -
-trailblazer.assignment.rejected.v1 3 -
 trailblazer.match.proposed.v1 6 -
-trailblazer.stakeholder.notified.v1 6 -
-trailblazer.dead-letter.v1 3 -
-trailblazer.catalog.coaches.v1 3 cleanup.policy=compact,min.compaction.lag.ms=60000
-trailblazer.catalog.job-leads.v1 6 cleanup.policy=compact,min.compaction.lag.ms=60000
-trailblazer.catalog.rejected.v1 3 -
 trailblazer.match.updated.v1 6 -
-trailblazer.duty-of-information.v1 6 -
-trailblazer.partner.consent-withdrawn.v1 3 -
-trailblazer.assignment.cancelled.v1 6 -
-trailblazer.match.accepted.v1 6 -
-trailblazer.match.acceptance-refused.v1 3 -
+trailblazer.dead-letter.v1 3 -
 trailblazer.care.check-in-due.v1 6 -
+trailblazer.firm.nordic-relocation.assignment.requested.v1 3 retention.ms=604800000
+trailblazer.firm.nordic-relocation.assignment.cancelled.v1 3 -
+trailblazer.firm.nordic-relocation.partner.consent-withdrawn.v1 3 -
+trailblazer.firm.nordic-relocation.match.accepted.v1 3 -
+trailblazer.firm.nordic-relocation.assignment.rejected.v1 3 -
+trailblazer.firm.nordic-relocation.match.acceptance-refused.v1 3 -
+trailblazer.firm.nordic-relocation.stakeholder.notified.v1 3 -
+trailblazer.firm.nordic-relocation.duty-of-information.v1 3 -
 trailblazer.firm.nordic-relocation.care.pulse-given.v1 3 -
 trailblazer.firm.nordic-relocation.care.session-held.v1 3 -
 trailblazer.firm.nordic-relocation.care.outcome-reported.v1 3 -
@@ -37,6 +34,26 @@ trailblazer.firm.nordic-relocation.care.escalation.v1 3 -
 trailblazer.firm.nordic-relocation.duty-of-care.v1 3 -
 trailblazer.firm.nordic-relocation.care.scorecard.v1 3 cleanup.policy=compact,min.compaction.lag.ms=60000
 trailblazer.firm.nordic-relocation.care.refused.v1 3 -
+trailblazer.firm.harbour-relocation.assignment.requested.v1 3 retention.ms=604800000
+trailblazer.firm.harbour-relocation.assignment.cancelled.v1 3 -
+trailblazer.firm.harbour-relocation.partner.consent-withdrawn.v1 3 -
+trailblazer.firm.harbour-relocation.match.accepted.v1 3 -
+trailblazer.firm.harbour-relocation.assignment.rejected.v1 3 -
+trailblazer.firm.harbour-relocation.match.acceptance-refused.v1 3 -
+trailblazer.firm.harbour-relocation.stakeholder.notified.v1 3 -
+trailblazer.firm.harbour-relocation.duty-of-information.v1 3 -
+trailblazer.firm.harbour-relocation.care.pulse-given.v1 3 -
+trailblazer.firm.harbour-relocation.care.session-held.v1 3 -
+trailblazer.firm.harbour-relocation.care.outcome-reported.v1 3 -
+trailblazer.firm.harbour-relocation.care.escalation-closed.v1 3 -
+trailblazer.firm.harbour-relocation.care.permit-clarified.v1 3 -
+trailblazer.firm.harbour-relocation.care.escalation.v1 3 -
+trailblazer.firm.harbour-relocation.duty-of-care.v1 3 -
+trailblazer.firm.harbour-relocation.care.scorecard.v1 3 cleanup.policy=compact,min.compaction.lag.ms=60000
+trailblazer.firm.harbour-relocation.care.refused.v1 3 -
+trailblazer.provider.sample-coaching.catalog.coaches.v1 3 cleanup.policy=compact,min.compaction.lag.ms=60000
+trailblazer.provider.sample-coaching.catalog.job-leads.v1 3 cleanup.policy=compact,min.compaction.lag.ms=60000
+trailblazer.provider.sample-coaching.catalog.rejected.v1 3 -
 "
 
 # Each tool call starts a JVM: list once, then touch only what differs.

@@ -13,10 +13,12 @@ SERVICES: tuple[str, ...] = ("intake", "matching", "notifications", "gateway", "
 # The gateway's HTTP API listens on its health port + this (8164 on the demo stack): clear of the
 # health ports, the mailbox (base + 50) and the next stack's ports when stacks are 100 ports apart.
 GATEWAY_API_PORT_STEP = 60
-# Firms whose own topics the local stack creates (the demo's firm).
-LOCAL_FIRMS: tuple[str, ...] = ("nordic-relocation",)
-# Catalog providers the local stack onboards (their users, topics and ACLs).
-LOCAL_PROVIDERS: tuple[str, ...] = ("sample-catalog",)
+# Firms whose own topics the local stack creates (the demo's two firms; onboarding creates a
+# real firm's: docs/tenancy.md).
+LOCAL_FIRMS: tuple[str, ...] = ("nordic-relocation", "harbour-relocation")
+# Catalog providers whose own topics the local stack creates. The sample catalog belongs to the
+# first (matching's `sample_catalog_provider` default): only it may change those coaches and leads.
+LOCAL_PROVIDERS: tuple[str, ...] = ("sample-coaching",)
 # care's check-in link server listens this far above its health port (8110 for the demo).
 CARE_LINK_PORT_OFFSET = 5
 

@@ -18,7 +18,7 @@ from typing import Any
 from shared import topics
 
 from . import mailbox, stack
-from .config import SERVICES, StackConfig
+from .config import LOCAL_FIRMS, SERVICES, StackConfig
 from .firm import SAMPLE_FAMILIES, assignment_request, encode, publish, record_key
 from .topic_reader import Received, TopicReader
 
@@ -42,7 +42,7 @@ def _print_assignment(cfg: StackConfig, request: dict[str, Any], records: list[R
     payload = request["payload"]
     say(
         f"\n=== {payload['partner']['full_name']} → {payload['host_location']['city']}"
-        f" (assignment {payload['assignment_id']})"
+        f" (assignment {payload['assignment_id']} of {request['firm_id']})"
     )
     for record in records:
         event = record.value["payload"]
@@ -55,7 +55,7 @@ def _print_assignment(cfg: StackConfig, request: dict[str, Any], records: list[R
             )
             for lead in event["job_leads"][:3]:
                 say(f"  lead: {lead['title']} at {lead['organisation']} (score {lead['score']:.2f})")
-        elif record.topic == topics.STAKEHOLDER_NOTIFIED:
+        elif record.topic.endswith(".stakeholder.notified.v1"):
             say(f"\n  --- to {event['stakeholder']} <{event['recipient']}> by {event['channel']}: {event['subject']}")
             say(textwrap.indent(event["body"], "  | "))
     say(f"\n  trace: {cfg.zipkin_url}/zipkin/traces/{records[0].trace_id}")
@@ -74,27 +74,60 @@ def _about(key: str) -> Callable[[Received], bool]:
 
 
 def _notified_about(key: str) -> Callable[[Received], bool]:
-    return lambda record: record.topic == topics.STAKEHOLDER_NOTIFIED and record.key == key
+    return lambda record: record.topic.endswith(".stakeholder.notified.v1") and record.key == key
+
+
+def _firm_of(record: Received) -> str | None:
+    tenant = topics.tenant_of(record.topic)
+    return tenant.id if tenant is not None else None
 
 
 async def run_demo(cfg: StackConfig) -> None:
-    requests = [assignment_request(family) for family in SAMPLE_FAMILIES]
+    # The local firms share the sample families: each publishes on its own topic, as itself.
+    requests = [
+        assignment_request(family, firm_id=LOCAL_FIRMS[index % len(LOCAL_FIRMS)])
+        for index, family in enumerate(SAMPLE_FAMILIES)
+    ]
     bad = b'{"event_type": "assignment.requested", "payload": {"partner": "forgot everything"}}'
     # A key of this run's own: on a kept stack, earlier runs' rejections are on the topic too.
     bad_key = f"demo-bad-{uuid.uuid4().hex[:8]}"
-    async with TopicReader(
-        cfg.kafka_bootstrap, topics.MATCH_PROPOSED, topics.STAKEHOLDER_NOTIFIED, topics.ASSIGNMENT_REJECTED
-    ) as reader:
-        await publish(cfg.kafka_bootstrap, [(record_key(r), encode(r)) for r in requests] + [(bad_key.encode(), bad)])
-        say(f"published {len(requests)} assignments and one malformed request to {topics.ASSIGNMENT_REQUESTED}")
+    outbound = [
+        topics.firm_topic(firm_id, event)
+        for firm_id in LOCAL_FIRMS
+        for event in (topics.FirmEvent.STAKEHOLDER_NOTIFIED, topics.FirmEvent.ASSIGNMENT_REJECTED)
+    ]
+    async with TopicReader(cfg.kafka_bootstrap, topics.MATCH_PROPOSED, *outbound) as reader:
+        for firm_id in LOCAL_FIRMS:
+            own = [(record_key(r), encode(r)) for r in requests if r["firm_id"] == firm_id]
+            if firm_id == LOCAL_FIRMS[0]:
+                own.append((bad_key.encode(), bad))
+            await publish(cfg.kafka_bootstrap, own, firm_id=firm_id)
+            say(f"{firm_id} published {len(own)} records to {topics.firm_topic(firm_id, 'assignment.requested')}")
+        say("(one of them malformed)")
         for request in requests:
             key = str(request["payload"]["assignment_id"])
             await reader.wait_for(_notified_about(key), count=3)
             records = sorted(reader.matching(_about(key)), key=lambda r: (r.topic != topics.MATCH_PROPOSED, r.offset))
             _print_assignment(cfg, request, records)
-        [rejection] = await reader.wait_for(lambda r: r.topic == topics.ASSIGNMENT_REJECTED and r.key == bad_key)
+        [rejection] = await reader.wait_for(lambda r: r.topic.endswith(".assignment.rejected.v1") and r.key == bad_key)
         _print_rejection(rejection)
-    _look_further(cfg, sorted({str(r["firm_id"]) for r in requests}), str(requests[0]["payload"]["assignment_id"]))
+        _show_isolation(requests, reader.records)
+    _look_further(cfg, list(LOCAL_FIRMS), str(requests[0]["payload"]["assignment_id"]))
+
+
+def _show_isolation(requests: list[dict[str, Any]], records: list[Received]) -> None:
+    """Each firm's own topics carry its own assignments only: what one firm reads never names
+    another firm's partner or employee."""
+    say("\n=== each firm reads its own topics")
+    for firm_id in LOCAL_FIRMS:
+        own = {str(r["payload"]["assignment_id"]) for r in requests if r["firm_id"] == firm_id}
+        others = {str(r["payload"]["assignment_id"]) for r in requests if r["firm_id"] != firm_id}
+        seen = [r for r in records if _firm_of(r) == firm_id and r.key in own | others]
+        foreign = [r for r in seen if r.key in others]
+        say(
+            f"  {firm_id}: {len(seen)} records of this run on its topics, about {len({r.key for r in seen})} of its"
+            f" own {len(own)} assignments; about another firm's: {len(foreign)}"
+        )
 
 
 def _look_further(cfg: StackConfig, firm_ids: list[str], assignment_id: str) -> None:

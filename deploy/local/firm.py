@@ -14,7 +14,16 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-REQUEST_TOPIC = "trailblazer.assignment.requested.v1"
+
+def firm_topic(firm_id: str, event: str) -> str:
+    """A firm's own topic, as docs/tenancy.md names it: the firm writes its requests, cancellations,
+    consent withdrawals and acceptances to its own inbound topics and reads the answers on its own
+    outbound ones."""
+    return f"trailblazer.firm.{firm_id}.{event}.v1"
+
+
+def request_topic(firm_id: str) -> str:
+    return firm_topic(firm_id, "assignment.requested")
 
 
 @dataclass(frozen=True)
@@ -128,19 +137,22 @@ def record_key(request: dict[str, Any]) -> bytes:
 
 
 async def publish(
-    bootstrap: str, records: Sequence[tuple[bytes | None, bytes]], client_options: Mapping[str, Any] | None = None
+    bootstrap: str,
+    records: Sequence[tuple[bytes | None, bytes]],
+    client_options: Mapping[str, Any] | None = None,
+    *,
+    firm_id: str = "nordic-relocation",
 ) -> None:
-    """Publish raw (key, value) records and wait until the broker has them all. `client_options`:
-    aiokafka's TLS/SASL arguments (`shared.kafka_security.KafkaSecurity.client_options`)."""
+    """Publish raw (key, value) records to the firm's request topic and wait until the broker has
+    them all. `client_options`: aiokafka's TLS/SASL arguments
+    (`shared.kafka_security.KafkaSecurity.client_options`)."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **dict(client_options or {})
     )
     await producer.start()
     try:
         for key, value in records:
-            await producer.send_and_wait(
-                REQUEST_TOPIC, value=value, key=key, headers=[("firm_id", b"nordic-relocation")]
-            )
+            await producer.send_and_wait(request_topic(firm_id), value=value, key=key)
     finally:
         await producer.stop()
 

@@ -21,12 +21,12 @@ from aiokafka.errors import for_code
 
 from deploy.local import kafka_access
 from deploy.local.artifacts import ensure_kafka, java_executable
-from deploy.local.config import LOCAL_FIRMS, StackConfig
+from deploy.local.config import LOCAL_FIRMS, LOCAL_PROVIDERS, StackConfig
 from deploy.local.probes import ensure_port_free, quiet_aiokafka, run_async, tcp_open, wait_ready
 from deploy.local.processes import StackError, open_log, read_pid, spawn, stop_processes
 from deploy.local.tls import LocalCertificates, ensure_certificates, openssl_available
 from shared.acls import SUPER_USER
-from shared.topics import CARE_FIRM_INBOUND, CARE_FIRM_OUTBOUND, TOPICS, TopicSpec, firm_topic, firm_topic_specs
+from shared.topics import TOPICS, TopicSpec, firm_topic_specs, provider_topic_specs
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +96,10 @@ def kafka_ready(cfg: StackConfig) -> bool:
 
 
 def local_topics() -> tuple[TopicSpec, ...]:
-    """The platform's topics and the local firms' own duty-of-care topics (onboarding creates a
-    real firm's)."""
-    return TOPICS + tuple(spec for firm_id in LOCAL_FIRMS for spec in care_topic_specs(firm_id))
-
-
-def care_topic_specs(firm_id: str) -> tuple[TopicSpec, ...]:
-    care = {firm_topic(firm_id, event) for event in CARE_FIRM_INBOUND + CARE_FIRM_OUTBOUND}
-    return tuple(spec for spec in firm_topic_specs(firm_id) if spec.name in care)
+    """The platform's internal topics and the local firms' and providers' own topics (onboarding
+    creates a real tenant's)."""
+    firms = tuple(spec for firm_id in LOCAL_FIRMS for spec in firm_topic_specs(firm_id))
+    return TOPICS + firms + tuple(spec for provider_id in LOCAL_PROVIDERS for spec in provider_topic_specs(provider_id))
 
 
 def create_topics(cfg: StackConfig, topics: Sequence[TopicSpec] | None = None) -> list[str]:

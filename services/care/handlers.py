@@ -1,6 +1,7 @@
-"""care's handlers: the assignment, its match, the firm's acceptance, stops and delivery statuses
-in (internal topics); the firm's care events in (its own topics, firm from the topic); each sets,
-meets or cancels durable deadlines and writes the duty-of-care record, in one transaction."""
+"""care's handlers: the assignment and its match in (internal topics); the firm's acceptance, stops
+and delivery statuses in (the firms' own topics, firm from the topic); the firm's care events in
+(its own topics); each sets, meets or cancels durable deadlines and writes the duty-of-care
+record, in one transaction."""
 
 import logging
 import uuid
@@ -40,19 +41,22 @@ from shared.contracts.care import (
     PulseGiven,
     SessionHeld,
 )
-from shared.contracts.decoding import InvalidEvent, decode
+from shared.contracts.decoding import (
+    InvalidEvent,
+    decode,
+    ensure_owner,
+    ensure_sender,
+    firm_mismatch,
+    unknown_assignment,
+)
 from shared.db import Connection
 from shared.inbox import first_sighting
-from shared.messaging import Consumer, Effect, add_dead_letter, record_coordinates
+from shared.messaging import Consumer, Effect, add_dead_letter, firm_of_record, record_coordinates
 from shared.settings import ServiceSettings
 from shared.topics import (
-    ASSIGNMENT_CANCELLED,
     ASSIGNMENT_CREATED,
-    DUTY_OF_INFORMATION,
-    MATCH_ACCEPTED,
     MATCH_PROPOSED,
     MATCH_UPDATED,
-    PARTNER_CONSENT_WITHDRAWN,
     FirmEvent,
     ProviderEvent,
     firm_pattern,
@@ -89,20 +93,32 @@ def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings)
         ASSIGNMENT_CREATED: handlers.on_assignment,
         MATCH_PROPOSED: handlers.on_match_proposed,
         MATCH_UPDATED: handlers.on_match_updated,
-        MATCH_ACCEPTED: handlers.on_acceptance,
-        ASSIGNMENT_CANCELLED: handlers.on_cancelled,
-        PARTNER_CONSENT_WITHDRAWN: handlers.on_consent_withdrawn,
-        DUTY_OF_INFORMATION: handlers.on_delivery,
+    }
+    # The firm's word on its assignments and notifications' delivery statuses, from every firm's
+    # own topics.
+    lifecycle: dict[FirmEvent, Effect] = {
+        FirmEvent.MATCH_ACCEPTED: handlers.on_acceptance,
+        FirmEvent.ASSIGNMENT_CANCELLED: handlers.on_cancelled,
+        FirmEvent.PARTNER_CONSENT_WITHDRAWN: handlers.on_consent_withdrawn,
+        FirmEvent.DUTY_OF_INFORMATION: handlers.on_delivery,
     }
 
     async def by_topic(connection: Connection, message: KafkaMessage) -> None:
         await internal[record_coordinates(message)[0]](connection, message)
 
-    # One consumer for the platform's topics: every consumer of a group that joins rebalances the
-    # whole group, and a start (or a restart after a crash) with one per topic took a minute.
+    async def by_event(connection: Connection, message: KafkaMessage) -> None:
+        tenant = tenant_of(record_coordinates(message)[0])
+        assert tenant is not None and isinstance(tenant.event, FirmEvent)  # the pattern matches firm topics only
+        await lifecycle[tenant.event](connection, message)
+
+    # One consumer for the platform's topics and one for the firms' (a subscription is either
+    # topics or a pattern): every consumer of a group that joins rebalances the whole group, and a
+    # start (or a restart after a crash) with one per topic took a minute.
     @broker.subscriber(*internal, group_id=GROUP, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR)
     async def on_platform_record(message: KafkaMessage) -> None:
         await consumer.run(message, by_topic)
+
+    _subscribe_pattern(broker, consumer, firm_pattern(*lifecycle), by_event, GROUP)
 
     for event, model, firm_effect in (
         (FirmEvent.CARE_PULSE_GIVEN, PulseGiven, handlers.pulse),
@@ -159,6 +175,10 @@ class Handlers:
             return
         now = await self._now(connection)
         early = await repository.early_stop(connection, a.assignment_id)
+        if early is not None and early["firm_id"] != created.firm_id:
+            # A stop by another firm, kept while the assignment was unknown: changes nothing of this firm's.
+            log.warning("a stop of assignment %s by another firm than its own is ignored", a.assignment_id)
+            early = None
         if early is not None:
             await repository.stop(connection, a.assignment_id, early["reason"], early["stopped_at"])
             await self._entry(
@@ -220,13 +240,20 @@ class Handlers:
 
     async def on_acceptance(self, connection: Connection, message: KafkaMessage) -> None:
         event = decode(message.body, MatchAccepted)
+        firm_id = firm_of_record(message)
         assignment_id = event.payload.assignment_id
         await repository.lock_assignment(connection, assignment_id)
         if not await first_sighting(connection, consumer=CONSUMER, event_id=str(event.event_id)):
             return
         known = await repository.assignment(connection, assignment_id)
-        # Matching answers a firm's acceptance that names another coach or another firm's assignment.
-        if known is None or known["firm_id"] != event.firm_id or known["coach_id"] != event.payload.coach_id:
+        # Matching answers a firm's acceptance that names another firm, another coach or another
+        # firm's assignment (on the firm's own match.acceptance-refused topic).
+        if (
+            known is None
+            or event.firm_id != firm_id
+            or known["firm_id"] != firm_id
+            or known["coach_id"] != event.payload.coach_id
+        ):
             return
         now = await self._now(connection)
         await repository.record_acceptance(connection, assignment_id, event.payload.coach_id, now)
@@ -238,14 +265,19 @@ class Handlers:
 
     async def on_cancelled(self, connection: Connection, message: KafkaMessage) -> None:
         event = decode(message.body, AssignmentCancelled)
-        await self._stop(connection, event, event.payload.assignment_id, "cancelled")
+        await self._stop(connection, message, event, event.payload.assignment_id, "cancelled")
 
     async def on_consent_withdrawn(self, connection: Connection, message: KafkaMessage) -> None:
         event = decode(message.body, PartnerConsentWithdrawn)
-        await self._stop(connection, event, event.payload.assignment_id, "consent_withdrawn")
+        await self._stop(connection, message, event, event.payload.assignment_id, "consent_withdrawn")
 
-    async def _stop(self, connection: Connection, event: Envelope, assignment_id: uuid.UUID, reason: str) -> None:
-        """Every pending check-in and deadline is cancelled, open escalations with them."""
+    async def _stop(
+        self, connection: Connection, message: KafkaMessage, event: Envelope, assignment_id: uuid.UUID, reason: str
+    ) -> None:
+        """Every pending check-in and deadline is cancelled, open escalations with them. A stop
+        that names another firm than its topic's, or another firm's assignment, changes nothing
+        and is dead-lettered with the reason (firms have no refusal topic for stops)."""
+        ensure_sender(event.firm_id, firm_of_record(message))
         await repository.lock_assignment(connection, assignment_id)
         if not await first_sighting(connection, consumer=CONSUMER, event_id=str(event.event_id)):
             return
@@ -254,7 +286,8 @@ class Handlers:
         if known is None:
             await repository.save_early_stop(connection, assignment_id, event.firm_id, reason, now)
             return
-        if known["firm_id"] != event.firm_id or not await repository.stop(connection, assignment_id, reason, now):
+        ensure_owner(known["firm_id"], event.firm_id)
+        if not await repository.stop(connection, assignment_id, reason, now):
             return
         for row in await repository.settle_pending(connection, assignment_id, "cancelled", now):
             duty = Duty.PREVENTION if row["kind"].startswith("check_in.") else Duty.INTERVENTION
@@ -285,7 +318,7 @@ class Handlers:
         if not await first_sighting(connection, consumer=CONSUMER, event_id=str(event.event_id)):
             return
         known = await repository.assignment(connection, assignment_id)
-        if known is None or known["firm_id"] != event.firm_id:
+        if known is None or known["firm_id"] != firm_of_record(message):
             return  # not one of care's assignments (yet): information only, recorded by notifications
         now = await self._now(connection)
         kind = f"delivery_failed.{delivery.delivery_id}"
@@ -535,10 +568,11 @@ def _firm_event(model: type[E], apply: FirmEffect) -> Effect:
         assignment_id: uuid.UUID = event.payload.assignment_id  # type: ignore[attr-defined]
         await repository.lock_assignment(connection, assignment_id)
         known = await repository.assignment(connection, assignment_id)
-        if event.firm_id != firm_id or (known is not None and known["firm_id"] != firm_id):
-            errors = [_error("firm_id", "firm_mismatch", "the event names another firm than its topic")]
-        elif known is None:
-            errors = [_error("payload.assignment_id", "unknown_assignment", "no such assignment for this firm")]
+        if event.firm_id != firm_id:
+            errors = [firm_mismatch(firm_id)]
+        elif known is None or known["firm_id"] != firm_id:
+            # Another firm's assignment is an unknown one: its existence is not this firm's to learn.
+            errors = [unknown_assignment()]
         else:
             errors = await apply(connection, event, known)
         if errors:

@@ -310,8 +310,9 @@ async def cancel_open_escalations(connection: Connection, assignment_id: uuid.UU
 
 
 async def save_coach_provider(connection: Connection, coach_id: str, provider_id: str) -> None:
+    """The first provider to publish a coach owns it (as in matching, which refuses the others)."""
     await connection.execute(
-        "INSERT INTO care_coaches VALUES ($1, $2) ON CONFLICT (coach_id) DO UPDATE SET provider_id = $2",
+        "INSERT INTO care_coaches VALUES ($1, $2) ON CONFLICT (coach_id) DO NOTHING",
         coach_id,
         provider_id,
     )

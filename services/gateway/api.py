@@ -31,13 +31,7 @@ from shared.contracts import (
 )
 from shared.contracts.decoding import MAX_EVENT_BYTES, InvalidEvent, code_of, decode
 from shared.db import Connection
-from shared.topics import (
-    ASSIGNMENT_CANCELLED,
-    ASSIGNMENT_REQUESTED,
-    MATCH_ACCEPTED,
-    PARTNER_CONSENT_WITHDRAWN,
-    FirmEvent,
-)
+from shared.topics import FirmEvent, firm_topic
 
 from . import domain, repository
 from .auth import AuthUnavailable, FirmAuthenticator
@@ -55,18 +49,19 @@ from .contracts import (
     Submitted,
 )
 
-# Where each firm event goes. The same topics a firm writes on Kafka: the services cannot tell
-# which way an event came.
-TOPICS: dict[FirmEvent, str] = {
-    FirmEvent.ASSIGNMENT_REQUESTED: ASSIGNMENT_REQUESTED,
-    FirmEvent.ASSIGNMENT_CANCELLED: ASSIGNMENT_CANCELLED,
-    FirmEvent.PARTNER_CONSENT_WITHDRAWN: PARTNER_CONSENT_WITHDRAWN,
-    FirmEvent.MATCH_ACCEPTED: MATCH_ACCEPTED,
-}
+# The firm events the API writes for the signed-in firm.
+WRITES: tuple[FirmEvent, ...] = (
+    FirmEvent.ASSIGNMENT_REQUESTED,
+    FirmEvent.ASSIGNMENT_CANCELLED,
+    FirmEvent.PARTNER_CONSENT_WITHDRAWN,
+    FirmEvent.MATCH_ACCEPTED,
+)
 
 
 def inbound_topic(firm_id: str, event: FirmEvent) -> str:
-    return TOPICS[event]
+    """Where a firm event goes: the firm's own inbound topic, the same one the firm writes on
+    Kafka (the services cannot tell which way an event came). The firm is the signed-in one."""
+    return firm_topic(firm_id, event)
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -12,10 +12,9 @@ import uvicorn
 
 from shared.runtime import Service
 from shared.settings import ServiceSettings
-from shared.topics import ASSIGNMENT_CANCELLED, ASSIGNMENT_REQUESTED, MATCH_ACCEPTED, PARTNER_CONSENT_WITHDRAWN
 
 from . import handlers
-from .api import create_api
+from .api import WRITES, create_api
 from .auth import FirmAuthenticator, kafka_probe
 from .settings import GatewaySettings
 
@@ -29,7 +28,7 @@ def create_service(settings: GatewaySettings | None = None) -> Service:
         register=handlers.register,
         settings=settings or GatewaySettings(),
         workers=(serve_http,),
-        publishes=(ASSIGNMENT_REQUESTED, ASSIGNMENT_CANCELLED, PARTNER_CONSENT_WITHDRAWN, MATCH_ACCEPTED),
+        publishes=WRITES,
     )
 
 

@@ -1,5 +1,6 @@
 """gateway's consumers: what the services answered, projected into what a firm can ask over HTTP
-(an assignment's status, its duty-of-information record). Each event once (inbox)."""
+(an assignment's status, its duty-of-information record). Each event once (inbox). What comes from
+a firm's own topics counts for that firm only: the firm is the topic's."""
 
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,18 +22,9 @@ from shared.contracts import (
 from shared.contracts.decoding import decode
 from shared.db import Connection
 from shared.inbox import first_sighting
-from shared.messaging import Consumer
+from shared.messaging import Consumer, firm_of_record, record_coordinates
 from shared.settings import ServiceSettings
-from shared.topics import (
-    ASSIGNMENT_CANCELLED,
-    ASSIGNMENT_CREATED,
-    ASSIGNMENT_REJECTED,
-    DUTY_OF_INFORMATION,
-    MATCH_ACCEPTANCE_REFUSED,
-    MATCH_PROPOSED,
-    MATCH_UPDATED,
-    PARTNER_CONSENT_WITHDRAWN,
-)
+from shared.topics import ASSIGNMENT_CREATED, MATCH_PROPOSED, MATCH_UPDATED, FirmEvent, firm_pattern, tenant_of
 
 from . import repository
 
@@ -42,26 +34,40 @@ GROUP = "trailblazer-gateway"
 _INFORMED = {DeliveryStatus.SENT, DeliveryStatus.DELIVERED}
 
 Project = Callable[[Connection, Any], Awaitable[None]]
+Effect = Callable[[Connection, KafkaMessage], Awaitable[None]]
 
 
 def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings) -> None:
     consumer = Consumer(CONSUMER, pool, settings)
     for topic, contract, project in (
         (ASSIGNMENT_CREATED, AssignmentCreated, created),
-        (ASSIGNMENT_REJECTED, AssignmentRejected, rejected),
         (MATCH_PROPOSED, MatchProposed, proposed),
         (MATCH_UPDATED, MatchUpdated, updated),
-        (MATCH_ACCEPTANCE_REFUSED, MatchAcceptanceRefused, refused),
-        (ASSIGNMENT_CANCELLED, AssignmentCancelled, cancelled),
-        (PARTNER_CONSENT_WITHDRAWN, PartnerConsentWithdrawn, withdrawn),
-        (DUTY_OF_INFORMATION, DeliveryRecorded, delivered),
     ):
         consumer.subscribe(broker, topic, _once(contract, project), group_id=GROUP)
+    # The services' answers on every firm's outbound topics, and the firm's own stops on its
+    # inbound ones: one consumer, by pattern.
+    firms: dict[FirmEvent, Effect] = {
+        FirmEvent.ASSIGNMENT_REJECTED: _once(AssignmentRejected, rejected, of_firm=True),
+        FirmEvent.MATCH_ACCEPTANCE_REFUSED: _once(MatchAcceptanceRefused, refused, of_firm=True),
+        FirmEvent.ASSIGNMENT_CANCELLED: _once(AssignmentCancelled, cancelled, of_firm=True),
+        FirmEvent.PARTNER_CONSENT_WITHDRAWN: _once(PartnerConsentWithdrawn, withdrawn, of_firm=True),
+        FirmEvent.DUTY_OF_INFORMATION: _once(DeliveryRecorded, delivered, of_firm=True),
+    }
+
+    async def by_event(connection: Connection, message: KafkaMessage) -> None:
+        tenant = tenant_of(record_coordinates(message)[0])
+        assert tenant is not None and isinstance(tenant.event, FirmEvent)  # the pattern matches firm topics only
+        await firms[tenant.event](connection, message)
+
+    consumer.subscribe_pattern(broker, firm_pattern(*firms), by_event, group_id=GROUP)
 
 
-def _once(contract: Any, project: Project) -> Callable[[Connection, KafkaMessage], Awaitable[None]]:
+def _once(contract: Any, project: Project, *, of_firm: bool = False) -> Effect:
     async def effect(connection: Connection, message: KafkaMessage) -> None:
         event = decode(message.body, contract)
+        if of_firm and event.firm_id != firm_of_record(message):
+            return  # names another firm than its topic's: the services refuse it, nothing to show
         if await first_sighting(connection, consumer=CONSUMER, event_id=str(event.event_id)):
             await project(connection, event)
 

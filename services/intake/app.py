@@ -7,7 +7,7 @@ from pydantic import Field
 from shared.runtime import Service
 from shared.settings import ServiceSettings, local_database_url
 from shared.telemetry import trace_module
-from shared.topics import ASSIGNMENT_CREATED, ASSIGNMENT_REJECTED, DEAD_LETTER
+from shared.topics import ASSIGNMENT_CREATED, DEAD_LETTER, FirmEvent
 
 from . import handlers, repository
 
@@ -23,5 +23,5 @@ def create_service(settings: ServiceSettings | None = None) -> Service:
         migrations=Path(__file__).parent / "migrations",
         register=handlers.register,
         settings=settings or IntakeSettings(),
-        publishes=(ASSIGNMENT_CREATED, ASSIGNMENT_REJECTED, DEAD_LETTER),
+        publishes=(ASSIGNMENT_CREATED, FirmEvent.ASSIGNMENT_REJECTED, DEAD_LETTER),
     )

@@ -1,4 +1,5 @@
-"""intake's handlers: a firm's request in, `assignment.created` or `assignment.rejected` out."""
+"""intake's handlers: a firm's request in (from the firm's own topic, which says who the firm is),
+`assignment.created` or the firm's own `assignment.rejected` out."""
 
 import logging
 from datetime import date
@@ -17,12 +18,12 @@ from shared.contracts import (
     RejectedRecord,
     utc_now,
 )
-from shared.contracts.decoding import InvalidEvent, decode
+from shared.contracts.decoding import InvalidEvent, decode, firm_mismatch
 from shared.db import Connection
 from shared.inbox import first_sighting
-from shared.messaging import Consumer, add_dead_letter, firm_of, record_coordinates
+from shared.messaging import Consumer, add_dead_letter, firm_of_record, record_coordinates
 from shared.settings import ServiceSettings
-from shared.topics import ASSIGNMENT_CREATED, ASSIGNMENT_REJECTED, ASSIGNMENT_REQUESTED
+from shared.topics import ASSIGNMENT_CREATED, FirmEvent, firm_pattern, firm_topic
 
 from . import domain, repository
 
@@ -34,7 +35,9 @@ CONSUMER = "intake"
 def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings) -> None:
     consumer = Consumer(CONSUMER, pool, settings)
 
-    consumer.subscribe(broker, ASSIGNMENT_REQUESTED, accept_or_reject, group_id="trailblazer-intake")
+    consumer.subscribe_pattern(
+        broker, firm_pattern(FirmEvent.ASSIGNMENT_REQUESTED), accept_or_reject, group_id="trailblazer-intake"
+    )
 
 
 async def accept_or_reject(connection: Connection, message: KafkaMessage) -> None:
@@ -45,6 +48,13 @@ async def accept_or_reject(connection: Connection, message: KafkaMessage) -> Non
         # Nothing parsed to carry an event id: the record's position identifies it instead.
         if await first_sighting(connection, consumer=CONSUMER, event_id=f"record:{topic}:{partition}:{offset}"):
             await _reject(connection, message, invalid.errors, request=None)
+        return
+    firm_id = firm_of_record(message)
+    if request.firm_id != firm_id:
+        # Another firm's name on this firm's topic: refused, and nothing is created for either
+        # (checked before the inbox: a copy of another firm's request is refused, not skipped).
+        if await first_sighting(connection, consumer=CONSUMER, event_id=f"record:{topic}:{partition}:{offset}"):
+            await _reject(connection, message, [firm_mismatch(firm_id)], request=request)
         return
     if not await first_sighting(connection, consumer=CONSUMER, event_id=str(request.event_id)):
         # A redelivery changes nothing; the same event id on another assignment is refused, once.
@@ -61,7 +71,7 @@ async def accept_or_reject(connection: Connection, message: KafkaMessage) -> Non
         await _reject(connection, message, errors, request=request)
         return
     created = AssignmentCreated.create(
-        firm_id=request.firm_id,
+        firm_id=firm_id,
         correlation_id=request.correlation_id,
         payload=AssignmentCreatedPayload(assignment=request.payload, accepted_at=utc_now()),
     )
@@ -77,8 +87,9 @@ async def _reject(
     request: AssignmentRequested | None,
 ) -> None:
     topic, partition, offset, key = record_coordinates(message)
+    firm_id = firm_of_record(message)  # the answer goes to the sender, whoever the body names
     rejection = AssignmentRejected.create(
-        firm_id=request.firm_id if request else firm_of(message),
+        firm_id=firm_id,
         correlation_id=request.correlation_id if request else f"{topic}:{partition}:{offset}",
         payload=AssignmentRejectedPayload(
             assignment_id=request.payload.assignment_id if request else None,
@@ -88,7 +99,12 @@ async def _reject(
         ),
     )
     await repository.save_rejection(connection, rejection)
-    await outbox.add_event(connection, topic=ASSIGNMENT_REJECTED, key=key or str(rejection.event_id), event=rejection)
+    await outbox.add_event(
+        connection,
+        topic=firm_topic(firm_id, FirmEvent.ASSIGNMENT_REJECTED),
+        key=key or str(rejection.event_id),
+        event=rejection,
+    )
     codes = "; ".join(f"{error.field}={error.code}" for error in errors)
     # The firm has its answer; operators also get the original record, to replay once fixed.
     await add_dead_letter(connection, message, consumer=CONSUMER, reason=f"rejected: {codes}")

@@ -1,6 +1,7 @@
 """Wires matching: its settings, migrations, handlers, the lead expiry worker and the optional
 sample catalog."""
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from shared.db import Connection, create_pool
 from shared.runtime import Service
 from shared.settings import ServiceSettings
 from shared.telemetry import trace_module
-from shared.topics import CATALOG_REJECTED, DEAD_LETTER, MATCH_ACCEPTANCE_REFUSED, MATCH_PROPOSED, MATCH_UPDATED
+from shared.topics import DEAD_LETTER, MATCH_PROPOSED, MATCH_UPDATED, FirmEvent, ProviderEvent
 
 from . import handlers, repository
 from .catalog.cache import CatalogCache
@@ -34,8 +35,14 @@ def create_service(settings: MatchingSettings | None = None) -> Service:
         migrations=Path(__file__).parent / "migrations",
         register=register,
         settings=settings,
-        publishes=(MATCH_PROPOSED, MATCH_UPDATED, MATCH_ACCEPTANCE_REFUSED, CATALOG_REJECTED, DEAD_LETTER),
-        after_migrate=seed_sample_catalog if settings.sample_catalog else None,
+        publishes=(
+            MATCH_PROPOSED,
+            MATCH_UPDATED,
+            FirmEvent.MATCH_ACCEPTANCE_REFUSED,
+            ProviderEvent.CATALOG_REJECTED,
+            DEAD_LETTER,
+        ),
+        after_migrate=_seeder(settings.sample_catalog_provider) if settings.sample_catalog else None,
         workers=(expiry.lead_expiry_worker(cache),),
         samplers=(lambda _connection: _sample_cache_age(cache),),
     )
@@ -46,16 +53,23 @@ async def _sample_cache_age(cache: CatalogCache) -> None:
         metrics.CATALOG_CACHE_AGE.set((datetime.now(UTC) - cache.read_at).total_seconds())
 
 
-async def seed_sample_catalog(dsn: str) -> None:
+def _seeder(provider_id: str) -> Callable[[str], Awaitable[None]]:
+    async def seed(dsn: str) -> None:
+        await seed_sample_catalog(dsn, provider_id)
+
+    return seed
+
+
+async def seed_sample_catalog(dsn: str, provider_id: str) -> None:
     pool = await create_pool(dsn, size=1)
     try:
         async with pool.acquire() as connection, connection.transaction():
-            await _seed(connection)
+            await _seed(connection, provider_id)
     finally:
         await pool.close()
 
 
-async def _seed(connection: Connection) -> None:
+async def _seed(connection: Connection, provider_id: str) -> None:
     if not await repository.catalog_is_empty(connection):
         return
     # Sample data lives outside the product package; only a demo or test deployment loads it.
@@ -64,3 +78,6 @@ async def _seed(connection: Connection) -> None:
     catalog = generate_catalog(today=date.today())
     await repository.upsert_coaches(connection, catalog.coaches)
     await repository.upsert_job_leads(connection, catalog.job_leads)
+    # As if the provider had published it: only that provider may change it.
+    await repository.claim_catalog(connection, "coach", [c.coach_id for c in catalog.coaches], provider_id)
+    await repository.claim_catalog(connection, "job_lead", [j.job_lead_id for j in catalog.job_leads], provider_id)

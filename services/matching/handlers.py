@@ -1,7 +1,9 @@
-"""matching's handlers: `assignment.created` in, `match.proposed` out; the coach and job lead
-catalogs in, `catalog.rejected` for refused records and `match.updated` for changed matches out;
-the firm's `match.accepted` in (`match.acceptance-refused` out when it cannot be recorded), and
-`assignment.cancelled` / `partner.consent-withdrawn` in, which free the coach's place."""
+"""matching's handlers: `assignment.created` in, `match.proposed` out; each provider's coach and
+job lead catalog in (from its own topics, which say who the provider is), the provider's own
+`catalog.rejected` for refused records and `match.updated` for changed matches out; each firm's
+`match.accepted` in from its own topic (its own `match.acceptance-refused` out when it cannot be
+recorded), and its `assignment.cancelled` / `partner.consent-withdrawn`, which free the coach's
+place."""
 
 import logging
 import uuid
@@ -29,21 +31,22 @@ from shared.contracts import (
     utc_now,
 )
 from shared.contracts.catalog_events import CATALOG_FIRM_ID
-from shared.contracts.decoding import InvalidEvent, decode
+from shared.contracts.decoding import FIRM_MISMATCH, UNKNOWN_ASSIGNMENT, InvalidEvent, decode, ensure_sender
 from shared.db import Connection
 from shared.inbox import first_sighting
-from shared.messaging import Consumer, add_dead_letter, failure_reason, firm_of, record_coordinates
+from shared.messaging import Consumer, Effect, add_dead_letter, failure_reason, firm_of_record, record_coordinates
 from shared.settings import ServiceSettings
 from shared.telemetry import span
 from shared.topics import (
-    ASSIGNMENT_CANCELLED,
     ASSIGNMENT_CREATED,
-    CATALOG_COACHES,
-    CATALOG_JOB_LEADS,
-    CATALOG_REJECTED,
-    MATCH_ACCEPTED,
     MATCH_PROPOSED,
-    PARTNER_CONSENT_WITHDRAWN,
+    FirmEvent,
+    ProviderEvent,
+    firm_pattern,
+    provider_of_topic,
+    provider_pattern,
+    provider_topic,
+    tenant_of,
 )
 
 from . import repository
@@ -59,6 +62,8 @@ CONSUMER = "matching"
 CATALOG_GROUP = "trailblazer-matching-catalog"
 # The firm's word on an assignment after the proposal: acceptance, cancellation, consent withdrawn.
 LIFECYCLE_GROUP = "trailblazer-matching-lifecycle"
+# A provider's record for a coach or job lead that another provider owns (catalog_owners).
+PROVIDER_MISMATCH = "provider_mismatch"
 
 
 def register(
@@ -72,11 +77,11 @@ def register(
         created = decode(message.body, AssignmentCreated)
         if not await first_sighting(connection, consumer=CONSUMER, event_id=str(created.event_id)):
             return
-        if await proposals.closed_before_match(connection, created.payload.assignment.assignment_id):
+        if await proposals.closed_before_match(connection, created.payload.assignment.assignment_id, created.firm_id):
             log.info("assignment closed before it was matched: nothing proposed")
             return
         proposal = await _proposal(connection, cache, created, settings)
-        await repository.save_proposal(connection, proposal)
+        await repository.save_proposal(connection, proposal, created.firm_id)
         event = MatchProposed.create(firm_id=created.firm_id, correlation_id=created.correlation_id, payload=proposal)
         await outbox.add_event(connection, topic=MATCH_PROPOSED, key=str(proposal.assignment_id), event=event)
         log.info("match proposed: coach=%s, %d job leads", proposal.coach is not None, len(proposal.job_leads))
@@ -103,29 +108,51 @@ def register(
             log.info("job lead upserted, offered to %d open partners", told)
 
     consumer.subscribe(broker, ASSIGNMENT_CREATED, propose_match, group_id="trailblazer-matching")
-    consumer.subscribe(broker, CATALOG_COACHES, coach_record, group_id=CATALOG_GROUP)
-    consumer.subscribe(broker, CATALOG_JOB_LEADS, lead_record, group_id=CATALOG_GROUP)
-    consumer.subscribe(broker, MATCH_ACCEPTED, accept_match, group_id=LIFECYCLE_GROUP)
-    consumer.subscribe(broker, ASSIGNMENT_CANCELLED, close_cancelled, group_id=LIFECYCLE_GROUP)
-    consumer.subscribe(broker, PARTNER_CONSENT_WITHDRAWN, close_withdrawn, group_id=LIFECYCLE_GROUP)
+    # Every provider's catalog, and every firm's word on its assignments: one consumer each, by
+    # pattern (a provider or firm onboarded later is found at the next metadata refresh).
+    catalog: dict[ProviderEvent | FirmEvent, Effect] = {
+        ProviderEvent.CATALOG_COACHES: coach_record,
+        ProviderEvent.CATALOG_JOB_LEADS: lead_record,
+    }
+    lifecycle: dict[ProviderEvent | FirmEvent, Effect] = {
+        FirmEvent.MATCH_ACCEPTED: accept_match,
+        FirmEvent.ASSIGNMENT_CANCELLED: close_cancelled,
+        FirmEvent.PARTNER_CONSENT_WITHDRAWN: close_withdrawn,
+    }
+    consumer.subscribe_pattern(broker, provider_pattern(*catalog), _by_event(catalog), group_id=CATALOG_GROUP)
+    consumer.subscribe_pattern(broker, firm_pattern(*lifecycle), _by_event(lifecycle), group_id=LIFECYCLE_GROUP)
+
+
+def _by_event(effects: dict[ProviderEvent | FirmEvent, Effect]) -> Effect:
+    async def effect(connection: Connection, message: KafkaMessage) -> None:
+        tenant = tenant_of(record_coordinates(message)[0])
+        assert tenant is not None  # the patterns match tenants' topics only
+        await effects[tenant.event](connection, message)
+
+    return effect
 
 
 async def accept_match(connection: Connection, message: KafkaMessage) -> None:
-    """A firm's acceptance is outside input: a record that does not parse, or whose key is not
-    its assignment, is refused (and dead-lettered for operators); one that cannot be recorded is
-    refused with the reason; neither stops the records behind it."""
+    """A firm's acceptance is outside input, and the firm is the topic's: a record that does not
+    parse, whose key is not its assignment, or that names another firm, is refused on the firm's
+    own topic (and dead-lettered for operators); one that cannot be recorded is refused with the
+    reason (another firm's assignment is an unknown one, dead-lettered too); none of them stops
+    the records behind it."""
     topic, partition, offset, key = record_coordinates(message)
+    firm_id = firm_of_record(message)
     record = RejectedRecord(topic=topic, partition=partition, offset=offset, key=key)
     accepted: MatchAccepted | None = None
     try:
         accepted = decode(message.body, MatchAccepted)
+        ensure_sender(accepted.firm_id, firm_id)
         malformed = proposals.key_mismatch(key, accepted)
     except InvalidEvent as invalid:
         malformed = invalid.errors
     if malformed:
-        # Keyed by the record's position: a record that did not parse has no event id.
+        # Keyed by the record's position: a record that did not parse has no event id, and a copy
+        # of another firm's acceptance must not take that firm's event id.
         if await first_sighting(connection, consumer=CONSUMER, event_id=f"record:{topic}:{partition}:{offset}"):
-            await proposals.refuse(connection, record, malformed, accepted=accepted, firm_id=firm_of(message))
+            await proposals.refuse(connection, record, malformed, accepted=accepted, firm_id=firm_id)
             await add_dead_letter(
                 connection, message, consumer=CONSUMER, reason=failure_reason(InvalidEvent(malformed))
             )
@@ -134,11 +161,16 @@ async def accept_match(connection: Connection, message: KafkaMessage) -> None:
     if not await first_sighting(connection, consumer=CONSUMER, event_id=f"match.accepted:{accepted.event_id}"):
         return
     if errors := await proposals.accept(connection, accepted):
-        await proposals.refuse(connection, record, errors, accepted=accepted)
+        await proposals.refuse(connection, record, errors, accepted=accepted, firm_id=firm_id)
+        if any(e.code in (UNKNOWN_ASSIGNMENT, FIRM_MISMATCH) for e in errors):
+            await add_dead_letter(connection, message, consumer=CONSUMER, reason=f"refused: {_codes(errors)}")
 
 
 async def close_cancelled(connection: Connection, message: KafkaMessage) -> None:
-    event = decode(message.body, AssignmentCancelled)  # a record that does not parse is dead-lettered
+    """A record that does not parse, names another firm than its topic's or another firm's
+    assignment is dead-lettered with the reason (firms have no refusal topic for closes)."""
+    event = decode(message.body, AssignmentCancelled)
+    ensure_sender(event.firm_id, firm_of_record(message))
     if await first_sighting(connection, consumer=CONSUMER, event_id=f"assignment.cancelled:{event.event_id}"):
         await _close(
             connection,
@@ -151,6 +183,7 @@ async def close_cancelled(connection: Connection, message: KafkaMessage) -> None
 
 async def close_withdrawn(connection: Connection, message: KafkaMessage) -> None:
     event = decode(message.body, PartnerConsentWithdrawn)
+    ensure_sender(event.firm_id, firm_of_record(message))
     if await first_sighting(connection, consumer=CONSUMER, event_id=f"partner.consent_withdrawn:{event.event_id}"):
         await _close(
             connection,
@@ -168,6 +201,10 @@ async def _close(
     log.info("assignment %s closed (%s); coach place freed: %s", assignment_id, reason.value, freed is not None)
 
 
+def _codes(errors: list[FieldError]) -> str:
+    return "; ".join(f"{e.field}={e.code}" for e in errors)
+
+
 def _key_value(message: KafkaMessage) -> tuple[str | None, bytes | None]:
     raw: Any = message.raw_message
     key = raw.key.decode("utf-8", "replace") if raw.key else None
@@ -183,28 +220,39 @@ async def _validated(
     value: bytes | None,
 ) -> Any:
     """The record, None for a tombstone, or False once a refusal has been queued: a catalog
-    record is outside input, and a bad one must not stop the ones behind it."""
+    record is outside input, and a bad one must not stop the ones behind it. The provider is the
+    topic's; a record for a coach or job lead another provider owns is refused."""
+    provider_id = provider_of_topic(record_coordinates(message)[0])
     try:
         if not key:
             raise InvalidEvent(
                 [FieldError(field="$key", code="missing_key", message="catalog records are keyed by id")]
             )
-        if value is None:
-            return None
-        record = decode(value, model)
-        record_id = record.coach_id if isinstance(record, Coach) else record.job_lead_id
-        if record_id != key:
-            message_text = f"the record key '{key}' is not the record's id '{record_id}'"
-            raise InvalidEvent([FieldError(field="$key", code="key_mismatch", message=message_text)])
+        record = None if value is None else decode(value, model)
+        if record is not None:
+            record_id = record.coach_id if isinstance(record, Coach) else record.job_lead_id
+            if record_id != key:
+                message_text = f"the record key '{key}' is not the record's id '{record_id}'"
+                raise InvalidEvent([FieldError(field="$key", code="key_mismatch", message=message_text)])
+        if await repository.claim_catalog_record(connection, catalog, key, provider_id) != provider_id:
+            what = "coach" if catalog == "coach" else "job lead"
+            message_text = f"{what} '{key}' belongs to another provider: only its own provider may change or remove it"
+            raise InvalidEvent([FieldError(field="$key", code=PROVIDER_MISMATCH, message=message_text)])
         return record
     except InvalidEvent as invalid:
-        await _reject(connection, message, catalog, key, invalid)
+        await _reject(connection, message, catalog, key, invalid, provider_id)
         return False
 
 
 async def _reject(
-    connection: Connection, message: KafkaMessage, catalog: str, key: str | None, invalid: InvalidEvent
+    connection: Connection,
+    message: KafkaMessage,
+    catalog: str,
+    key: str | None,
+    invalid: InvalidEvent,
+    provider_id: str,
 ) -> None:
+    """Answer the provider on its own `catalog.rejected` topic."""
     topic, partition, offset, _ = record_coordinates(message)
     payload = CatalogRejectedPayload(
         catalog="coach" if catalog == "coach" else "job_lead",
@@ -216,7 +264,10 @@ async def _reject(
     event = CatalogRejected.create(
         firm_id=CATALOG_FIRM_ID, correlation_id=f"{topic}:{partition}:{offset}", payload=payload
     )
-    await outbox.add_event(connection, topic=CATALOG_REJECTED, key=key or "", event=event)
+    rejected = provider_topic(provider_id, ProviderEvent.CATALOG_REJECTED)
+    await outbox.add_event(connection, topic=rejected, key=key or "", event=event)
+    if any(e.code == PROVIDER_MISMATCH for e in invalid.errors):
+        await add_dead_letter(connection, message, consumer=CONSUMER, reason=f"refused: {_codes(invalid.errors)}")
     log.warning("%s record refused: %s", catalog, invalid)
 
 

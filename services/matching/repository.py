@@ -74,6 +74,29 @@ async def delete_job_lead(connection: Connection, lead_id: str) -> str | None:
     return shard
 
 
+async def claim_catalog_record(connection: Connection, catalog: str, record_id: str, provider_id: str) -> str:
+    """The provider that owns the coach or job lead: `provider_id` if nobody did yet (it claims
+    it now), else the first provider that wrote it. Atomic: of two providers racing for a new id,
+    the second waits for the first's commit and gets the first's name back."""
+    owner: str = await connection.fetchval(
+        "INSERT INTO catalog_owners(catalog, record_id, provider_id) VALUES ($1, $2, $3)"
+        " ON CONFLICT (catalog, record_id) DO UPDATE SET provider_id = catalog_owners.provider_id"
+        " RETURNING provider_id",
+        catalog,
+        record_id,
+        provider_id,
+    )
+    return owner
+
+
+async def claim_catalog(connection: Connection, catalog: str, record_ids: Iterable[str], provider_id: str) -> None:
+    """The provider of records loaded without a topic (the sample catalog)."""
+    await connection.executemany(
+        "INSERT INTO catalog_owners(catalog, record_id, provider_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        [(catalog, record_id, provider_id) for record_id in record_ids],
+    )
+
+
 async def catalog_is_empty(connection: Connection) -> bool:
     return not await connection.fetchval("SELECT EXISTS (SELECT 1 FROM coaches)")
 
@@ -264,12 +287,15 @@ async def accepted_loads(connection: Connection) -> dict[str, int]:
     return {r["coach_id"]: r["n"] for r in rows}
 
 
-async def save_proposal(connection: Connection, proposal: MatchProposedPayload) -> None:
+async def save_proposal(connection: Connection, proposal: MatchProposedPayload, firm_id: str | None = None) -> None:
+    """The first proposal records the assignment's firm; an update keeps it."""
     await connection.execute(
-        "INSERT INTO proposals(assignment_id, proposal) VALUES ($1, $2)"
-        " ON CONFLICT (assignment_id) DO UPDATE SET proposal = EXCLUDED.proposal, proposed_at = now()",
+        "INSERT INTO proposals(assignment_id, proposal, firm_id) VALUES ($1, $2, $3)"
+        " ON CONFLICT (assignment_id) DO UPDATE SET proposal = EXCLUDED.proposal, proposed_at = now(),"
+        " firm_id = coalesce(proposals.firm_id, EXCLUDED.firm_id)",
         proposal.assignment_id,
         _json(proposal),
+        firm_id,
     )
 
 
@@ -352,7 +378,8 @@ class AssignmentState:
 async def assignment_state(connection: Connection, assignment_id: uuid.UUID) -> AssignmentState:
     row = await connection.fetchrow(
         "SELECT (SELECT firm_id FROM open_partners WHERE assignment_id = $1) AS open_firm,"
-        " (SELECT firm_id FROM closed_assignments WHERE assignment_id = $1) AS closed_firm,"
+        " (SELECT firm_id FROM closed_assignments WHERE assignment_id = $1 LIMIT 1) AS closed_firm,"
+        " (SELECT firm_id FROM proposals WHERE assignment_id = $1) AS proposed_firm,"
         " EXISTS (SELECT 1 FROM proposals WHERE assignment_id = $1) AS proposed",
         assignment_id,
     )
@@ -361,7 +388,7 @@ async def assignment_state(connection: Connection, assignment_id: uuid.UUID) -> 
         "SELECT coach_id, status FROM coach_reservations WHERE assignment_id = $1 FOR UPDATE", assignment_id
     )
     return AssignmentState(
-        owner_firm=row["closed_firm"] or row["open_firm"],
+        owner_firm=row["proposed_firm"] or row["open_firm"] or row["closed_firm"],
         closed=row["closed_firm"] is not None,
         proposed=row["proposed"],
         reserved_coach=reservation["coach_id"] if reservation else None,
@@ -384,19 +411,32 @@ async def accept_reservation(
     return updated is not None
 
 
-async def open_partner_firm(connection: Connection, assignment_id: uuid.UUID) -> str | None:
+async def assignment_firm(connection: Connection, assignment_id: uuid.UUID) -> str | None:
+    """The firm of an assignment matching has seen (proposed or opened); None if it has not."""
     firm: str | None = await connection.fetchval(
-        "SELECT firm_id FROM open_partners WHERE assignment_id = $1", assignment_id
+        "SELECT coalesce((SELECT firm_id FROM proposals WHERE assignment_id = $1),"
+        " (SELECT firm_id FROM open_partners WHERE assignment_id = $1))",
+        assignment_id,
     )
     return firm
 
 
-async def is_closed(connection: Connection, assignment_id: uuid.UUID) -> bool:
+async def is_closed(connection: Connection, assignment_id: uuid.UUID, firm_id: str) -> bool:
     return bool(
         await connection.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM closed_assignments WHERE assignment_id = $1)", assignment_id
+            "SELECT EXISTS (SELECT 1 FROM closed_assignments WHERE assignment_id = $1 AND firm_id = $2)",
+            assignment_id,
+            firm_id,
         )
     )
+
+
+async def forget_foreign_closes(connection: Connection, assignment_id: uuid.UUID, firm_id: str) -> int:
+    """Drop closes of the assignment by other firms than its own (recorded while it was unknown)."""
+    rows = await connection.fetch(
+        "DELETE FROM closed_assignments WHERE assignment_id = $1 AND firm_id <> $2 RETURNING 1", assignment_id, firm_id
+    )
+    return len(rows)
 
 
 async def record_closed(
@@ -405,7 +445,7 @@ async def record_closed(
     """True the first time the assignment is closed; a later cancel or withdrawal changes nothing."""
     inserted = await connection.fetchval(
         "INSERT INTO closed_assignments(assignment_id, firm_id, reason, closed_at) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (assignment_id) DO NOTHING RETURNING 1",
+        " ON CONFLICT (assignment_id, firm_id) DO NOTHING RETURNING 1",
         assignment_id,
         firm_id,
         reason,

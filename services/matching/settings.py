@@ -27,6 +27,9 @@ class MatchingSettings(ServiceSettings):
     database_url: str = Field(default=local_database_url("matching"), repr=False)
     # Load the generated sample catalog after migrating, if the catalog is empty (demo, tests).
     sample_catalog: bool = False
+    # The catalog provider the sample catalog belongs to: only it may change those coaches and job
+    # leads, on its own topics (the local stack's provider, deploy/local/config.py LOCAL_PROVIDERS).
+    sample_catalog_provider: str = "sample-coaching"
     job_leads_per_partner: int = 10
     coach_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_COACH_WEIGHTS))
     lead_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_LEAD_WEIGHTS))

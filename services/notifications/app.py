@@ -7,7 +7,7 @@ from shared import metrics
 from shared.db import Connection
 from shared.runtime import Service
 from shared.telemetry import trace_module
-from shared.topics import DEAD_LETTER, DUTY_OF_INFORMATION, STAKEHOLDER_NOTIFIED
+from shared.topics import DEAD_LETTER, FirmEvent
 
 from . import deliveries, handlers, record, repository
 from .settings import NotificationSettings
@@ -22,7 +22,7 @@ def create_service(settings: NotificationSettings | None = None) -> Service:
         migrations=Path(__file__).parent / "migrations",
         register=handlers.register,
         settings=settings or NotificationSettings(),
-        publishes=(STAKEHOLDER_NOTIFIED, DUTY_OF_INFORMATION, DEAD_LETTER),
+        publishes=(FirmEvent.STAKEHOLDER_NOTIFIED, FirmEvent.DUTY_OF_INFORMATION, DEAD_LETTER),
         workers=(handlers.deliver,),
         samplers=(sample_deliveries,),
     )

@@ -1,7 +1,8 @@
 """notifications' handlers: `assignment.created`, `match.proposed` and `match.updated` in; once both are known, the
 duty of information is queued per stakeholder and channel; a later match tells the partner what
-changed; a withdrawal of consent or a cancellation stops what has not gone out. The delivery
-worker sends what is queued."""
+changed; a withdrawal of consent or a cancellation (from the firm's own topics) stops what has not
+gone out. The delivery worker sends what is queued; what each stakeholder was told and every
+delivery status go to the assignment's firm's own topics."""
 
 import logging
 import uuid
@@ -21,18 +22,19 @@ from shared.contracts import (
     Stakeholder,
     utc_now,
 )
-from shared.contracts.decoding import decode, ensure_owner
+from shared.contracts.decoding import decode, ensure_owner, ensure_sender
 from shared.db import Connection
 from shared.inbox import first_sighting
-from shared.messaging import Consumer
+from shared.messaging import Consumer, Effect, firm_of_record, record_coordinates
 from shared.settings import ServiceSettings
 from shared.topics import (
-    ASSIGNMENT_CANCELLED,
     ASSIGNMENT_CREATED,
     CARE_CHECK_IN_DUE,
     MATCH_PROPOSED,
     MATCH_UPDATED,
-    PARTNER_CONSENT_WITHDRAWN,
+    FirmEvent,
+    firm_pattern,
+    tenant_of,
 )
 
 from . import check_ins, deliveries, domain, record, repository
@@ -65,11 +67,21 @@ def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings)
         (ASSIGNMENT_CREATED, handlers.remember_assignment),
         (MATCH_PROPOSED, handlers.remember_match),
         (MATCH_UPDATED, handlers.remember_match_update),
-        (PARTNER_CONSENT_WITHDRAWN, handlers.withdraw_consent),
-        (ASSIGNMENT_CANCELLED, handlers.cancel),
     ):
         consumer.subscribe(broker, topic, effect, group_id=GROUP)
     consumer.subscribe(broker, CARE_CHECK_IN_DUE, handlers.send_check_in, group_id=GROUP)
+    # Every firm's stops, from its own topics: one consumer, by pattern.
+    stops: dict[FirmEvent, Effect] = {
+        FirmEvent.PARTNER_CONSENT_WITHDRAWN: handlers.withdraw_consent,
+        FirmEvent.ASSIGNMENT_CANCELLED: handlers.cancel,
+    }
+
+    async def stop(connection: Connection, message: KafkaMessage) -> None:
+        tenant = tenant_of(record_coordinates(message)[0])
+        assert tenant is not None and isinstance(tenant.event, FirmEvent)  # the pattern matches firm topics only
+        await stops[tenant.event](connection, message)
+
+    consumer.subscribe_pattern(broker, firm_pattern(*stops), stop, group_id=GROUP)
 
 
 class Handlers:
@@ -165,6 +177,9 @@ class Handlers:
 
     async def withdraw_consent(self, connection: Connection, message: KafkaMessage) -> None:
         event = decode(message.body, PartnerConsentWithdrawn)
+        # Another firm's name, or another firm's assignment: dead-lettered with the reason (the
+        # firm has no refusal topic for stops; docs/events.md).
+        ensure_sender(event.firm_id, firm_of_record(message))
         assignment_id = event.payload.assignment_id
         await repository.lock_assignment(connection, assignment_id)
         ensure_owner(await repository.firm_of(connection, assignment_id), event.firm_id)
@@ -177,6 +192,7 @@ class Handlers:
 
     async def cancel(self, connection: Connection, message: KafkaMessage) -> None:
         event = decode(message.body, AssignmentCancelled)
+        ensure_sender(event.firm_id, firm_of_record(message))
         assignment_id = event.payload.assignment_id
         await repository.lock_assignment(connection, assignment_id)
         ensure_owner(await repository.firm_of(connection, assignment_id), event.firm_id)

@@ -20,7 +20,7 @@ from shared.contracts import (
 )
 from shared.db import Connection
 from shared.telemetry import current_trace_id
-from shared.topics import STAKEHOLDER_NOTIFIED
+from shared.topics import FirmEvent, firm_topic
 
 from . import deliveries, domain, record, repository
 from .deliveries import Delivery
@@ -128,7 +128,8 @@ async def _publish(
             notified_at=at,
         ),
     )
-    await outbox.add_event(connection, topic=STAKEHOLDER_NOTIFIED, key=str(assignment_id), event=event)
+    topic = firm_topic(firm_id, FirmEvent.STAKEHOLDER_NOTIFIED)  # the assignment's firm only
+    await outbox.add_event(connection, topic=topic, key=str(assignment_id), event=event)
 
 
 async def report_when_settled(connection: Connection, assignment_id: uuid.UUID, settings: NotificationSettings) -> bool:

@@ -6,12 +6,12 @@
 
 A delivery that failed for good or ran out of attempts is parked (`failed`): nothing retries it.
 `requeue` sets it back to `queued` with no attempts and due now, wakes the delivery workers, and
-records the change on `trailblazer.duty-of-information.v1` (status `queued`, through the outbox,
-in the same transaction). It refuses deliveries that were cancelled or suppressed, and parked
-deliveries of an assignment since cancelled or, for the partner, whose consent was since
-withdrawn. A delivery that is not parked is left as it is, so running a requeue twice changes
-nothing twice. Output holds ids, roles, channels, statuses and error codes, never names,
-addresses or message content. The database comes from `--database-url` or
+records the change on the firm's `trailblazer.firm.<firm_id>.duty-of-information.v1` (status
+`queued`, through the outbox, in the same transaction). It refuses deliveries that were
+cancelled or suppressed, and parked deliveries of an assignment since cancelled or, for the
+partner, whose consent was since withdrawn. A delivery that is not parked is left as it is, so
+running a requeue twice changes nothing twice. Output holds ids, roles, channels, statuses and
+error codes, never names, addresses or message content. The database comes from `--database-url` or
 `TRAILBLAZER_DATABASE_URL`, as the service reads it.
 """
 

@@ -13,7 +13,7 @@ from shared.contracts import (
     utc_now,
 )
 from shared.db import Connection
-from shared.topics import DUTY_OF_INFORMATION
+from shared.topics import FirmEvent, firm_topic
 
 
 async def status_changed(
@@ -47,7 +47,8 @@ async def status_changed(
             error=error,
         ),
     )
-    await outbox.add_event(connection, topic=DUTY_OF_INFORMATION, key=str(assignment_id), event=event)
+    topic = firm_topic(firm_id, FirmEvent.DUTY_OF_INFORMATION)  # the assignment's firm only
+    await outbox.add_event(connection, topic=topic, key=str(assignment_id), event=event)
 
 
 async def correlation_of(connection: Connection, assignment_id: uuid.UUID) -> str:

@@ -55,7 +55,7 @@ class Assignment(Contract):
 
 
 class AssignmentRequested(Envelope):
-    """Published by a relocation firm on `trailblazer.assignment.requested.v1`."""
+    """Published by a relocation firm on its own `trailblazer.firm.<firm_id>.assignment.requested.v1`."""
 
     strict_input: ClassVar[bool] = True  # written by firms: unknown fields refused
     event_type: Literal["assignment.requested"] = "assignment.requested"
@@ -100,7 +100,8 @@ class AssignmentRejectedPayload(Contract):
 
 
 class AssignmentRejected(Envelope):
-    """Published by intake on `trailblazer.assignment.rejected.v1` for a request it refused."""
+    """Published by intake on the sender's `trailblazer.firm.<firm_id>.assignment.rejected.v1`
+    for a request it refused."""
 
     event_type: Literal["assignment.rejected"] = "assignment.rejected"
     payload: AssignmentRejectedPayload

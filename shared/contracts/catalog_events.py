@@ -21,8 +21,8 @@ class CatalogRejectedPayload(Contract):
 
 
 class CatalogRejected(Envelope):
-    """Published by matching on `trailblazer.catalog.rejected.v1` for a catalog record it refused;
-    the previous version of the record, if any, stays in force."""
+    """Published by matching on the sender's `trailblazer.provider.<provider_id>.catalog.rejected.v1`
+    for a catalog record it refused; the previous version of the record, if any, stays in force."""
 
     event_type: Literal["catalog.rejected"] = "catalog.rejected"
     payload: CatalogRejectedPayload

@@ -27,11 +27,37 @@ class InvalidEvent(Exception):
         self.errors = errors
 
 
+# The tenancy refusals (docs/tenancy.md): the body names another firm than the topic it was
+# written to; the firm names an assignment that is not its own (or that does not exist: another
+# firm's assignment is reported as unknown, its existence is not the sender's to learn).
+FIRM_MISMATCH = "firm_mismatch"
+UNKNOWN_ASSIGNMENT = "unknown_assignment"
+
+
+def firm_mismatch(topic_firm: str) -> FieldError:
+    return FieldError(
+        field="firm_id",
+        code=FIRM_MISMATCH,
+        message=f"the event must name the firm whose topic it was written to, '{topic_firm}'",
+    )
+
+
+def unknown_assignment() -> FieldError:
+    return FieldError(
+        field="payload.assignment_id", code=UNKNOWN_ASSIGNMENT, message="your firm has no assignment with this id"
+    )
+
+
+def ensure_sender(named_firm: str, topic_firm: str) -> None:
+    """A firm writes as itself: the body's `firm_id` must be the firm whose topic it is on."""
+    if named_firm != topic_firm:
+        raise InvalidEvent([firm_mismatch(topic_firm)])
+
+
 def ensure_owner(owner: str | None, firm_id: str) -> None:
     """A firm may only act on its own assignments (None: not known here yet)."""
     if owner is not None and owner != firm_id:
-        message = "the assignment belongs to another firm"
-        raise InvalidEvent([FieldError(field="firm_id", code="firm_mismatch", message=message)])
+        raise InvalidEvent([unknown_assignment()])
 
 
 def code_of(pydantic_type: str) -> str:

@@ -15,7 +15,7 @@ from .notification import Stakeholder
 class DeliveryChannel(StrEnum):
     EMAIL = "email"  # SMTP to the stakeholder's address
     WEBHOOK = "webhook"  # signed HTTPS POST to the firm's endpoint (its portal, its HR system)
-    KAFKA = "kafka"  # `trailblazer.stakeholder.notified.v1`
+    KAFKA = "kafka"  # the firm's `trailblazer.firm.<firm_id>.stakeholder.notified.v1`
 
 
 class DeliveryStatus(StrEnum):
@@ -43,8 +43,8 @@ class DeliveryRecordedPayload(Contract):
 
 
 class DeliveryRecorded(Envelope):
-    """Published by notifications on `trailblazer.duty-of-information.v1` at every status change:
-    the duty-of-information record as a stream. Carries no personal data."""
+    """Published by notifications on the firm's `trailblazer.firm.<firm_id>.duty-of-information.v1`
+    at every status change: the duty-of-information record as a stream. Carries no personal data."""
 
     event_type: Literal["duty_of_information.delivery"] = "duty_of_information.delivery"
     payload: DeliveryRecordedPayload
@@ -56,8 +56,8 @@ class PartnerConsentWithdrawnPayload(Contract):
 
 
 class PartnerConsentWithdrawn(Envelope):
-    """Published by a firm on `trailblazer.partner.consent-withdrawn.v1` when the partner withdraws
-    consent: nothing more is sent to the partner for that assignment."""
+    """Published by a firm on its own `trailblazer.firm.<firm_id>.partner.consent-withdrawn.v1`
+    when the partner withdraws consent: nothing more is sent to the partner for that assignment."""
 
     strict_input: ClassVar[bool] = True  # written by firms: unknown fields refused
     event_type: Literal["partner.consent_withdrawn"] = "partner.consent_withdrawn"
@@ -71,7 +71,7 @@ class AssignmentCancelledPayload(Contract):
 
 
 class AssignmentCancelled(Envelope):
-    """Published by a firm on `trailblazer.assignment.cancelled.v1`: every message not yet sent
+    """Published by a firm on its own `trailblazer.firm.<firm_id>.assignment.cancelled.v1`: every message not yet sent
     for the assignment is stopped."""
 
     strict_input: ClassVar[bool] = True  # written by firms: unknown fields refused

@@ -109,7 +109,7 @@ class MatchAcceptedPayload(Contract):
 
 
 class MatchAccepted(Envelope):
-    """Published by a firm on `trailblazer.match.accepted.v1` (keyed by the assignment id) when
+    """Published by a firm on its own `trailblazer.firm.<firm_id>.match.accepted.v1` (keyed by the assignment id) when
     the partner accepted the proposed coach: from then on no re-assignment moves that coach."""
 
     strict_input: ClassVar[bool] = True  # written by firms: unknown fields refused
@@ -129,8 +129,8 @@ class MatchAcceptanceRefusedPayload(Contract):
 
 
 class MatchAcceptanceRefused(Envelope):
-    """Published by matching on `trailblazer.match.acceptance-refused.v1` for an acceptance it
-    could not record: the assignment is unknown or closed, or its proposal now names another
+    """Published by matching on the sender's `trailblazer.firm.<firm_id>.match.acceptance-refused.v1`
+    for an acceptance it could not record: the assignment is unknown or closed, or its proposal now names another
     coach or none (a re-assignment moved it); the reservation stays as it was."""
 
     event_type: Literal["match.acceptance_refused"] = "match.acceptance_refused"

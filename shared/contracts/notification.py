@@ -28,8 +28,9 @@ class StakeholderNotifiedPayload(Contract):
 
 
 class StakeholderNotified(Envelope):
-    """Published by notifications on `trailblazer.stakeholder.notified.v1`: the firm delivers it
-    through the named channel, and keeps it as proof of the duty of information."""
+    """Published by notifications on the firm's `trailblazer.firm.<firm_id>.stakeholder.notified.v1`:
+    the firm delivers it through the named channel, and keeps it as proof of the duty of
+    information."""
 
     event_type: Literal["stakeholder.notified"] = "stakeholder.notified"
     payload: StakeholderNotifiedPayload

@@ -9,11 +9,18 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from deploy.local.config import LOCAL_FIRMS, LOCAL_PROVIDERS
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request
+from shared.topics import FirmEvent, ProviderEvent, firm_topic, provider_topic
 
-REQUEST_TOPIC = "trailblazer.assignment.requested.v1"
-COACHES = "trailblazer.catalog.coaches.v1"
-JOB_LEADS = "trailblazer.catalog.job-leads.v1"
+# The local stack's firm and catalog provider (deploy/local/config.py): their topics come with the
+# stack, and the provider owns the sample catalog.
+FIRM = LOCAL_FIRMS[0]
+PROVIDER = LOCAL_PROVIDERS[0]
+REQUEST_TOPIC = firm_topic(FIRM, FirmEvent.ASSIGNMENT_REQUESTED)
+COACHES = provider_topic(PROVIDER, ProviderEvent.CATALOG_COACHES)
+JOB_LEADS = provider_topic(PROVIDER, ProviderEvent.CATALOG_JOB_LEADS)
+CATALOG_REJECTED = provider_topic(PROVIDER, ProviderEvent.CATALOG_REJECTED)
 
 
 async def publish_to(bootstrap: str, topic: str, records: list[tuple[str, dict[str, Any] | None]]) -> None:
@@ -63,7 +70,7 @@ def job_lead(lead_id: str, city: str, country: str) -> dict[str, Any]:
 
 def partner_request(language: str, city: str, country: str) -> dict[str, Any]:
     family = replace(SAMPLE_FAMILIES[0], partner_languages={language: "C2"}, host=(city, country))
-    return assignment_request(family)
+    return assignment_request(family, firm_id=FIRM)
 
 
 async def publish_requests(bootstrap: str, requests: list[dict[str, Any]]) -> None:

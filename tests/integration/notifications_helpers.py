@@ -27,7 +27,9 @@ from aiokafka import AIOKafkaProducer
 from deploy.local import mailbox, stack
 from deploy.local.config import StackConfig
 from deploy.local.topic_reader import Received, TopicReader
-from shared import topics
+from shared.topics import FirmEvent, firm_topic
+
+from .tenants import on, onboard
 
 # A Standard Webhooks secret (whsec_ + base64 of 32 bytes), fixed so a failing run can be replayed.
 SECRET = "whsec_" + "dHJhaWxibGF6ZXItdGVzdC13ZWJob29rLXNlY3JldCE="
@@ -87,6 +89,7 @@ def notifications_calling(
         "TRAILBLAZER_DELIVERY_BACKOFF_S": "5",
         **(extra_env or {}),
     }
+    onboard(cfg, *paths)  # the firms' own topics
     stack.kill_service(cfg, "notifications", 0, SIGTERM)
     stack.start_service(cfg, "notifications", 0, env)
     stack.start_service(cfg, "notifications", 1, env)
@@ -121,6 +124,10 @@ def text_of(message: EmailMessage) -> str:
 
 
 def about(topic: str, assignment_id: str) -> Callable[[Received], bool]:
+    """A record about the assignment on `topic`; for a firm event (`FirmEvent`), on the topic of
+    that event of whichever firm the reader reads."""
+    if isinstance(topic, FirmEvent):
+        return on(topic, assignment_id)
     return lambda r: r.topic == topic and r.key == assignment_id
 
 
@@ -134,11 +141,11 @@ def status_of(records: list[Received], stakeholder: str, channel: str) -> set[st
 
 async def wait_status(reader: TopicReader, assignment_id: str, wanted: dict[tuple[str, str], str]) -> list[Received]:
     def reached(_: Received) -> bool:
-        records = reader.matching(about(topics.DUTY_OF_INFORMATION, assignment_id))
+        records = reader.matching(about(FirmEvent.DUTY_OF_INFORMATION, assignment_id))
         return all(status in status_of(records, *key) for key, status in wanted.items())
 
     await reader.wait_for(reached, timeout_s=90)
-    return reader.matching(about(topics.DUTY_OF_INFORMATION, assignment_id))
+    return reader.matching(about(FirmEvent.DUTY_OF_INFORMATION, assignment_id))
 
 
 async def wait_until(check: Callable[[], bool], what: str, *, timeout_s: float = 60.0) -> None:
@@ -177,6 +184,11 @@ def consent_withdrawn(request: dict[str, Any]) -> dict[str, Any]:
         "correlation_id": request["correlation_id"],
         "payload": {"assignment_id": request["payload"]["assignment_id"], "withdrawn_at": now},
     }
+
+
+def withdrawals_of(request: dict[str, Any]) -> str:
+    """The topic the request's firm withdraws consent on: its own."""
+    return firm_topic(request["firm_id"], FirmEvent.PARTNER_CONSENT_WITHDRAWN)
 
 
 def own_addresses(request: dict[str, Any]) -> tuple[str, str]:

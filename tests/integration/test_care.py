@@ -24,14 +24,14 @@ from aiokafka import AIOKafkaProducer
 from deploy.local import mailbox, stack
 from deploy.local.config import StackConfig
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, encode, publish, record_key
-from deploy.local.kafka import care_topic_specs
 from deploy.local.processes import read_pid
 from deploy.local.topic_reader import Received, TopicReader
 from services.care import domain
 from shared import topics
-from shared.topics import FirmEvent, ProviderEvent, TopicSpec, firm_topic, provider_topic
+from shared.topics import FirmEvent, ProviderEvent, firm_topic, provider_topic
 
 from .conftest import SERVICE_ENV
+from .tenants import onboard
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,7 @@ async def wait_until(probe: Any, *, timeout_s: float = 60.0, what: str = "condit
 async def submit(cfg: StackConfig, *, matching_consent: bool = True) -> dict[str, Any]:
     request = assignment_request(NORWAY, firm_id=FIRM)
     request["payload"]["partner"]["consent"]["matching"] = matching_consent
-    await publish(cfg.kafka_bootstrap, [(record_key(request), encode(request))])
+    await publish(cfg.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=FIRM)
     return request
 
 
@@ -124,8 +124,7 @@ def escalations(reader: TopicReader, assignment_id: str, rule: str | None = None
 async def firm(local_stack: StackConfig) -> AsyncIterator[TopicReader]:
     """The firm onboarded for care (its topics), the provider's coach topic, and a reader of what
     care tells the firm."""
-    coach_topic = provider_topic(PROVIDER, ProviderEvent.CATALOG_COACHES)
-    stack.create_topics(local_stack, (*care_topic_specs(FIRM), TopicSpec(coach_topic, 3, "provider -> matching, care")))
+    onboard(local_stack, FIRM, providers=[PROVIDER])
     outbound = [firm_topic(FIRM, e) for e in topics.CARE_FIRM_OUTBOUND]
     async with TopicReader(local_stack.kafka_bootstrap, *outbound, topics.CARE_CHECK_IN_DUE) as reader:
         yield reader
@@ -474,9 +473,8 @@ async def test_cancelling_the_assignment_cancels_every_pending_check_in_and_dead
         producer = AIOKafkaProducer(bootstrap_servers=local_stack.kafka_bootstrap, acks="all")
         await producer.start()
         try:
-            await producer.send_and_wait(
-                topics.ASSIGNMENT_CANCELLED, json.dumps(cancellation).encode(), key=assignment_id.encode()
-            )
+            topic = firm_topic(FIRM, FirmEvent.ASSIGNMENT_CANCELLED)
+            await producer.send_and_wait(topic, json.dumps(cancellation).encode(), key=assignment_id.encode())
         finally:
             await producer.stop()
 

@@ -17,6 +17,7 @@ from deploy.local.config import StackConfig
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, encode, publish, record_key
 from deploy.local.topic_reader import Received, TopicReader
 from shared import dead_letter, topics
+from shared.topics import FirmEvent, firm_topic
 
 from .notifications_helpers import (
     SECRET,
@@ -33,15 +34,25 @@ from .notifications_helpers import (
     wait_for_row,
     wait_status,
     wait_until,
+    withdrawals_of,
 )
+from .tenants import firm_topics, onboard
 
 pytestmark = pytest.mark.integration
 
+# The module's firms, each with its webhook path; and one more that plays another firm.
+PATHS = {
+    "nordic-relocation": "/hooks",
+    "gone-firm": "/gone",
+    "busy-firm": "/busy",
+    "withdrawing-firm": "/withdrawing",
+    "holding-firm": "/holding",
+}
+OTHER_FIRM = "other-firm"
 READ = (
     topics.MATCH_PROPOSED,
     topics.ASSIGNMENT_CREATED,
-    topics.STAKEHOLDER_NOTIFIED,
-    topics.DUTY_OF_INFORMATION,
+    *firm_topics(PATHS, FirmEvent.STAKEHOLDER_NOTIFIED, FirmEvent.DUTY_OF_INFORMATION),
     topics.DEAD_LETTER,
 )
 
@@ -61,15 +72,9 @@ def verify_signature(secret: str, headers: dict[str, str], body: bytes) -> bool:
 @pytest.fixture(scope="module")
 def firm(local_stack: StackConfig) -> Iterator[FirmEndpoint]:
     """The firm's webhook endpoint, and two notification replicas configured to call it."""
-    paths = {
-        "nordic-relocation": "/hooks",
-        "gone-firm": "/gone",
-        "busy-firm": "/busy",
-        "withdrawing-firm": "/withdrawing",
-        "holding-firm": "/holding",
-    }
     answers = {"/gone": 410, "/busy": 503, "/withdrawing": 503, "/holding": 503}
-    with notifications_calling(local_stack, paths, answers) as endpoint:
+    onboard(local_stack, OTHER_FIRM)
+    with notifications_calling(local_stack, PATHS, answers) as endpoint:
         yield endpoint
 
 
@@ -100,10 +105,10 @@ async def test_norway_host_german_partner_everyone_informed_once_by_email_webhoo
         request["payload"][person]["email"] = f"{name}+{assignment_id[:8]}@{domain}"
     partner_email, employee_email = request["payload"]["partner"]["email"], request["payload"]["employee"]["email"]
     async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))])
+        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=request["firm_id"])
         [match] = await reader.wait_for(about(topics.MATCH_PROPOSED, assignment_id))
         [created] = await reader.wait_for(about(topics.ASSIGNMENT_CREATED, assignment_id))
-        await reader.wait_for(about(topics.STAKEHOLDER_NOTIFIED, assignment_id), count=3)
+        await reader.wait_for(about(FirmEvent.STAKEHOLDER_NOTIFIED, assignment_id), count=3)
         wanted = {("partner", "email"): "sent", ("employee", "email"): "sent", ("hr", "email"): "sent"}
         await wait_status(reader, assignment_id, {**wanted, ("hr", "webhook"): "delivered"})
 
@@ -153,7 +158,7 @@ async def test_norway_host_german_partner_everyone_informed_once_by_email_webhoo
         await redeliver(local_stack, [match], {topics.MATCH_PROPOSED: json.dumps(changed).encode()})
         await reader.wait_for(
             lambda r: (
-                about(topics.DUTY_OF_INFORMATION, assignment_id)(r)
+                about(FirmEvent.DUTY_OF_INFORMATION, assignment_id)(r)
                 and r.value["payload"]["content_kind"].startswith("partner.match_update")
                 and (r.value["payload"]["channel"], r.value["payload"]["status"]) == ("email", "sent")
             ),
@@ -197,13 +202,13 @@ async def test_a_permanent_failure_is_parked_and_hr_is_told_on_the_firm_topic(
     request = assignment_request(SAMPLE_FAMILIES[2], firm_id="gone-firm")
     assignment_id = request["payload"]["assignment_id"]
     async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))])
+        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=request["firm_id"])
         records = await wait_status(reader, assignment_id, {("hr", "webhook"): "failed"})
         failed = [r.value["payload"] for r in records if r.value["payload"]["status"] == "failed"]
         assert failed[0]["error"] == "webhook_http_410"
         notices = await reader.wait_for(
             lambda r: (
-                about(topics.STAKEHOLDER_NOTIFIED, assignment_id)(r)
+                about(FirmEvent.STAKEHOLDER_NOTIFIED, assignment_id)(r)
                 and r.value["payload"]["content_kind"].startswith("hr.delivery_failed")
             )
         )
@@ -216,7 +221,7 @@ async def test_a_cancellation_stops_what_has_not_gone_out(local_stack: StackConf
     request = assignment_request(SAMPLE_FAMILIES[1], firm_id="busy-firm")  # its webhook answers 503
     assignment_id = request["payload"]["assignment_id"]
     async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))])
+        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=request["firm_id"])
         await wait_status(reader, assignment_id, {("hr", "webhook"): "retrying"})
         cancel = {
             "event_id": str(uuid.uuid4()),
@@ -231,17 +236,11 @@ async def test_a_cancellation_stops_what_has_not_gone_out(local_stack: StackConf
                 "cancelled_at": request["occurred_at"],
             },
         }
-        # Another firm cannot cancel it: its record is dead-lettered and nothing stops.
-        forged = {**cancel, "event_id": str(uuid.uuid4()), "firm_id": "other-firm"}
-        producer = AIOKafkaProducer(bootstrap_servers=local_stack.kafka_bootstrap)
-        await producer.start()
-        try:
-            for event in (forged, cancel):
-                await producer.send_and_wait(
-                    topics.ASSIGNMENT_CANCELLED, json.dumps(event).encode(), key=assignment_id.encode()
-                )
-        finally:
-            await producer.stop()
+        # Another firm cannot cancel it, on its own topic: its record is dead-lettered as naming
+        # an unknown assignment, and nothing stops.
+        forged = {**cancel, "event_id": str(uuid.uuid4()), "firm_id": OTHER_FIRM}
+        await send(local_stack, firm_topic(OTHER_FIRM, FirmEvent.ASSIGNMENT_CANCELLED), assignment_id, forged)
+        await send(local_stack, firm_topic("busy-firm", FirmEvent.ASSIGNMENT_CANCELLED), assignment_id, cancel)
         records = await wait_status(reader, assignment_id, {("hr", "webhook"): "cancelled"})
         [refused] = await reader.wait_for(
             lambda r: (
@@ -250,7 +249,7 @@ async def test_a_cancellation_stops_what_has_not_gone_out(local_stack: StackConf
                 and r.value.get("event_id") == forged["event_id"]
             )
         )
-        assert "firm_id=firm_mismatch" in refused.headers[dead_letter.REASON]
+        assert "payload.assignment_id=unknown_assignment" in refused.headers[dead_letter.REASON]
         cancelled_by = {r.value["firm_id"] for r in records if r.value["payload"].get("status") == "cancelled"}
         assert cancelled_by == {"busy-firm"}
 
@@ -285,7 +284,7 @@ async def test_consent_withdrawn_suppresses_what_the_partner_has_not_received_an
     partner_email, employee_email = own_addresses(request)
     hr_email = request["payload"]["hr_contact"]["email"]
     async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))])
+        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=request["firm_id"])
         # The partner's and the employee's e-mails went out; the partner's portal keeps retrying,
         # so HR's record waits for it.
         await wait_status(
@@ -293,9 +292,9 @@ async def test_consent_withdrawn_suppresses_what_the_partner_has_not_received_an
             assignment_id,
             {("partner", "email"): "sent", ("employee", "email"): "sent", ("partner", "webhook"): "retrying"},
         )
-        assert not status_of(reader.matching(about(topics.DUTY_OF_INFORMATION, assignment_id)), "hr", "email")
+        assert not status_of(reader.matching(about(FirmEvent.DUTY_OF_INFORMATION, assignment_id)), "hr", "email")
         [match] = reader.matching(about(topics.MATCH_PROPOSED, assignment_id))
-        await send(local_stack, topics.PARTNER_CONSENT_WITHDRAWN, assignment_id, consent_withdrawn(request))
+        await send(local_stack, withdrawals_of(request), assignment_id, consent_withdrawn(request))
 
         records = await wait_status(
             reader, assignment_id, {("partner", "webhook"): "suppressed", ("hr", "email"): "sent"}
@@ -309,7 +308,7 @@ async def test_consent_withdrawn_suppresses_what_the_partner_has_not_received_an
         await send(local_stack, topics.MATCH_PROPOSED, assignment_id, changed_match(match))
         await reader.wait_for(
             lambda _: (
-                partner_update_statuses(reader.matching(about(topics.DUTY_OF_INFORMATION, assignment_id)))
+                partner_update_statuses(reader.matching(about(FirmEvent.DUTY_OF_INFORMATION, assignment_id)))
                 == {"email": {"suppressed"}, "webhook": {"suppressed"}, "kafka": {"suppressed"}}
             ),
             timeout_s=90,
@@ -322,7 +321,7 @@ async def test_consent_withdrawn_suppresses_what_the_partner_has_not_received_an
     assert status_of(records, "partner", "webhook") == {"queued", "retrying", "suppressed"}, "never sent"
     assert [b["stakeholder"] for b in firm.bodies(assignment_id)].count("partner") == partner_calls
     assert [b["stakeholder"] for b in firm.bodies(assignment_id)][-1] == "hr"
-    notified = reader.matching(about(topics.STAKEHOLDER_NOTIFIED, assignment_id))
+    notified = reader.matching(about(FirmEvent.STAKEHOLDER_NOTIFIED, assignment_id))
     assert not [r for r in notified if r.value["payload"]["content_kind"].startswith("partner.match_update")]
     # The mailbox: the partner has the first message only; the employee's and HR's went out.
     assert [m["Subject"] for m in mails_to(local_stack, partner_email)] == [
@@ -347,12 +346,12 @@ async def test_consent_withdrawn_while_a_partner_delivery_is_in_flight_it_is_not
     assignment_id = request["payload"]["assignment_id"]
     own_addresses(request)
     async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))])
+        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=request["firm_id"])
         await wait_until(
             lambda: any(b["stakeholder"] == "partner" for b in firm.bodies(assignment_id)),
             "the partner's webhook request reached the firm",
         )
-        await send(local_stack, topics.PARTNER_CONSENT_WITHDRAWN, assignment_id, consent_withdrawn(request))
+        await send(local_stack, withdrawals_of(request), assignment_id, consent_withdrawn(request))
         await wait_for_row(
             local_stack.database_url("notifications"),
             "SELECT 1 FROM consent_withdrawals WHERE assignment_id = $1",
@@ -383,7 +382,9 @@ async def test_a_delivery_taken_over_from_a_dead_worker_after_a_withdrawal_is_no
     db = await asyncpg.connect(local_stack.database_url("notifications"))
     try:
         async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
-            await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))])
+            await publish(
+                local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=request["firm_id"]
+            )
             await wait_status(reader, assignment_id, {("partner", "webhook"): "retrying"})
             calls = [b["stakeholder"] for b in firm.bodies(assignment_id)].count("partner")
             # The dead worker's claim, as `deliveries.claim` leaves it.
@@ -394,7 +395,7 @@ async def test_a_delivery_taken_over_from_a_dead_worker_after_a_withdrawal_is_no
                 uuid.UUID(assignment_id),
             )
             assert claimed == 1, "the partner's delivery was waiting for its next attempt"
-            await send(local_stack, topics.PARTNER_CONSENT_WITHDRAWN, assignment_id, consent_withdrawn(request))
+            await send(local_stack, withdrawals_of(request), assignment_id, consent_withdrawn(request))
             await wait_for_row(
                 local_stack.database_url("notifications"),
                 "SELECT 1 FROM consent_withdrawals WHERE assignment_id = $1",

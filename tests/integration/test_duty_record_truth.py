@@ -20,6 +20,7 @@ from deploy.local.config import StackConfig
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, encode, publish, record_key
 from deploy.local.topic_reader import TopicReader
 from shared import topics
+from shared.topics import FirmEvent, firm_topic
 from tests.unit.test_notifications_golden import english_phrases
 
 from .notifications_helpers import (
@@ -32,22 +33,21 @@ from .notifications_helpers import (
     wait_status,
     wait_until,
 )
+from .tenants import firm_topics, onboard
 
 pytestmark = pytest.mark.integration
 
-READ = (
-    topics.ASSIGNMENT_REJECTED,
-    topics.STAKEHOLDER_NOTIFIED,
-    topics.DUTY_OF_INFORMATION,
+PATHS = {"slow-portal-firm": "/slow", "portal-firm": "/portal", "careful-firm": "/careful"}
+READ = tuple(
+    firm_topics(PATHS, FirmEvent.ASSIGNMENT_REJECTED, FirmEvent.STAKEHOLDER_NOTIFIED, FirmEvent.DUTY_OF_INFORMATION)
 )
 MAX_ATTEMPTS = 3
 
 
 @pytest.fixture(scope="module")
 def firm(local_stack: StackConfig) -> Iterator[FirmEndpoint]:
-    paths = {"slow-portal-firm": "/slow", "portal-firm": "/portal", "careful-firm": "/careful"}
     env = {"TRAILBLAZER_DELIVERY_MAX_ATTEMPTS": str(MAX_ATTEMPTS), "TRAILBLAZER_DELIVERY_BACKOFF_S": "1"}
-    with notifications_calling(local_stack, paths, {}, env) as endpoint:
+    with notifications_calling(local_stack, PATHS, {}, env) as endpoint:
         yield endpoint
 
 
@@ -77,14 +77,14 @@ async def test_hr_hears_only_after_the_partners_portal_confirmed_and_reads_the_p
     _, employee_email = own_addresses(request)
     hr_email = request["payload"]["hr_contact"]["email"]
     async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))])
+        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=request["firm_id"])
         await wait_until(
             lambda: any(b["stakeholder"] == "partner" for b in firm.bodies(assignment_id)),
             "the partner's portal request reached the firm, which holds it",
         )
         await wait_status(reader, assignment_id, {("employee", "email"): "sent"})
         await asyncio.sleep(2)  # the employee's e-mail is out; the partner's message is still held
-        records = reader.matching(about(topics.DUTY_OF_INFORMATION, assignment_id))
+        records = reader.matching(about(FirmEvent.DUTY_OF_INFORMATION, assignment_id))
         assert not [r for r in records if r.value["payload"]["stakeholder"] == "hr"], "HR waits for the partner"
         assert not [m for m in mails_to(local_stack, hr_email) if assignment_id in text_of(m)]
         firm.gates["/slow"].set()
@@ -112,6 +112,7 @@ async def test_hr_hears_only_after_the_partners_portal_confirmed_and_reads_the_p
 
 
 async def test_line_breaks_in_every_text_field_are_refused_field_by_field(local_stack: StackConfig) -> None:
+    onboard(local_stack, "careful-firm")
     request = assignment_request(SAMPLE_FAMILIES[1], firm_id="careful-firm")
     payload = request["payload"]
     assignment_id = payload["assignment_id"]
@@ -130,8 +131,8 @@ async def test_line_breaks_in_every_text_field_are_refused_field_by_field(local_
     wanted = {**{name: "control_character" for name in fields}}
     wanted |= {f"payload.partner.profile.skills.{i}": "control_character" for i in range(len(skills))}
     async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))])
-        [rejected] = await reader.wait_for(about(topics.ASSIGNMENT_REJECTED, assignment_id))
+        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=request["firm_id"])
+        [rejected] = await reader.wait_for(about(FirmEvent.ASSIGNMENT_REJECTED, assignment_id))
     errors = rejected.value["payload"]["errors"]
     assert {e["field"]: e["code"] for e in errors} == wanted
     assert all("control characters or line breaks" in e["message"] for e in errors)
@@ -152,7 +153,7 @@ async def test_a_delivery_that_cannot_be_composed_fails_after_its_maximum_and_no
     second_id = second["payload"]["assignment_id"]
     second_partner, second_employee = own_addresses(second)
     async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(first), encode(first))])
+        await publish(local_stack.kafka_bootstrap, [(record_key(first), encode(first))], firm_id=first["firm_id"])
         await wait_status(reader, first_id, {("partner", "email"): "sent", ("hr", "email"): "sent"})
         [partner] = [
             r
@@ -176,12 +177,12 @@ async def test_a_delivery_that_cannot_be_composed_fails_after_its_maximum_and_no
         finally:
             await connection.close()
         await wait_status(reader, first_id, {("partner", "email"): "retrying"})
-        await publish(local_stack.kafka_bootstrap, [(record_key(second), encode(second))])
+        await publish(local_stack.kafka_bootstrap, [(record_key(second), encode(second))], firm_id=second["firm_id"])
         await wait_status(reader, second_id, {("partner", "email"): "sent", ("employee", "email"): "sent"})
         records = await wait_status(reader, first_id, {("partner", "email"): "failed"})
         await reader.wait_for(
             lambda r: (
-                about(topics.STAKEHOLDER_NOTIFIED, first_id)(r)
+                about(FirmEvent.STAKEHOLDER_NOTIFIED, first_id)(r)
                 and r.value["payload"]["content_kind"].startswith("hr.delivery_failed.partner")
             ),
             timeout_s=60,
@@ -230,7 +231,7 @@ async def test_one_assignments_trace_holds_its_smtp_and_webhook_spans_and_duty_r
     assignment_id = request["payload"]["assignment_id"]
     own_addresses(request)
     async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))])
+        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=request["firm_id"])
         records = await wait_status(
             reader,
             assignment_id,
@@ -254,7 +255,8 @@ async def test_one_assignments_trace_holds_its_smtp_and_webhook_spans_and_duty_r
     assert {s["tags"]["trailblazer.delivery.outcome"] for s in delivers} <= {"sent", "delivered"}
     posts = [s for s in spans if s.get("name") == "webhook post"]
     assert {s["tags"].get("http.response.status_code") for s in posts} == {"204"}
-    duty_publishes = [s for s in spans if topics.DUTY_OF_INFORMATION in json.dumps(s)]
+    duty_topic = firm_topic(request["firm_id"], FirmEvent.DUTY_OF_INFORMATION)
+    duty_publishes = [s for s in spans if duty_topic in json.dumps(s)]
     assert len(duty_publishes) >= len(records), "each duty record's publish is a span of the trace"
     exported = json.dumps(spans)
     for personal in (request["payload"]["partner"]["full_name"], request["payload"]["partner"]["email"]):
@@ -276,7 +278,9 @@ async def test_five_partners_read_their_email_entirely_in_their_language(
         own_addresses(request)
         requests[language] = request
     async with TopicReader(local_stack.kafka_bootstrap, *READ, topics.MATCH_PROPOSED) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(r), encode(r)) for r in requests.values()])
+        await publish(
+            local_stack.kafka_bootstrap, [(record_key(r), encode(r)) for r in requests.values()], firm_id="portal-firm"
+        )
         for request in requests.values():
             await wait_status(reader, request["payload"]["assignment_id"], {("partner", "email"): "sent"})
         matches = {

@@ -15,16 +15,14 @@ from deploy.local.config import StackConfig
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, encode, publish, record_key
 from deploy.local.topic_reader import TopicReader
 from shared import topics
+from shared.topics import FirmEvent, firm_topic
 
 pytestmark = pytest.mark.integration
 
-ALL_OUTPUT_TOPICS = (
-    topics.ASSIGNMENT_CREATED,
-    topics.ASSIGNMENT_REJECTED,
-    topics.MATCH_PROPOSED,
-    topics.STAKEHOLDER_NOTIFIED,
-    topics.DEAD_LETTER,
-)
+FIRM = "nordic-relocation"  # the requests' firm (a local firm: its topics come with the stack)
+REJECTED = firm_topic(FIRM, FirmEvent.ASSIGNMENT_REJECTED)
+NOTIFIED = firm_topic(FIRM, FirmEvent.STAKEHOLDER_NOTIFIED)
+ALL_OUTPUT_TOPICS = (topics.ASSIGNMENT_CREATED, REJECTED, topics.MATCH_PROPOSED, NOTIFIED, topics.DEAD_LETTER)
 
 
 def for_assignment(topic: str, assignment_id: str) -> Any:
@@ -57,7 +55,7 @@ async def test_an_assignment_reaches_every_stakeholder_in_one_trace(local_stack:
 
         [created] = await reader.wait_for(for_assignment(topics.ASSIGNMENT_CREATED, assignment_id))
         [match] = await reader.wait_for(for_assignment(topics.MATCH_PROPOSED, assignment_id))
-        notified = await reader.wait_for(for_assignment(topics.STAKEHOLDER_NOTIFIED, assignment_id), count=3)
+        notified = await reader.wait_for(for_assignment(NOTIFIED, assignment_id), count=3)
 
     assert created.value["payload"]["assignment"]["host_location"] == {"city": "Stavanger", "country": "NO"}
     assert created.value["correlation_id"] == request["correlation_id"]
@@ -139,12 +137,10 @@ async def test_bad_requests_are_answered_and_the_next_good_one_still_flows(local
         rejected = {
             r.key: {e["field"]: e["code"] for e in r.value["payload"]["errors"]}
             for r in await reader.wait_for(
-                lambda r: r.topic == topics.ASSIGNMENT_REJECTED and r.key in {k.decode() for k, _ in bad}, count=4
+                lambda r: r.topic == REJECTED and r.key in {k.decode() for k, _ in bad}, count=4
             )
         }
-        await reader.wait_for(
-            for_assignment(topics.STAKEHOLDER_NOTIFIED, str(good["payload"]["assignment_id"])), count=3
-        )
+        await reader.wait_for(for_assignment(NOTIFIED, str(good["payload"]["assignment_id"])), count=3)
     assert rejected["malformed-1"] == {"$": "malformed_json"}
     assert rejected[record_key(wrong_types).decode()] == {"payload.start_date": "date_type"}
     assert rejected[record_key(unknown_enum).decode()] == {"payload.partner.profile.sector": "unknown_value"}
@@ -157,12 +153,12 @@ async def test_a_redelivered_request_changes_nothing_and_a_reused_id_is_refused(
     reused = {**request, "event_id": str(uuid.uuid4())}
     async with TopicReader(local_stack.kafka_bootstrap, *ALL_OUTPUT_TOPICS) as reader:
         await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))] * 2)
-        await reader.wait_for(for_assignment(topics.STAKEHOLDER_NOTIFIED, assignment_id), count=3)
+        await reader.wait_for(for_assignment(NOTIFIED, assignment_id), count=3)
         await publish(local_stack.kafka_bootstrap, [(record_key(reused), encode(reused))])
-        [refusal] = await reader.wait_for(for_assignment(topics.ASSIGNMENT_REJECTED, assignment_id))
+        [refusal] = await reader.wait_for(for_assignment(REJECTED, assignment_id))
         await asyncio.sleep(2)  # room for any duplicate to show up
         assert len(reader.matching(for_assignment(topics.ASSIGNMENT_CREATED, assignment_id))) == 1
-        assert len(reader.matching(for_assignment(topics.STAKEHOLDER_NOTIFIED, assignment_id))) == 3
+        assert len(reader.matching(for_assignment(NOTIFIED, assignment_id))) == 3
     assert [e["code"] for e in refusal.value["payload"]["errors"]] == ["duplicate_assignment"]
     connection = await asyncpg.connect(local_stack.database_url("notifications"))
     try:

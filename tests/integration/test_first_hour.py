@@ -113,8 +113,10 @@ def test_demo_twice_on_a_kept_stack_with_its_commands_and_ctrl_c_through_tee(
 
     first = _start(["./dev", "demo"], demo_env)
     output = _read_until_ready(first)
-    assert "firms: nordic-relocation" in output
+    assert "firms: nordic-relocation, harbour-relocation" in output
     assert "rejected record" in output
+    # Two firms, each reading its own topics: nothing there about the other firm's assignments.
+    assert output.count("about another firm's: 0") == 2, output
     # The commands the demo prints work as printed, against the demo's stack.
     report = _ops(demo_env, "report", "--firm", "nordic-relocation")
     assert report.returncode == 0, report.stderr

@@ -32,24 +32,39 @@ from deploy.local.kafka import _log_opts
 from deploy.local.topic_reader import Received, TopicReader
 from shared import topics
 from shared.contracts import Assignment
+from shared.topics import FirmEvent, firm_topic
 
 from .notifications_helpers import mails_to
+from .tenants import onboard
 
 pytestmark = pytest.mark.integration
 
 FIRM = "http-relocation"
 USER, PASSWORD = f"firm-{FIRM}", "gateway-test-password-4b1e"
 OTHER_FIRM, OTHER_PASSWORD = "firm-other-relocation", "other-firm-password-9c2d"
+# The firm's own topics (what it writes over HTTP lands on its inbound ones) and the internal ones.
+REQUESTED, REJECTED, NOTIFIED, CANCELLED, WITHDRAWN, ACCEPTED, REFUSED = (
+    firm_topic(FIRM, event)
+    for event in (
+        FirmEvent.ASSIGNMENT_REQUESTED,
+        FirmEvent.ASSIGNMENT_REJECTED,
+        FirmEvent.STAKEHOLDER_NOTIFIED,
+        FirmEvent.ASSIGNMENT_CANCELLED,
+        FirmEvent.PARTNER_CONSENT_WITHDRAWN,
+        FirmEvent.MATCH_ACCEPTED,
+        FirmEvent.MATCH_ACCEPTANCE_REFUSED,
+    )
+)
 READ = (
-    topics.ASSIGNMENT_REQUESTED,
+    REQUESTED,
     topics.ASSIGNMENT_CREATED,
-    topics.ASSIGNMENT_REJECTED,
+    REJECTED,
     topics.MATCH_PROPOSED,
-    topics.STAKEHOLDER_NOTIFIED,
-    topics.ASSIGNMENT_CANCELLED,
-    topics.PARTNER_CONSENT_WITHDRAWN,
-    topics.MATCH_ACCEPTED,
-    topics.MATCH_ACCEPTANCE_REFUSED,
+    NOTIFIED,
+    CANCELLED,
+    WITHDRAWN,
+    ACCEPTED,
+    REFUSED,
 )
 
 
@@ -80,6 +95,7 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def gateway(local_stack: StackConfig) -> Iterator[str]:
+    onboard(local_stack, FIRM, OTHER_FIRM.removeprefix("firm-"))
     add_scram_user(local_stack, USER, PASSWORD)
     add_scram_user(local_stack, OTHER_FIRM, OTHER_PASSWORD)
     yield f"http://127.0.0.1:{local_stack.gateway_port()}"
@@ -137,16 +153,16 @@ async def test_an_assignment_over_http_gives_the_same_events_and_emails_as_one_o
         answer = await firm.post("/v1/assignments", json=over_http, headers={"Idempotency-Key": key})
         assert answer.status_code == 202, answer.text
         assert answer.json()["assignment_id"] == http_id and answer.json()["event_type"] == "assignment.requested"
-        await publish(local_stack.kafka_bootstrap, [(record_key(on_kafka), encode(on_kafka))])
+        await publish(local_stack.kafka_bootstrap, [(record_key(on_kafka), encode(on_kafka))], firm_id=FIRM)
 
         both = {}
         for assignment_id in (http_id, kafka_id):
             await reader.wait_for(about(topics.ASSIGNMENT_CREATED, assignment_id))
             await reader.wait_for(about(topics.MATCH_PROPOSED, assignment_id))
-            await reader.wait_for(about(topics.STAKEHOLDER_NOTIFIED, assignment_id), count=3)
+            await reader.wait_for(about(NOTIFIED, assignment_id), count=3)
             both[assignment_id] = [r for r in reader.records if r.key == assignment_id]
         assert shape(both[http_id]) == shape(both[kafka_id])
-        [requested] = [r for r in both[http_id] if r.topic == topics.ASSIGNMENT_REQUESTED]
+        [requested] = [r for r in both[http_id] if r.topic == REQUESTED]
         assert requested.value["firm_id"] == FIRM
         assert Assignment.model_validate(requested.value["payload"]) == Assignment.model_validate(over_http["payload"])
         # The same e-mails, each to the person of its own assignment.
@@ -168,7 +184,7 @@ async def test_an_assignment_over_http_gives_the_same_events_and_emails_as_one_o
         duplicate = await firm.post("/v1/assignments", json=over_http, headers={"Idempotency-Key": str(uuid.uuid4())})
         assert duplicate.status_code == 409 and duplicate.json()["errors"][0]["code"] == "duplicate_assignment"
         await asyncio.sleep(2)
-        assert len(reader.matching(about(topics.ASSIGNMENT_REQUESTED, http_id))) == 1
+        assert len(reader.matching(about(REQUESTED, http_id))) == 1
 
     status = await status_when(firm, http_id, lambda s: len(s["deliveries"]) >= 3 and s["match"] is not None)
     assert status["status"] == "accepted" and status["match"] is not None
@@ -224,7 +240,7 @@ async def test_cancel_withdraw_and_accept_become_the_firms_events(
             headers={"Idempotency-Key": str(uuid.uuid4())},
         )
         assert accepted.status_code == 202 and accepted.json()["event_type"] == "match.accepted"
-        [refusal] = await reader.wait_for(about(topics.MATCH_ACCEPTANCE_REFUSED, assignment_id))
+        [refusal] = await reader.wait_for(about(REFUSED, assignment_id))
         status = await status_when(firm, assignment_id, lambda s: (s["acceptance"] or {}).get("status") == "refused")
         refusal_codes = [e["code"] for e in refusal.value["payload"]["errors"]]
         assert [e["code"] for e in status["acceptance"]["errors"]] == refusal_codes
@@ -242,8 +258,8 @@ async def test_cancel_withdraw_and_accept_become_the_firms_events(
             headers={"Idempotency-Key": str(uuid.uuid4())},
         )
         assert cancelled.status_code == 202
-        [withdrawal] = await reader.wait_for(about(topics.PARTNER_CONSENT_WITHDRAWN, assignment_id))
-        [cancellation] = await reader.wait_for(about(topics.ASSIGNMENT_CANCELLED, assignment_id))
+        [withdrawal] = await reader.wait_for(about(WITHDRAWN, assignment_id))
+        [cancellation] = await reader.wait_for(about(CANCELLED, assignment_id))
         assert withdrawal.value["firm_id"] == cancellation.value["firm_id"] == FIRM
         assert cancellation.value["correlation_id"] == body["correlation_id"]
     status = await status_when(firm, assignment_id, lambda s: s["status"] == "cancelled")

@@ -28,8 +28,16 @@ from deploy.local.firm import SAMPLE_FAMILIES, assignment_request
 from deploy.local.processes import read_pid
 from deploy.local.topic_reader import Received, TopicReader
 from shared import dead_letter, topics
+from shared.topics import FirmEvent, firm_topic
 
 pytestmark = pytest.mark.integration
+
+# The requests' firm (the sample requests' default, a local firm) and its own topics.
+FIRM = "nordic-relocation"
+REQUESTED, REJECTED, NOTIFIED = (
+    firm_topic(FIRM, e)
+    for e in (FirmEvent.ASSIGNMENT_REQUESTED, FirmEvent.ASSIGNMENT_REJECTED, FirmEvent.STAKEHOLDER_NOTIFIED)
+)
 
 CASES_PER_STRATEGY = 12
 INJECTIONS = (
@@ -310,8 +318,8 @@ def _dead_letters(records: list[Received], case: Case, topic: str) -> list[Recei
 
 def _outcome(records: list[Received], case: Case) -> str | None:
     """'rejected', 'accepted', 'skipped' (a redelivery) or None while nothing answered."""
-    rejections = [r for r in records if r.topic == topics.ASSIGNMENT_REJECTED and _at(r, case)]
-    if rejections and _dead_letters(records, case, topics.ASSIGNMENT_REQUESTED):
+    rejections = [r for r in records if r.topic == REJECTED and _at(r, case)]
+    if rejections and _dead_letters(records, case, REQUESTED):
         return "rejected"
     if case.correlation_id and any(
         r.topic == topics.ASSIGNMENT_CREATED and r.value.get("correlation_id") == case.correlation_id for r in records
@@ -321,12 +329,12 @@ def _outcome(records: list[Received], case: Case) -> str | None:
 
 
 def _check_rejection(records: list[Received], case: Case) -> None:
-    [rejection] = [r for r in records if r.topic == topics.ASSIGNMENT_REJECTED and _at(r, case)]
+    [rejection] = [r for r in records if r.topic == REJECTED and _at(r, case)]
     codes = {e["code"] for e in rejection.value["payload"]["errors"]}
     assert codes and all(CODE.match(code) for code in codes), case
     if case.expect_codes:
         assert case.expect_codes <= codes, (codes, case)
-    [letter] = _dead_letters(records, case, topics.ASSIGNMENT_REQUESTED)
+    [letter] = _dead_letters(records, case, REQUESTED)
     assert letter.headers[dead_letter.REASON].startswith("rejected: "), case
     assert all(code in letter.headers[dead_letter.REASON] for code in codes), case
 
@@ -361,20 +369,17 @@ async def test_hostile_requests_are_each_answered_and_valid_traffic_flows(local_
     flowing = [c for c in interleaved if c.kind in MUST_ACCEPT or c is original]
     reader = TopicReader(
         local_stack.kafka_bootstrap,
-        topics.ASSIGNMENT_REJECTED,
+        REJECTED,
         topics.ASSIGNMENT_CREATED,
         topics.DEAD_LETTER,
-        topics.STAKEHOLDER_NOTIFIED,
+        NOTIFIED,
     )
     async with reader:
-        await _publish(local_stack.kafka_bootstrap, topics.ASSIGNMENT_REQUESTED, interleaved)
+        await _publish(local_stack.kafka_bootstrap, REQUESTED, interleaved)
         await _until(lambda: all(_outcome(reader.records, c) for c in must_answer), 120, "every request answered")
         keys = {c.key.decode() for c in flowing if c.key}
         await _until(
-            lambda: (
-                len([r for r in reader.records if r.topic == topics.STAKEHOLDER_NOTIFIED and r.key in keys])
-                >= 3 * len(keys)
-            ),
+            lambda: len([r for r in reader.records if r.topic == NOTIFIED and r.key in keys]) >= 3 * len(keys),
             60,
             "every accepted request notified",
         )
@@ -396,7 +401,7 @@ async def test_hostile_requests_are_each_answered_and_valid_traffic_flows(local_
         if r.topic == topics.ASSIGNMENT_CREATED and r.value.get("correlation_id") == original.correlation_id
     ]
     assert len(created) == 1, "a redelivered request is accepted once"
-    notified = [r for r in records if r.topic == topics.STAKEHOLDER_NOTIFIED and r.key in keys]
+    notified = [r for r in records if r.topic == NOTIFIED and r.key in keys]
     assert len(notified) == 3 * len(keys), "three stakeholders per accepted request, no duplicates"
     assert {s: read_pid(local_stack, s) for s in SERVICES} == pids, "no service crashed"
     assert all(svc.service_ready(local_stack, s) for s in SERVICES)
@@ -431,12 +436,12 @@ async def test_garbage_on_internal_topics_is_dead_lettered_and_consumers_carry_o
     pids = {s: read_pid(local_stack, s) for s in SERVICES}
     garbage = {topic: generate(internal_garbage(), 15) for topic in INTERNAL}
     good = _valid()
-    async with TopicReader(local_stack.kafka_bootstrap, topics.DEAD_LETTER, topics.STAKEHOLDER_NOTIFIED) as reader:
+    async with TopicReader(local_stack.kafka_bootstrap, topics.DEAD_LETTER, NOTIFIED) as reader:
         for topic, cases in garbage.items():
             await _publish(local_stack.kafka_bootstrap, topic, cases)
         await _publish(
             local_stack.kafka_bootstrap,
-            topics.ASSIGNMENT_REQUESTED,
+            REQUESTED,
             [Case("valid", _key(good), json.dumps(good).encode(), [], None)],
         )
         expected = sum(len(cases) * len(INTERNAL[topic]) for topic, cases in garbage.items())
@@ -450,7 +455,7 @@ async def test_garbage_on_internal_topics_is_dead_lettered_and_consumers_carry_o
             timeout_s=60,
         )
         await reader.wait_for(
-            lambda r: r.topic == topics.STAKEHOLDER_NOTIFIED and r.key == str(good["payload"]["assignment_id"]),
+            lambda r: r.topic == NOTIFIED and r.key == str(good["payload"]["assignment_id"]),
             count=3,
         )
     for topic, cases in garbage.items():

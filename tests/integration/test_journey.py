@@ -10,6 +10,7 @@ from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, encode, publi
 from deploy.local.topic_reader import TopicReader
 from services import journey
 from shared import topics
+from shared.topics import FirmEvent, firm_topic
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +20,8 @@ async def test_journey_tells_one_assignment_end_to_end(
 ) -> None:
     request = assignment_request(SAMPLE_FAMILIES[0])
     assignment_id = str(request["payload"]["assignment_id"])
-    async with TopicReader(local_stack.kafka_bootstrap, topics.STAKEHOLDER_NOTIFIED) as reader:
+    firm = request["firm_id"]  # a local firm: its topics come with the stack
+    async with TopicReader(local_stack.kafka_bootstrap, firm_topic(firm, FirmEvent.STAKEHOLDER_NOTIFIED)) as reader:
         await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))])
         [first, *_] = await reader.wait_for(lambda r: r.key == assignment_id, count=3, timeout_s=120)
 
@@ -33,7 +35,7 @@ async def test_journey_tells_one_assignment_end_to_end(
     assert lines[0] == f"journey of assignment {assignment_id} (firm nordic-relocation)"
     assert f"trace: http://127.0.0.1:9411/zipkin/traces/{first.trace_id}" in out
     for source, text in (
-        (topics.ASSIGNMENT_REQUESTED, "assignment.requested"),
+        (firm_topic(firm, FirmEvent.ASSIGNMENT_REQUESTED), "assignment.requested"),
         ("intake", "accepted for firm nordic-relocation: host country NO"),
         (topics.ASSIGNMENT_CREATED, "assignment.created"),
         ("matching", "partner open for matching in NO"),
@@ -41,8 +43,8 @@ async def test_journey_tells_one_assignment_end_to_end(
         (topics.MATCH_PROPOSED, "match.proposed: coach "),
         ("notifications", "composed "),
         ("notifications", "sent email to partner"),
-        (topics.STAKEHOLDER_NOTIFIED, "stakeholder.notified: partner by email"),
-        (topics.DUTY_OF_INFORMATION, "duty_of_information"),
+        (firm_topic(firm, FirmEvent.STAKEHOLDER_NOTIFIED), "stakeholder.notified: partner by email"),
+        (firm_topic(firm, FirmEvent.DUTY_OF_INFORMATION), "duty_of_information"),
     ):
         assert any(f" {source}" in line and text in line for line in lines), (source, text)
     times = [line[:23] for line in lines if line[:4].isdigit()]

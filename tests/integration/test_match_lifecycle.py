@@ -24,12 +24,23 @@ from services.matching.settings import MatchingSettings
 from shared import topics
 from shared.contracts import JobLead
 from shared.db import create_pool
+from shared.topics import FirmEvent, firm_topic
 
 from .conftest import SERVICE_ENV
-from .matching_catalog import COACHES, JOB_LEADS, coach, job_lead, publish_requests, publish_to, unique
+from .matching_catalog import COACHES, FIRM, JOB_LEADS, coach, job_lead, publish_requests, publish_to, unique
 
 pytestmark = pytest.mark.integration
-READ = (topics.MATCH_PROPOSED, topics.MATCH_UPDATED, topics.MATCH_ACCEPTANCE_REFUSED)
+# The firm's own topics (a local firm: they come with the stack).
+ACCEPTED, CANCELLED, WITHDRAWN, REFUSED = (
+    firm_topic(FIRM, event)
+    for event in (
+        FirmEvent.MATCH_ACCEPTED,
+        FirmEvent.ASSIGNMENT_CANCELLED,
+        FirmEvent.PARTNER_CONSENT_WITHDRAWN,
+        FirmEvent.MATCH_ACCEPTANCE_REFUSED,
+    )
+)
+READ = (topics.MATCH_PROPOSED, topics.MATCH_UPDATED, REFUSED)
 T = TypeVar("T")
 
 
@@ -37,7 +48,8 @@ T = TypeVar("T")
 
 
 def partner_speaking(languages: dict[str, str], city: str, country: str) -> dict[str, Any]:
-    return assignment_request(replace(SAMPLE_FAMILIES[0], partner_languages=languages, host=(city, country)))
+    family = replace(SAMPLE_FAMILIES[0], partner_languages=languages, host=(city, country))
+    return assignment_request(family, firm_id=FIRM)
 
 
 def firm_event(request: dict[str, Any], event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -93,7 +105,7 @@ async def proposed(reader: TopicReader, request: dict[str, Any]) -> dict[str, An
 
 
 async def refusals(reader: TopicReader, request: dict[str, Any], count: int = 1) -> list[list[tuple[str, str]]]:
-    found = await reader.wait_for(about(topics.MATCH_ACCEPTANCE_REFUSED, request), count=count)
+    found = await reader.wait_for(about(REFUSED, request), count=count)
     return [[(e["field"], e["code"]) for e in r.value["payload"]["errors"]] for r in found]
 
 
@@ -181,15 +193,13 @@ async def test_an_accepted_coach_stays_and_a_wrong_acceptance_is_refused(local_s
             assert (await proposed(reader, second))["coach"] is None
 
             # A record that is no acceptance is refused and does not hold up the one behind it.
-            await publish_to(bootstrap, topics.MATCH_ACCEPTED, [(assignment_of(first), {"coach_id": estonian})])
-            await publish_firm(bootstrap, topics.MATCH_ACCEPTED, acceptance(first, estonian))
+            await publish_to(bootstrap, ACCEPTED, [(assignment_of(first), {"coach_id": estonian})])
+            await publish_firm(bootstrap, ACCEPTED, acceptance(first, estonian))
             await eventually(lambda: equals(reservation(db, first), (estonian, "accepted")))
             [malformed] = await refusals(reader, first)
             assert ("event_id", "missing_field") in malformed and ("coach_id", "unknown_field") in malformed
 
-            await publish_firm(
-                bootstrap, topics.MATCH_ACCEPTED, acceptance(first, latvian), acceptance(second, estonian)
-            )
+            await publish_firm(bootstrap, ACCEPTED, acceptance(first, latvian), acceptance(second, estonian))
             assert (await refusals(reader, first, count=2))[1] == [("payload.coach_id", "coach_not_proposed")]
             assert await refusals(reader, second) == [[("payload.coach_id", "no_coach_proposed")]]
 
@@ -228,11 +238,11 @@ async def test_closing_an_assignment_frees_its_coach_place_once(local_stack: Sta
             for request in (cancelled, withdrawn):
                 assert (await proposed(reader, request))["coach"]["coach_id"] == coach_id
             assert await load_of(db, coach_id) == 2
-            await publish_firm(bootstrap, topics.MATCH_ACCEPTED, acceptance(cancelled, coach_id))
+            await publish_firm(bootstrap, ACCEPTED, acceptance(cancelled, coach_id))
             await eventually(lambda: equals(reservation(db, cancelled), (coach_id, "accepted")))
 
             cancel = cancellation(cancelled)
-            await publish_firm(bootstrap, topics.ASSIGNMENT_CANCELLED, cancel)
+            await publish_firm(bootstrap, CANCELLED, cancel)
             await eventually(lambda: handled(db, cancel))
             assert await reservation(db, cancelled) is None
             assert await load_of(db, coach_id) == 1
@@ -240,10 +250,10 @@ async def test_closing_an_assignment_frees_its_coach_place_once(local_stack: Sta
             # A withdrawal, its redelivery and another withdrawal (the same partition, so handled
             # in this order), then a cancellation of the closed assignment: one place freed.
             withdrawal, again = consent_withdrawal(withdrawn), consent_withdrawal(withdrawn)
-            await publish_firm(bootstrap, topics.PARTNER_CONSENT_WITHDRAWN, withdrawal, withdrawal, again)
+            await publish_firm(bootstrap, WITHDRAWN, withdrawal, withdrawal, again)
             await eventually(lambda: handled(db, again))
             late_cancel = cancellation(withdrawn)
-            await publish_firm(bootstrap, topics.ASSIGNMENT_CANCELLED, late_cancel)
+            await publish_firm(bootstrap, CANCELLED, late_cancel)
             await eventually(lambda: handled(db, late_cancel))
             assert await reservation(db, withdrawn) is None
             assert await load_of(db, coach_id) == 0, "each place is freed once"
@@ -253,7 +263,7 @@ async def test_closing_an_assignment_frees_its_coach_place_once(local_stack: Sta
             )
             assert open_partners == 0
 
-            await publish_firm(bootstrap, topics.MATCH_ACCEPTED, acceptance(withdrawn, coach_id))
+            await publish_firm(bootstrap, ACCEPTED, acceptance(withdrawn, coach_id))
             assert await refusals(reader, withdrawn) == [[("payload.assignment_id", "assignment_closed")]]
     finally:
         await db.close()
@@ -273,7 +283,7 @@ async def test_an_expired_lead_drops_out_of_the_proposal_sent_announced_once(loc
             await publish_requests(bootstrap, [partner])
 
             def holds_lead(record: Received) -> bool:
-                if record.key != assignment_of(partner) or record.topic == topics.MATCH_ACCEPTANCE_REFUSED:
+                if record.key != assignment_of(partner) or record.topic == REFUSED:
                     return False
                 return lead_id in {j["job_lead_id"] for j in record.value["payload"]["job_leads"]}
 

@@ -9,9 +9,12 @@ import pytest
 from deploy.local.config import StackConfig
 from deploy.local.topic_reader import Received, TopicReader
 from shared import topics
+from shared.topics import FirmEvent, firm_topic
 
 from .matching_catalog import (
+    CATALOG_REJECTED,
     COACHES,
+    FIRM,
     JOB_LEADS,
     coach,
     job_lead,
@@ -22,7 +25,8 @@ from .matching_catalog import (
 )
 
 pytestmark = pytest.mark.integration
-READ = (topics.MATCH_PROPOSED, topics.MATCH_UPDATED, topics.CATALOG_REJECTED, topics.STAKEHOLDER_NOTIFIED)
+NOTIFIED = firm_topic(FIRM, FirmEvent.STAKEHOLDER_NOTIFIED)
+READ = (topics.MATCH_PROPOSED, topics.MATCH_UPDATED, CATALOG_REJECTED, NOTIFIED)
 
 
 def about(topic: str, request: dict[str, Any]) -> Any:
@@ -49,7 +53,7 @@ async def test_catalog_records_change_proposals_and_open_matches_are_updated(loc
         await publish_to(
             bootstrap, COACHES, [(coach_id, broken), (coach_id, coach(coach_id, "is", "Reykjavik", "IS", 1))]
         )
-        [refusal] = await reader.wait_for(lambda r: r.topic == topics.CATALOG_REJECTED and r.key == coach_id)
+        [refusal] = await reader.wait_for(lambda r: r.topic == CATALOG_REJECTED and r.key == coach_id)
         errors = {e["field"]: e["code"] for e in refusal.value["payload"]["errors"]}
         assert errors == {"capacity": "greater_than_equal", "timezone": "invalid_value"}
 
@@ -72,8 +76,7 @@ async def test_catalog_records_change_proposals_and_open_matches_are_updated(loc
         # notifications tells the partner what changed, not everything again
         [told] = await reader.wait_for(
             lambda r: (
-                about(topics.STAKEHOLDER_NOTIFIED, first)(r)
-                and r.value["payload"]["content_kind"].startswith("partner.match_update")
+                about(NOTIFIED, first)(r) and r.value["payload"]["content_kind"].startswith("partner.match_update")
             )
         )
         assert "Geothermal Power hf" in told.value["payload"]["body"]

@@ -16,6 +16,7 @@ from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, encode, publi
 from deploy.local.topic_reader import TopicReader
 from shared import topics
 from shared.outbox import RELAY_LOCK
+from shared.topics import FirmEvent, firm_topic
 
 from .conftest import SERVICE_ENV
 
@@ -65,9 +66,10 @@ async def test_metrics_move_with_a_burst_and_the_outbox_rises_and_falls(local_st
             during = scrape(local_stack, "intake")
             assert value(during, "trailblazer_outbox_oldest_age_seconds") > 0
             received = "faststream_received_messages_total"
-            assert value(during, received, handler=topics.ASSIGNMENT_REQUESTED) - value(
-                before, received, handler=topics.ASSIGNMENT_REQUESTED
-            ) >= len(requests)
+            requested = firm_topic(requests[0]["firm_id"], FirmEvent.ASSIGNMENT_REQUESTED)
+            assert value(during, received, handler=requested) - value(before, received, handler=requested) >= len(
+                requests
+            )
             handled = "trailblazer_handler_duration_seconds_count"
             assert value(during, handled, consumer="intake", outcome="ok") - value(
                 before, handled, consumer="intake", outcome="ok"

@@ -12,7 +12,7 @@ from deploy.local.config import StackConfig
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, encode, publish, record_key
 from deploy.local.topic_reader import Received, TopicReader
 from services.notifications import parked
-from shared import topics
+from shared.topics import FirmEvent, firm_topic
 
 from .notifications_helpers import (
     FirmEndpoint,
@@ -24,6 +24,7 @@ from .notifications_helpers import (
     send,
     wait_for_row,
     wait_status,
+    withdrawals_of,
 )
 
 pytestmark = pytest.mark.integration
@@ -62,8 +63,8 @@ async def test_a_parked_delivery_is_requeued_and_delivered_and_a_withdrawn_partn
         request["payload"]["employee"]["full_name"],
     ]
     database_url = local_stack.database_url("notifications")
-    async with TopicReader(local_stack.kafka_bootstrap, topics.DUTY_OF_INFORMATION) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))])
+    async with TopicReader(local_stack.kafka_bootstrap, firm_topic(FIRM, FirmEvent.DUTY_OF_INFORMATION)) as reader:
+        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=FIRM)
         parked_both = {("hr", "webhook"): "failed", ("partner", "webhook"): "failed"}
         records = await wait_status(reader, assignment_id, parked_both)
         ids = {
@@ -80,7 +81,7 @@ async def test_a_parked_delivery_is_requeued_and_delivered_and_a_withdrawn_partn
         assert not [p for p in personal if p in out] and "@" not in out
 
         # The partner withdraws consent; their parked delivery must stay parked.
-        await send(local_stack, topics.PARTNER_CONSENT_WITHDRAWN, assignment_id, consent_withdrawn(request))
+        await send(local_stack, withdrawals_of(request), assignment_id, consent_withdrawn(request))
         await wait_for_row(
             database_url, "SELECT 1 FROM consent_withdrawals WHERE assignment_id = $1", uuid.UUID(assignment_id)
         )
@@ -112,7 +113,7 @@ async def test_a_parked_delivery_is_requeued_and_delivered_and_a_withdrawn_partn
         code, out = await deliveries_cli(local_stack, "requeue", str(uuid.uuid4()))
         assert code == 2 and "nothing requeued" in out
         await asyncio.sleep(2)  # a second `queued` record, had the repeat written one, is on the topic by now
-        records = reader.matching(about(topics.DUTY_OF_INFORMATION, assignment_id))
+        records = reader.matching(about(FirmEvent.DUTY_OF_INFORMATION, assignment_id))
     assert history(records, hr_hook).count(("queued", 0)) == 2
     assert history(records, partner_hook) == [("queued", 0), ("failed", 1)]
     assert len([b for b in firm.bodies(assignment_id) if b["stakeholder"] == "partner"]) == 1

@@ -45,10 +45,12 @@ from shared.kafka_security import KafkaSecurity, check_access
 from shared.messaging import create_broker
 from shared.ops import dead_letters
 from shared.settings import ServiceSettings
-from shared.topics import TopicSpec
+from shared.topics import FirmEvent, TopicSpec, firm_topic
 from tests.integration.conftest import SERVICE_ENV
 
 pytestmark = pytest.mark.integration
+# The requests' firm (the sample requests' default, a local firm) and where it is answered.
+REJECTED = firm_topic("nordic-relocation", FirmEvent.ASSIGNMENT_REJECTED)
 
 WRONG_PASSWORD = "not-the-kafka-secret-41b7"
 SMTP_USER, SMTP_PASSWORD = "mailer", "smtp-secret-8d2c"
@@ -144,7 +146,7 @@ async def test_intake_works_through_an_authenticated_listener(local_stack: Stack
         async with TopicReader(
             env["TRAILBLAZER_KAFKA_BOOTSTRAP"],
             topics.ASSIGNMENT_CREATED,
-            topics.ASSIGNMENT_REJECTED,
+            REJECTED,
             client_options=firm,
         ) as reader:
             await publish(
@@ -156,7 +158,7 @@ async def test_intake_works_through_an_authenticated_listener(local_stack: Stack
                 lambda r: r.topic == topics.ASSIGNMENT_CREATED and r.key == str(good["payload"]["assignment_id"])
             )
             [rejected] = await reader.wait_for(
-                lambda r: r.topic == topics.ASSIGNMENT_REJECTED and r.key == str(bad["payload"]["assignment_id"])
+                lambda r: r.topic == REJECTED and r.key == str(bad["payload"]["assignment_id"])
             )
         ports = established_remote_ports(pid)
     assert created.value["correlation_id"] == good["correlation_id"]

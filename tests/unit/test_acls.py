@@ -55,3 +55,21 @@ async def test_the_onboarding_command_lists_a_tenants_acls_offline(capsys: pytes
     assert await tenants.main(["acls", "firm", "acme"]) == 0
     out = capsys.readouterr().out
     assert "trailblazer.firm.acme.assignment.requested.v1" in out and "prefixed" in out
+
+
+def test_each_service_is_granted_exactly_what_its_code_reads_writes_and_consumes_as() -> None:
+    """SERVICE_ACCESS against the subscriptions each service registers and what it declares it
+    writes (the same sources as the AsyncAPI document): no missing grant, none to spare."""
+    from services.asyncapi import channel_of, platform, subscriptions
+
+    kinds = {"firm_id": Kind.FIRM, "provider_id": Kind.PROVIDER}
+    for service in platform():
+        access = SERVICE_ACCESS[service.name]
+        found = subscriptions(service)
+        written = [channel_of(p) for p in service.publishes]
+        assert set(access.reads) == {s.channel.address for s in found if s.channel.parameter is None}, service.name
+        assert access.tenants == {kinds[s.channel.parameter] for s in found if s.channel.parameter}, service.name
+        assert set(access.groups) == {s.group_id for s in found}, service.name
+        # Every service's consumer dead-letters; the gateway's outbox does not declare it.
+        assert set(access.writes) == {c.address for c in written if c.parameter is None} | {topics.DEAD_LETTER}
+        assert access.tenant_writes == {kinds[c.parameter] for c in written if c.parameter}, service.name

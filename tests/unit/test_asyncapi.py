@@ -46,12 +46,50 @@ def test_every_topic_is_a_channel_someone_reads_or_writes_and_every_reference_re
 
 def test_what_each_service_reads_and_writes_is_in_the_document() -> None:
     operations = json.loads(DOCUMENT.read_text())["operations"]
-    requested = operations["intake.receive.assignment.requested"]
+    requested = operations["intake.receive.firm.assignment.requested"]
     assert requested["action"] == "receive"
     assert requested["bindings"]["kafka"]["groupId"] == {"type": "string", "enum": ["trailblazer-intake"]}
-    assert operations["intake.send.assignment.rejected"]["action"] == "send"
-    assert operations["notifications.send.duty-of-information"]["action"] == "send"
-    assert operations["matching.receive.match.accepted"]["action"] == "receive"
+    assert operations["intake.send.firm.assignment.rejected"]["action"] == "send"
+    assert operations["notifications.send.firm.duty-of-information"]["action"] == "send"
+    assert operations["notifications.send.firm.stakeholder.notified"]["action"] == "send"
+    for event in ("match.accepted", "assignment.cancelled", "partner.consent-withdrawn"):
+        assert operations[f"matching.receive.firm.{event}"]["action"] == "receive"
+        assert operations[f"care.receive.firm.{event}"]["action"] == "receive"
+    assert operations["matching.receive.provider.catalog.coaches"]["action"] == "receive"
+    assert operations["matching.send.provider.catalog.rejected"]["action"] == "send"
+    assert operations["care.receive.firm.duty-of-information"]["action"] == "receive"
+    assert operations["gateway.send.firm.assignment.requested"]["action"] == "send"
+
+
+def test_firms_and_providers_topics_are_their_own_and_only_internal_topics_are_shared() -> None:
+    doc = json.loads(DOCUMENT.read_text())
+    internal = {spec.name for spec in topics.TOPICS}
+    for key, channel in doc["channels"].items():
+        if key.startswith(("firm.", "provider.")):
+            assert channel["address"].startswith(("trailblazer.firm.{firm_id}.", "trailblazer.provider.{provider_id}."))
+        else:
+            assert channel["address"] in internal, f"{channel['address']} is neither internal nor a tenant's"
+    assert internal == {
+        topics.ASSIGNMENT_CREATED,
+        topics.MATCH_PROPOSED,
+        topics.MATCH_UPDATED,
+        topics.DEAD_LETTER,
+        topics.CARE_CHECK_IN_DUE,
+    }
+
+
+def test_one_pattern_may_read_several_events_of_every_firm() -> None:
+    def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings) -> None:
+        pattern = topics.firm_pattern(topics.FirmEvent.ASSIGNMENT_CANCELLED, topics.FirmEvent.MATCH_ACCEPTED)
+
+        @broker.subscriber(pattern=pattern, group_id="trailblazer-matching-lifecycle")
+        async def on_record(message: KafkaMessage) -> None: ...
+
+    service = Service(name="matching", migrations=Path("."), register=register, settings=ServiceSettings())
+    assert set(document([service])["operations"]) == {
+        "matching.receive.firm.assignment.cancelled",
+        "matching.receive.firm.match.accepted",
+    }
 
 
 def test_messages_carry_the_contracts_the_key_and_the_headers() -> None:

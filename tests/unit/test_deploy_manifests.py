@@ -482,8 +482,11 @@ def test_keda_never_scales_beyond_the_partitions(service: str, manifests: list[M
     for trigger in spec["triggers"]:
         metadata = trigger["metadata"]
         topic = metadata.get("topic")
-        if topic is None:  # a pattern subscriber: KEDA sums the lag of every topic of the group
+        if topic is None:
+            # A group that reads every tenant's topics by pattern: KEDA sums the lag over all of
+            # them, and consumers beyond the partitions would idle (never allowed).
             assert prefixes, f"{service}: a trigger without a topic, but no tenant prefix to read"
+            assert metadata["allowIdleConsumers"] == "false"
         else:
             assert spec["maxReplicaCount"] <= EXPECTED_TOPICS[topic][0], topic
             assert topic in acl_resources(user, "topic", "Read") or any(topic.startswith(p) for p in prefixes)

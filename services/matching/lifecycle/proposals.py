@@ -20,16 +20,15 @@ from shared.contracts import (
     RejectedRecord,
     utc_now,
 )
-from shared.contracts.decoding import ensure_owner
+from shared.contracts.decoding import UNKNOWN_ASSIGNMENT, ensure_owner
 from shared.db import Connection
-from shared.topics import MATCH_ACCEPTANCE_REFUSED
+from shared.topics import FirmEvent, firm_topic
 
 from .. import repository
 
 log = logging.getLogger(__name__)
 
 # Why an acceptance was refused (FieldError codes, beside the decoding codes and `key_mismatch`).
-UNKNOWN_ASSIGNMENT = "unknown_assignment"
 ASSIGNMENT_CLOSED = "assignment_closed"
 NO_COACH_PROPOSED = "no_coach_proposed"
 COACH_NOT_PROPOSED = "coach_not_proposed"
@@ -115,12 +114,12 @@ async def refuse(
     errors: list[FieldError],
     *,
     accepted: MatchAccepted | None,
-    firm_id: str = "unknown",
+    firm_id: str,
 ) -> None:
-    """Answer the firm on `match.acceptance-refused`, through the outbox. `firm_id` is for a
-    record that did not parse (the parsed acceptance names its firm itself)."""
+    """Answer the firm on its own `match.acceptance-refused` topic, through the outbox. `firm_id`
+    is the firm whose topic the acceptance came on, whatever the acceptance names."""
     refusal = MatchAcceptanceRefused.create(
-        firm_id=accepted.firm_id if accepted else firm_id,
+        firm_id=firm_id,
         correlation_id=accepted.correlation_id if accepted else f"{record.topic}:{record.partition}:{record.offset}",
         payload=MatchAcceptanceRefusedPayload(
             assignment_id=accepted.payload.assignment_id if accepted else None,
@@ -131,7 +130,8 @@ async def refuse(
         ),
     )
     key = record.key or (str(accepted.payload.assignment_id) if accepted else str(refusal.event_id))
-    await outbox.add_event(connection, topic=MATCH_ACCEPTANCE_REFUSED, key=key, event=refusal)
+    topic = firm_topic(firm_id, FirmEvent.MATCH_ACCEPTANCE_REFUSED)
+    await outbox.add_event(connection, topic=topic, key=key, event=refusal)
     log.warning(
         "acceptance refused at %s/%d/%d: %s",
         record.topic,
@@ -144,11 +144,15 @@ async def refuse(
 # ---- closing -----------------------------------------------------------------------------------
 
 
-async def closed_before_match(connection: Connection, assignment_id: uuid.UUID) -> bool:
+async def closed_before_match(connection: Connection, assignment_id: uuid.UUID, firm_id: str) -> bool:
     """For `assignment.created`: take the assignment's lock, and say whether the firm already
-    closed it (its cancellation overtook the creation on another topic); then nothing is opened."""
+    closed it (its cancellation overtook the creation on another topic); then nothing is opened.
+    A close by another firm, recorded while the assignment was unknown here, is forgotten: it
+    changes nothing of this firm's."""
     await repository.lock_assignment(connection, assignment_id)
-    return await repository.is_closed(connection, assignment_id)
+    if await repository.forget_foreign_closes(connection, assignment_id, firm_id):
+        log.warning("a close of assignment %s by another firm than its own is ignored", assignment_id)
+    return await repository.is_closed(connection, assignment_id, firm_id)
 
 
 async def close(
@@ -157,9 +161,9 @@ async def close(
     """Close the assignment: release its coach reservation whatever its status, so the coach's
     place is free again, and drop the partner from the open partners, so that batch
     re-assignment and new leads no longer consider them. Idempotent. Returns the coach whose
-    place was freed, if any. Another firm's open assignment is refused (dead-lettered)."""
+    place was freed, if any. Another firm's assignment is refused as unknown (dead-lettered)."""
     await repository.lock_assignment(connection, assignment_id)
-    ensure_owner(await repository.open_partner_firm(connection, assignment_id), firm_id)
+    ensure_owner(await repository.assignment_firm(connection, assignment_id), firm_id)
     await repository.exclude_rebalance(connection)
     await repository.record_closed(connection, assignment_id, firm_id, reason.value, closed_at)
     coach_id = await repository.reserved_coach(connection, assignment_id)
