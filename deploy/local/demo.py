@@ -96,12 +96,12 @@ async def run_demo(cfg: StackConfig) -> None:
         for firm_id in LOCAL_FIRMS
         for event in (topics.FirmEvent.STAKEHOLDER_NOTIFIED, topics.FirmEvent.ASSIGNMENT_REJECTED)
     ]
-    async with TopicReader(cfg.kafka_bootstrap, topics.MATCH_PROPOSED, *outbound) as reader:
+    async with TopicReader(cfg, topics.MATCH_PROPOSED, *outbound) as reader:
         for firm_id in LOCAL_FIRMS:
             own = [(record_key(r), encode(r)) for r in requests if r["firm_id"] == firm_id]
             if firm_id == LOCAL_FIRMS[0]:
                 own.append((bad_key.encode(), bad))
-            await publish(cfg.kafka_bootstrap, own, firm_id=firm_id)
+            await publish(cfg, own, firm_id=firm_id)
             say(f"{firm_id} published {len(own)} records to {topics.firm_topic(firm_id, 'assignment.requested')}")
         say("(one of them malformed)")
         for request in requests:

@@ -14,6 +14,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from deploy.local import kafka_access
+from deploy.local.config import StackConfig
+
 
 def firm_topic(firm_id: str, event: str) -> str:
     """A firm's own topic, as docs/tenancy.md names it: the firm writes its requests, cancellations,
@@ -137,18 +140,20 @@ def record_key(request: dict[str, Any]) -> bytes:
 
 
 async def publish(
-    bootstrap: str,
+    kafka: str | StackConfig,
     records: Sequence[tuple[bytes | None, bytes]],
     client_options: Mapping[str, Any] | None = None,
     *,
     firm_id: str = "nordic-relocation",
 ) -> None:
     """Publish raw (key, value) records to the firm's request topic and wait until the broker has
-    them all. `client_options`: aiokafka's TLS/SASL arguments
+    them all. `kafka`: a local stack, where the firm signs in as itself (`firm-<firm_id>`, its ACLs
+    and nothing more), or a bootstrap with `client_options`, aiokafka's TLS/SASL arguments
     (`shared.kafka_security.KafkaSecurity.client_options`)."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **dict(client_options or {})
-    )
+    if isinstance(kafka, StackConfig) and client_options is None:
+        client_options = kafka_access.tenant_options(kafka, "firm", firm_id)
+    bootstrap, options = kafka_access.endpoint(kafka, dict(client_options or {}))
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **options)
     await producer.start()
     try:
         for key, value in records:

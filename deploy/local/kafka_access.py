@@ -35,7 +35,7 @@ from shared.kafka_security import KafkaSecurity
 from shared.ops.kafka_admin import KafkaAdmin, new_password
 from shared.ops.tenants import onboard
 from shared.settings import KafkaSaslMechanism, KafkaSecurityProtocol
-from shared.topics import Kind
+from shared.topics import Kind, tenant_of
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +67,18 @@ def passwords(cfg: StackConfig, also: Sequence[str] = ()) -> dict[str, str]:
     missing = [user for user in (*stack_users(), *also) if user not in known]
     if missing:
         known |= {user: new_password() for user in missing}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".tmp")
-        # Created 0600 before anything is written: the passwords are never readable by others.
-        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
-            json.dump(known, out, indent=2, sort_keys=True)
-        partial.replace(path)
+        _store(cfg, known)
     return known
+
+
+def _store(cfg: StackConfig, known: dict[str, str]) -> None:
+    path = users_file(cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".tmp")
+    # Created 0600 before anything is written: the passwords are never readable by others.
+    with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        json.dump(known, out, indent=2, sort_keys=True)
+    partial.replace(path)
 
 
 def password(cfg: StackConfig, user: str = SUPER_USER) -> str:
@@ -103,6 +108,17 @@ def client_options(cfg: StackConfig, user: str = SUPER_USER) -> dict[str, Any]:
 def tenant_options(cfg: StackConfig, kind: Kind | str, tenant_id: str) -> dict[str, Any]:
     """A local firm's or provider's client, as its own integration would connect."""
     return client_options(cfg, tenant_user(kind, tenant_id))
+
+
+def owner_options(cfg: StackConfig, topic: str) -> dict[str, Any]:
+    """A tenant's topic as the tenant itself would write it; any other as the stack's tooling."""
+    tenant = tenant_of(topic)
+    return client_options(cfg) if tenant is None else tenant_options(cfg, tenant.kind, tenant.id)
+
+
+def settings_fields(cfg: StackConfig, user: str = SUPER_USER) -> dict[str, str]:
+    """`kafka_env` as ServiceSettings' keyword arguments: `ServiceSettings(**settings_fields(cfg))`."""
+    return {name.removeprefix("TRAILBLAZER_").lower(): value for name, value in kafka_env(cfg, user).items()}
 
 
 def kafka_env(cfg: StackConfig, user: str = SUPER_USER) -> dict[str, str]:
@@ -161,10 +177,13 @@ async def _grant(cfg: StackConfig) -> None:
     )
 
 
-def onboard_tenant(cfg: StackConfig, kind: Kind | str, tenant_id: str) -> dict[str, Any]:
+def onboard_tenant(cfg: StackConfig, kind: Kind | str, tenant_id: str, secret: str | None = None) -> dict[str, Any]:
     """Onboard a firm or provider beyond the local ones (a test's, a developer's) as an operator
-    would, its password kept with the stack's; returns its client options."""
+    would, its password (`secret`, or the one it has, or a new one) kept with the stack's; returns
+    its client options."""
     user = tenant_user(kind, tenant_id)
+    if secret is not None:
+        _store(cfg, passwords(cfg) | {user: secret})
     secret = passwords(cfg, also=(user,))[user]
 
     async def onboarding() -> None:

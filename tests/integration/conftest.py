@@ -45,6 +45,15 @@ def admin_options(local_stack: StackConfig) -> dict[str, Any]:
     return kafka_access.client_options(local_stack)
 
 
+@pytest.fixture
+def admin_env(local_stack: StackConfig, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """TRAILBLAZER_KAFKA_* of the super user, for operator commands run in the test's process."""
+    env = kafka_access.kafka_env(local_stack)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
 @pytest.fixture(scope="session")
 def firm_options(local_stack: StackConfig) -> dict[str, Any]:
     """The local firm's own client (LOCAL_FIRMS[0], `firm-<id>`): what its integration may do."""

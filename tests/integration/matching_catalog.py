@@ -9,9 +9,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from deploy.local.config import LOCAL_FIRMS, LOCAL_PROVIDERS
+from deploy.local import kafka_access
+from deploy.local.config import LOCAL_FIRMS, LOCAL_PROVIDERS, StackConfig
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request
-from shared.topics import FirmEvent, ProviderEvent, firm_topic, provider_topic
+from shared.topics import FirmEvent, ProviderEvent, firm_topic, provider_topic, tenant_of
 
 # The local stack's firm and catalog provider (deploy/local/config.py): their topics come with the
 # stack, and the provider owns the sample catalog.
@@ -23,8 +24,16 @@ JOB_LEADS = provider_topic(PROVIDER, ProviderEvent.CATALOG_JOB_LEADS)
 CATALOG_REJECTED = provider_topic(PROVIDER, ProviderEvent.CATALOG_REJECTED)
 
 
-async def publish_to(bootstrap: str, topic: str, records: list[tuple[str, dict[str, Any] | None]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+async def publish_to(kafka: StackConfig, topic: str, records: list[tuple[str, dict[str, Any] | None]]) -> None:
+    """As the topic's own firm or provider would (signed in as itself), or as the stack's tooling
+    for an internal topic."""
+    tenant = tenant_of(topic)
+    options = (
+        kafka_access.client_options(kafka)
+        if tenant is None
+        else kafka_access.tenant_options(kafka, tenant.kind, tenant.id)
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.kafka_bootstrap, acks="all", enable_idempotence=True, **options)
     await producer.start()
     try:
         for key, value in records:
@@ -73,8 +82,8 @@ def partner_request(language: str, city: str, country: str) -> dict[str, Any]:
     return assignment_request(family, firm_id=FIRM)
 
 
-async def publish_requests(bootstrap: str, requests: list[dict[str, Any]]) -> None:
-    await publish_to(bootstrap, REQUEST_TOPIC, [(r["payload"]["assignment_id"], r) for r in requests])
+async def publish_requests(kafka: StackConfig, requests: list[dict[str, Any]]) -> None:
+    await publish_to(kafka, REQUEST_TOPIC, [(r["payload"]["assignment_id"], r) for r in requests])
 
 
 def unique(prefix: str) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from deploy.local import mailbox, stack
+from deploy.local import kafka_access, mailbox, stack
 from deploy.local.config import StackConfig
 from deploy.local.topic_reader import Received, TopicReader
 from shared.topics import FirmEvent, firm_topic
@@ -202,7 +202,7 @@ def own_addresses(request: dict[str, Any]) -> tuple[str, str]:
 
 
 async def send(cfg: StackConfig, topic: str, key: str, *events: dict[str, Any]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=cfg.kafka_bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=cfg.kafka_bootstrap, **kafka_access.owner_options(cfg, topic))
     await producer.start()
     try:
         for event in events:

@@ -1,20 +1,23 @@
-"""Firms and catalog providers of the test stack: their own topics, created as onboarding creates
-them (docs/tenancy.md). The services read every firm's and provider's topics by pattern, so a
-tenant onboarded while they run is served once their next metadata refresh finds its topics."""
+"""Firms and catalog providers of the test stack, onboarded as an operator onboards them
+(docs/tenancy.md): their user, topics and ACLs; their passwords are kept with the stack's, so
+`publish(cfg, ..., firm_id=...)` and `kafka_access.tenant_options` sign in as them. The services read
+every firm's and provider's topics by pattern, so a tenant onboarded while they run is served once
+their next metadata refresh finds its topics."""
 
 from collections.abc import Callable, Iterable
 
-from deploy.local import stack
+from deploy.local import kafka_access
 from deploy.local.config import StackConfig
 from deploy.local.topic_reader import Received
-from shared.topics import FirmEvent, ProviderEvent, firm_topic, firm_topic_specs, provider_topic_specs, tenant_of
+from shared.topics import FirmEvent, Kind, ProviderEvent, firm_topic, tenant_of
 
 
 def onboard(cfg: StackConfig, *firm_ids: str, providers: Iterable[str] = ()) -> None:
-    """Create the firms' and providers' own topics (those that already exist are kept)."""
-    specs = [spec for firm_id in firm_ids for spec in firm_topic_specs(firm_id)]
-    specs += [spec for provider_id in providers for spec in provider_topic_specs(provider_id)]
-    stack.create_topics(cfg, specs)
+    """Onboard the firms and providers (again: safe; their topics and passwords are kept)."""
+    for firm_id in firm_ids:
+        kafka_access.onboard_tenant(cfg, Kind.FIRM, firm_id)
+    for provider_id in providers:
+        kafka_access.onboard_tenant(cfg, Kind.PROVIDER, provider_id)
 
 
 def firm_topics(firm_ids: Iterable[str], *events: FirmEvent) -> list[str]:

@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from deploy.local import mailbox, stack
+from deploy.local import kafka_access, mailbox, stack
 from deploy.local.config import StackConfig
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, encode, publish, record_key
 from deploy.local.processes import read_pid
@@ -75,7 +75,7 @@ async def wait_until(probe: Any, *, timeout_s: float = 60.0, what: str = "condit
 async def submit(cfg: StackConfig, *, matching_consent: bool = True) -> dict[str, Any]:
     request = assignment_request(NORWAY, firm_id=FIRM)
     request["payload"]["partner"]["consent"]["matching"] = matching_consent
-    await publish(cfg.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=FIRM)
+    await publish(cfg, [(record_key(request), encode(request))], firm_id=FIRM)
     return request
 
 
@@ -101,7 +101,9 @@ async def firm_sends(cfg: StackConfig, topic: str, assignment_id: str, event_typ
         "correlation_id": f"{FIRM}-{event_id[:8]}",
         "payload": {"assignment_id": assignment_id, **payload},
     }
-    producer = AIOKafkaProducer(bootstrap_servers=cfg.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=cfg.kafka_bootstrap, acks="all", **kafka_access.owner_options(cfg, topic)
+    )
     await producer.start()
     try:
         await producer.send_and_wait(topic, json.dumps(body).encode(), key=assignment_id.encode())
@@ -126,7 +128,7 @@ async def firm(local_stack: StackConfig) -> AsyncIterator[TopicReader]:
     care tells the firm."""
     onboard(local_stack, FIRM, providers=[PROVIDER])
     outbound = [firm_topic(FIRM, e) for e in topics.CARE_FIRM_OUTBOUND]
-    async with TopicReader(local_stack.kafka_bootstrap, *outbound, topics.CARE_CHECK_IN_DUE) as reader:
+    async with TopicReader(local_stack, *outbound, topics.CARE_CHECK_IN_DUE) as reader:
         yield reader
 
 
@@ -243,7 +245,11 @@ async def test_check_in_pulses_session_outcome_scorecard_and_the_record(
             "rating": 4.5,
         }
         coach_topic = provider_topic(PROVIDER, ProviderEvent.CATALOG_COACHES)
-        producer = AIOKafkaProducer(bootstrap_servers=local_stack.kafka_bootstrap, acks="all")
+        producer = AIOKafkaProducer(
+            bootstrap_servers=local_stack.kafka_bootstrap,
+            acks="all",
+            **kafka_access.owner_options(local_stack, coach_topic),
+        )
         await producer.start()
         try:
             await producer.send_and_wait(coach_topic, json.dumps(coach).encode(), key=coach_id.encode())
@@ -415,7 +421,11 @@ async def test_a_firm_event_naming_another_firm_is_refused_on_the_firms_topic(
         request = await submit(local_stack, matching_consent=False)
         assignment_id = request["payload"]["assignment_id"]
         await followed(db, request)
-        producer = AIOKafkaProducer(bootstrap_servers=local_stack.kafka_bootstrap, acks="all")
+        producer = AIOKafkaProducer(
+            bootstrap_servers=local_stack.kafka_bootstrap,
+            acks="all",
+            **kafka_access.tenant_options(local_stack, "firm", FIRM),
+        )
         body = {
             "event_id": str(uuid.uuid4()),
             "event_type": "care.pulse_given",
@@ -470,7 +480,11 @@ async def test_cancelling_the_assignment_cancels_every_pending_check_in_and_dead
             "correlation_id": cancelled["correlation_id"],
             "payload": {"assignment_id": assignment_id, "reason": "assignment called off", "cancelled_at": _now()},
         }
-        producer = AIOKafkaProducer(bootstrap_servers=local_stack.kafka_bootstrap, acks="all")
+        producer = AIOKafkaProducer(
+            bootstrap_servers=local_stack.kafka_bootstrap,
+            acks="all",
+            **kafka_access.tenant_options(local_stack, "firm", FIRM),
+        )
         await producer.start()
         try:
             topic = firm_topic(FIRM, FirmEvent.ASSIGNMENT_CANCELLED)

@@ -13,6 +13,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from deploy.local import kafka_access
 from deploy.local.config import StackConfig
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, encode, publish, record_key
 from deploy.local.topic_reader import Received, TopicReader
@@ -82,7 +83,7 @@ def firm(local_stack: StackConfig) -> Iterator[FirmEndpoint]:
 
 
 async def redeliver(cfg: StackConfig, records: list[Received], raw: dict[str, bytes]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=cfg.kafka_bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=cfg.kafka_bootstrap, **kafka_access.client_options(cfg))
     await producer.start()
     try:
         for record in records:
@@ -104,8 +105,8 @@ async def test_norway_host_german_partner_everyone_informed_once_by_email_webhoo
         name, domain = request["payload"][person]["email"].split("@")
         request["payload"][person]["email"] = f"{name}+{assignment_id[:8]}@{domain}"
     partner_email, employee_email = request["payload"]["partner"]["email"], request["payload"]["employee"]["email"]
-    async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=request["firm_id"])
+    async with TopicReader(local_stack, *READ) as reader:
+        await publish(local_stack, [(record_key(request), encode(request))], firm_id=request["firm_id"])
         [match] = await reader.wait_for(about(topics.MATCH_PROPOSED, assignment_id))
         [created] = await reader.wait_for(about(topics.ASSIGNMENT_CREATED, assignment_id))
         await reader.wait_for(about(FirmEvent.STAKEHOLDER_NOTIFIED, assignment_id), count=3)
@@ -201,8 +202,8 @@ async def test_a_permanent_failure_is_parked_and_hr_is_told_on_the_firm_topic(
 ) -> None:
     request = assignment_request(SAMPLE_FAMILIES[2], firm_id="gone-firm")
     assignment_id = request["payload"]["assignment_id"]
-    async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=request["firm_id"])
+    async with TopicReader(local_stack, *READ) as reader:
+        await publish(local_stack, [(record_key(request), encode(request))], firm_id=request["firm_id"])
         records = await wait_status(reader, assignment_id, {("hr", "webhook"): "failed"})
         failed = [r.value["payload"] for r in records if r.value["payload"]["status"] == "failed"]
         assert failed[0]["error"] == "webhook_http_410"
@@ -220,8 +221,8 @@ async def test_a_permanent_failure_is_parked_and_hr_is_told_on_the_firm_topic(
 async def test_a_cancellation_stops_what_has_not_gone_out(local_stack: StackConfig, firm: FirmEndpoint) -> None:
     request = assignment_request(SAMPLE_FAMILIES[1], firm_id="busy-firm")  # its webhook answers 503
     assignment_id = request["payload"]["assignment_id"]
-    async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=request["firm_id"])
+    async with TopicReader(local_stack, *READ) as reader:
+        await publish(local_stack, [(record_key(request), encode(request))], firm_id=request["firm_id"])
         await wait_status(reader, assignment_id, {("hr", "webhook"): "retrying"})
         cancel = {
             "event_id": str(uuid.uuid4()),
@@ -283,8 +284,8 @@ async def test_consent_withdrawn_suppresses_what_the_partner_has_not_received_an
     assignment_id = request["payload"]["assignment_id"]
     partner_email, employee_email = own_addresses(request)
     hr_email = request["payload"]["hr_contact"]["email"]
-    async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=request["firm_id"])
+    async with TopicReader(local_stack, *READ) as reader:
+        await publish(local_stack, [(record_key(request), encode(request))], firm_id=request["firm_id"])
         # The partner's and the employee's e-mails went out; the partner's portal keeps retrying,
         # so HR's record waits for it.
         await wait_status(
@@ -345,8 +346,8 @@ async def test_consent_withdrawn_while_a_partner_delivery_is_in_flight_it_is_not
     request["payload"]["partner"]["channels"] = ["firm_portal"]
     assignment_id = request["payload"]["assignment_id"]
     own_addresses(request)
-    async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=request["firm_id"])
+    async with TopicReader(local_stack, *READ) as reader:
+        await publish(local_stack, [(record_key(request), encode(request))], firm_id=request["firm_id"])
         await wait_until(
             lambda: any(b["stakeholder"] == "partner" for b in firm.bodies(assignment_id)),
             "the partner's webhook request reached the firm",
@@ -381,10 +382,8 @@ async def test_a_delivery_taken_over_from_a_dead_worker_after_a_withdrawal_is_no
     own_addresses(request)
     db = await asyncpg.connect(local_stack.database_url("notifications"))
     try:
-        async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
-            await publish(
-                local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=request["firm_id"]
-            )
+        async with TopicReader(local_stack, *READ) as reader:
+            await publish(local_stack, [(record_key(request), encode(request))], firm_id=request["firm_id"])
             await wait_status(reader, assignment_id, {("partner", "webhook"): "retrying"})
             calls = [b["stakeholder"] for b in firm.bodies(assignment_id)].count("partner")
             # The dead worker's claim, as `deliveries.claim` leaves it.

@@ -76,8 +76,8 @@ async def test_hr_hears_only_after_the_partners_portal_confirmed_and_reads_the_p
     assignment_id = request["payload"]["assignment_id"]
     _, employee_email = own_addresses(request)
     hr_email = request["payload"]["hr_contact"]["email"]
-    async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=request["firm_id"])
+    async with TopicReader(local_stack, *READ) as reader:
+        await publish(local_stack, [(record_key(request), encode(request))], firm_id=request["firm_id"])
         await wait_until(
             lambda: any(b["stakeholder"] == "partner" for b in firm.bodies(assignment_id)),
             "the partner's portal request reached the firm, which holds it",
@@ -130,8 +130,8 @@ async def test_line_breaks_in_every_text_field_are_refused_field_by_field(local_
     skills[:] = [f"{skill[:2]}\n{skill[2:]}" for skill in skills]
     wanted = {**{name: "control_character" for name in fields}}
     wanted |= {f"payload.partner.profile.skills.{i}": "control_character" for i in range(len(skills))}
-    async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=request["firm_id"])
+    async with TopicReader(local_stack, *READ) as reader:
+        await publish(local_stack, [(record_key(request), encode(request))], firm_id=request["firm_id"])
         [rejected] = await reader.wait_for(about(FirmEvent.ASSIGNMENT_REJECTED, assignment_id))
     errors = rejected.value["payload"]["errors"]
     assert {e["field"]: e["code"] for e in errors} == wanted
@@ -152,8 +152,8 @@ async def test_a_delivery_that_cannot_be_composed_fails_after_its_maximum_and_no
     second = assignment_request(SAMPLE_FAMILIES[0], firm_id="portal-firm")
     second_id = second["payload"]["assignment_id"]
     second_partner, second_employee = own_addresses(second)
-    async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(first), encode(first))], firm_id=first["firm_id"])
+    async with TopicReader(local_stack, *READ) as reader:
+        await publish(local_stack, [(record_key(first), encode(first))], firm_id=first["firm_id"])
         await wait_status(reader, first_id, {("partner", "email"): "sent", ("hr", "email"): "sent"})
         [partner] = [
             r
@@ -177,7 +177,7 @@ async def test_a_delivery_that_cannot_be_composed_fails_after_its_maximum_and_no
         finally:
             await connection.close()
         await wait_status(reader, first_id, {("partner", "email"): "retrying"})
-        await publish(local_stack.kafka_bootstrap, [(record_key(second), encode(second))], firm_id=second["firm_id"])
+        await publish(local_stack, [(record_key(second), encode(second))], firm_id=second["firm_id"])
         await wait_status(reader, second_id, {("partner", "email"): "sent", ("employee", "email"): "sent"})
         records = await wait_status(reader, first_id, {("partner", "email"): "failed"})
         await reader.wait_for(
@@ -230,8 +230,8 @@ async def test_one_assignments_trace_holds_its_smtp_and_webhook_spans_and_duty_r
     request["payload"]["partner"]["channels"] = ["email", "firm_portal"]
     assignment_id = request["payload"]["assignment_id"]
     own_addresses(request)
-    async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=request["firm_id"])
+    async with TopicReader(local_stack, *READ) as reader:
+        await publish(local_stack, [(record_key(request), encode(request))], firm_id=request["firm_id"])
         records = await wait_status(
             reader,
             assignment_id,
@@ -277,10 +277,8 @@ async def test_five_partners_read_their_email_entirely_in_their_language(
             partner["profile"]["languages"].append({"code": language, "level": "C2"})
         own_addresses(request)
         requests[language] = request
-    async with TopicReader(local_stack.kafka_bootstrap, *READ, topics.MATCH_PROPOSED) as reader:
-        await publish(
-            local_stack.kafka_bootstrap, [(record_key(r), encode(r)) for r in requests.values()], firm_id="portal-firm"
-        )
+    async with TopicReader(local_stack, *READ, topics.MATCH_PROPOSED) as reader:
+        await publish(local_stack, [(record_key(r), encode(r)) for r in requests.values()], firm_id="portal-firm")
         for request in requests.values():
             await wait_status(reader, request["payload"]["assignment_id"], {("partner", "email"): "sent"})
         matches = {

@@ -50,8 +50,8 @@ async def services_in_trace(cfg: StackConfig, trace_id: str, wanted: set[str]) -
 async def test_an_assignment_reaches_every_stakeholder_in_one_trace(local_stack: StackConfig) -> None:
     request = assignment_request(SAMPLE_FAMILIES[0])  # German-speaking partner moving to Stavanger
     assignment_id = request["payload"]["assignment_id"]
-    async with TopicReader(local_stack.kafka_bootstrap, *ALL_OUTPUT_TOPICS) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))])
+    async with TopicReader(local_stack, *ALL_OUTPUT_TOPICS) as reader:
+        await publish(local_stack, [(record_key(request), encode(request))])
 
         [created] = await reader.wait_for(for_assignment(topics.ASSIGNMENT_CREATED, assignment_id))
         [match] = await reader.wait_for(for_assignment(topics.MATCH_PROPOSED, assignment_id))
@@ -131,9 +131,9 @@ async def test_bad_requests_are_answered_and_the_next_good_one_still_flows(local
         (record_key(unknown_enum), encode(unknown_enum)),
         (record_key(missing), encode(missing)),
     ]
-    async with TopicReader(local_stack.kafka_bootstrap, *ALL_OUTPUT_TOPICS) as reader:
+    async with TopicReader(local_stack, *ALL_OUTPUT_TOPICS) as reader:
         # One partition key for all, so the good request queues behind every bad one.
-        await publish(local_stack.kafka_bootstrap, [*bad, (record_key(good), encode(good))])
+        await publish(local_stack, [*bad, (record_key(good), encode(good))])
         rejected = {
             r.key: {e["field"]: e["code"] for e in r.value["payload"]["errors"]}
             for r in await reader.wait_for(
@@ -151,10 +151,10 @@ async def test_a_redelivered_request_changes_nothing_and_a_reused_id_is_refused(
     request = assignment_request(SAMPLE_FAMILIES[1])
     assignment_id = str(request["payload"]["assignment_id"])
     reused = {**request, "event_id": str(uuid.uuid4())}
-    async with TopicReader(local_stack.kafka_bootstrap, *ALL_OUTPUT_TOPICS) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))] * 2)
+    async with TopicReader(local_stack, *ALL_OUTPUT_TOPICS) as reader:
+        await publish(local_stack, [(record_key(request), encode(request))] * 2)
         await reader.wait_for(for_assignment(NOTIFIED, assignment_id), count=3)
-        await publish(local_stack.kafka_bootstrap, [(record_key(reused), encode(reused))])
+        await publish(local_stack, [(record_key(reused), encode(reused))])
         [refusal] = await reader.wait_for(for_assignment(REJECTED, assignment_id))
         await asyncio.sleep(2)  # room for any duplicate to show up
         assert len(reader.matching(for_assignment(topics.ASSIGNMENT_CREATED, assignment_id))) == 1

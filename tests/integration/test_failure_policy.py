@@ -23,6 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream.kafka import KafkaBroker, KafkaMessage
 from opentelemetry.sdk.trace import TracerProvider
 
+from deploy.local import kafka_access
 from deploy.local.config import StackConfig
 from deploy.local.topic_reader import TopicReader
 from shared import dead_letter, metrics, outbox
@@ -49,9 +50,9 @@ async def database(local_stack: StackConfig) -> AsyncIterator[str]:
         await admin.close()
 
 
-async def _topic(bootstrap: str, partitions: int = 1) -> str:
+async def _topic(cfg: StackConfig, partitions: int = 1) -> str:
     name = f"test.policy.{uuid.uuid4().hex[:10]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.kafka_bootstrap, **kafka_access.client_options(cfg))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
@@ -61,7 +62,9 @@ async def _topic(bootstrap: str, partitions: int = 1) -> str:
 
 
 def _settings(local_stack: StackConfig, dsn: str, **overrides: Any) -> ServiceSettings:
-    return ServiceSettings(kafka_bootstrap=local_stack.kafka_bootstrap, database_url=dsn, **overrides)
+    return ServiceSettings.model_validate(
+        {**kafka_access.settings_fields(local_stack), "database_url": dsn, **overrides}
+    )
 
 
 async def _add(connection: Connection, topic: str, key: str, payload: bytes) -> None:
@@ -76,7 +79,7 @@ def _value(counter: Any, **labels: str) -> float:
 async def test_a_refused_row_is_parked_its_key_held_and_later_keys_flow(
     local_stack: StackConfig, database: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    topic = await _topic(local_stack.kafka_bootstrap)
+    topic = await _topic(local_stack)
     settings = _settings(local_stack, database)
     broker = create_broker(settings, "policy-test", TracerProvider())
     await broker.connect()
@@ -100,7 +103,7 @@ async def test_a_refused_row_is_parked_its_key_held_and_later_keys_flow(
         assert metrics.REGISTRY.get_sample_value("trailblazer_outbox_depth") == 5
         assert metrics.REGISTRY.get_sample_value("trailblazer_outbox_oldest_age_seconds", {}) is not None
 
-        async with TopicReader(local_stack.kafka_bootstrap, topic) as reader:
+        async with TopicReader(local_stack, topic) as reader:
             relayed = await relay.relay_once()
             assert relayed == 5
             got = await reader.wait_for(lambda r: True, count=2)
@@ -125,7 +128,7 @@ async def test_a_refused_row_is_parked_its_key_held_and_later_keys_flow(
         assert str(parked[0]["id"]) in listing and "MessageSizeTooLargeError" in listing
         assert await outbox_ops.main(["--database-url", database, "discard", str(parked[0]["id"])]) == 0
         assert await outbox_ops.main(["retry", str(parked[1]["id"]), "--database-url", database]) == 0
-        async with TopicReader(local_stack.kafka_bootstrap, topic) as reader:
+        async with TopicReader(local_stack, topic) as reader:
             await relay.relay_once()
             await reader.wait_for(lambda r: r.raw == b"after the big one")
         async with pool.acquire() as connection:
@@ -140,7 +143,11 @@ async def test_a_refused_row_is_parked_its_key_held_and_later_keys_flow(
 async def test_a_dead_letter_copy_near_the_limit_is_trimmed_to_fit(local_stack: StackConfig) -> None:
     marker = uuid.uuid4().hex.encode()
     value = marker + b"\x00" * 1_020_000  # fits the broker; the copy with its headers would not
-    producer = AIOKafkaProducer(bootstrap_servers=local_stack.kafka_bootstrap, max_request_size=2_000_000)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=local_stack.kafka_bootstrap,
+        max_request_size=2_000_000,
+        **kafka_access.client_options(local_stack),
+    )
     await producer.start()
     try:
         # notifications reads match.proposed: a body that is no JSON is dead-lettered.
@@ -149,7 +156,7 @@ async def test_a_dead_letter_copy_near_the_limit_is_trimmed_to_fit(local_stack: 
         )
     finally:
         await producer.stop()
-    async with TopicReader(local_stack.kafka_bootstrap, DEAD_LETTER) as reader:
+    async with TopicReader(local_stack, DEAD_LETTER) as reader:
         # The gateway reads match.proposed too and dead-letters its own copy: take notifications'.
         [letter] = await reader.wait_for(
             lambda r: r.raw.startswith(marker) and r.headers.get(dead_letter.CONSUMER) == "notifications",
@@ -165,7 +172,7 @@ async def test_a_dead_letter_copy_near_the_limit_is_trimmed_to_fit(local_stack: 
 async def test_an_unexpected_error_is_retried_then_dead_lettered_and_a_run_of_them_halts(
     local_stack: StackConfig, database: str
 ) -> None:
-    topic = await _topic(local_stack.kafka_bootstrap)
+    topic = await _topic(local_stack)
     settings = _settings(
         local_stack, database, unexpected_error_attempts=3, unexpected_error_backoff_s=0.05, halt_after_failures=2
     )
@@ -185,7 +192,9 @@ async def test_an_unexpected_error_is_retried_then_dead_lettered_and_a_run_of_th
     broker: KafkaBroker = create_broker(settings, "policy-test", TracerProvider())
     consumer.subscribe(broker, topic, effect, group_id=f"policy-{uuid.uuid4().hex[:6]}")
     before = _value("trailblazer_dead_letters_total", consumer="policy", topic=topic, reason="unexpected")
-    producer = AIOKafkaProducer(bootstrap_servers=local_stack.kafka_bootstrap)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=local_stack.kafka_bootstrap, **kafka_access.client_options(local_stack)
+    )
     await producer.start()
     await broker.start()
     try:

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import copy
 import itertools
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,17 +24,15 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from deploy.local.artifacts import ensure_kafka, java_executable
+from deploy.local import kafka_access
 from deploy.local.config import StackConfig
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, encode, publish, record_key
-from deploy.local.kafka import _log_opts
 from deploy.local.topic_reader import Received, TopicReader
 from shared import topics
 from shared.contracts import Assignment
-from shared.topics import FirmEvent, firm_topic
+from shared.topics import FirmEvent, Kind, firm_topic
 
 from .notifications_helpers import mails_to
-from .tenants import onboard
 
 pytestmark = pytest.mark.integration
 
@@ -68,36 +65,15 @@ READ = (
 )
 
 
-def add_scram_user(cfg: StackConfig, user: str, password: str) -> None:
-    """What onboarding does for a firm's credentials (Kafka's own kafka-configs tool)."""
-    argv = [
-        java_executable(),
-        *_log_opts(cfg),
-        "-cp",
-        f"{ensure_kafka(cfg.cache_dir)}/*",
-        "kafka.admin.ConfigCommand",
-        "--bootstrap-server",
-        cfg.kafka_bootstrap,
-        "--alter",
-        "--add-config",
-        f"SCRAM-SHA-512=[password={password}]",
-        "--entity-type",
-        "users",
-        "--entity-name",
-        user,
-    ]
-    subprocess.run(argv, check=True, capture_output=True, timeout=120)
-
-
 def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
 @pytest.fixture(scope="module")
 def gateway(local_stack: StackConfig) -> Iterator[str]:
-    onboard(local_stack, FIRM, OTHER_FIRM.removeprefix("firm-"))
-    add_scram_user(local_stack, USER, PASSWORD)
-    add_scram_user(local_stack, OTHER_FIRM, OTHER_PASSWORD)
+    # Onboarded as an operator onboards a firm, with passwords of the test's choosing.
+    kafka_access.onboard_tenant(local_stack, Kind.FIRM, FIRM, PASSWORD)
+    kafka_access.onboard_tenant(local_stack, Kind.FIRM, OTHER_FIRM.removeprefix("firm-"), OTHER_PASSWORD)
     yield f"http://127.0.0.1:{local_stack.gateway_port()}"
 
 
@@ -149,11 +125,11 @@ async def test_an_assignment_over_http_gives_the_same_events_and_emails_as_one_o
         )
     http_id, kafka_id = over_http["payload"]["assignment_id"], on_kafka["payload"]["assignment_id"]
     key = str(uuid.uuid4())
-    async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
+    async with TopicReader(local_stack, *READ) as reader:
         answer = await firm.post("/v1/assignments", json=over_http, headers={"Idempotency-Key": key})
         assert answer.status_code == 202, answer.text
         assert answer.json()["assignment_id"] == http_id and answer.json()["event_type"] == "assignment.requested"
-        await publish(local_stack.kafka_bootstrap, [(record_key(on_kafka), encode(on_kafka))], firm_id=FIRM)
+        await publish(local_stack, [(record_key(on_kafka), encode(on_kafka))], firm_id=FIRM)
 
         both = {}
         for assignment_id in (http_id, kafka_id):
@@ -228,7 +204,7 @@ async def test_cancel_withdraw_and_accept_become_the_firms_events(
 ) -> None:
     body = submission(2)
     assignment_id = body["payload"]["assignment_id"]
-    async with TopicReader(local_stack.kafka_bootstrap, *READ) as reader:
+    async with TopicReader(local_stack, *READ) as reader:
         assert (
             await firm.post("/v1/assignments", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
         ).is_success

@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from deploy.local import kafka_access
 from deploy.local import services as svc
 from deploy.local.config import SERVICES, StackConfig
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request
@@ -289,9 +290,14 @@ def duplicate_event_id_cases() -> list[Case]:
     return [redelivered, copy.copy(redelivered), reuse]
 
 
-async def _publish(bootstrap: str, topic: str, cases: list[Case]) -> None:
+async def _publish(cfg: StackConfig, topic: str, cases: list[Case]) -> None:
+    """As the topic's own firm (a firm's inbound topic) or as the stack's tooling (internal ones)."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, max_request_size=4_000_000
+        bootstrap_servers=cfg.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        max_request_size=4_000_000,
+        **kafka_access.owner_options(cfg, topic),
     )
     await producer.start()
     try:
@@ -368,14 +374,14 @@ async def test_hostile_requests_are_each_answered_and_valid_traffic_flows(local_
     must_answer = [c for c in interleaved if c is not redelivery]
     flowing = [c for c in interleaved if c.kind in MUST_ACCEPT or c is original]
     reader = TopicReader(
-        local_stack.kafka_bootstrap,
+        local_stack,
         REJECTED,
         topics.ASSIGNMENT_CREATED,
         topics.DEAD_LETTER,
         NOTIFIED,
     )
     async with reader:
-        await _publish(local_stack.kafka_bootstrap, REQUESTED, interleaved)
+        await _publish(local_stack, REQUESTED, interleaved)
         await _until(lambda: all(_outcome(reader.records, c) for c in must_answer), 120, "every request answered")
         keys = {c.key.decode() for c in flowing if c.key}
         await _until(
@@ -436,11 +442,11 @@ async def test_garbage_on_internal_topics_is_dead_lettered_and_consumers_carry_o
     pids = {s: read_pid(local_stack, s) for s in SERVICES}
     garbage = {topic: generate(internal_garbage(), 15) for topic in INTERNAL}
     good = _valid()
-    async with TopicReader(local_stack.kafka_bootstrap, topics.DEAD_LETTER, NOTIFIED) as reader:
+    async with TopicReader(local_stack, topics.DEAD_LETTER, NOTIFIED) as reader:
         for topic, cases in garbage.items():
-            await _publish(local_stack.kafka_bootstrap, topic, cases)
+            await _publish(local_stack, topic, cases)
         await _publish(
-            local_stack.kafka_bootstrap,
+            local_stack,
             REQUESTED,
             [Case("valid", _key(good), json.dumps(good).encode(), [], None)],
         )

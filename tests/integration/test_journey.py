@@ -16,13 +16,13 @@ pytestmark = pytest.mark.integration
 
 
 async def test_journey_tells_one_assignment_end_to_end(
-    local_stack: StackConfig, capsys: pytest.CaptureFixture[str]
+    local_stack: StackConfig, capsys: pytest.CaptureFixture[str], admin_env: dict[str, str]
 ) -> None:
     request = assignment_request(SAMPLE_FAMILIES[0])
     assignment_id = str(request["payload"]["assignment_id"])
     firm = request["firm_id"]  # a local firm: its topics come with the stack
-    async with TopicReader(local_stack.kafka_bootstrap, firm_topic(firm, FirmEvent.STAKEHOLDER_NOTIFIED)) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))])
+    async with TopicReader(local_stack, firm_topic(firm, FirmEvent.STAKEHOLDER_NOTIFIED)) as reader:
+        await publish(local_stack, [(record_key(request), encode(request))])
         [first, *_] = await reader.wait_for(lambda r: r.key == assignment_id, count=3, timeout_s=120)
 
     argv = [assignment_id, "--bootstrap", local_stack.kafka_bootstrap]

@@ -83,8 +83,8 @@ def assignment_of(request: dict[str, Any]) -> str:
     return assignment_id
 
 
-async def publish_firm(bootstrap: str, topic: str, *events: dict[str, Any]) -> None:
-    await publish_to(bootstrap, topic, [(str(e["payload"]["assignment_id"]), e) for e in events])
+async def publish_firm(kafka: StackConfig, topic: str, *events: dict[str, Any]) -> None:
+    await publish_to(kafka, topic, [(str(e["payload"]["assignment_id"]), e) for e in events])
 
 
 def coach_in(coach_id: str, language: str, city: str, country: str, zone: str, **changes: Any) -> dict[str, Any]:
@@ -150,13 +150,13 @@ async def coaches_stored(db: asyncpg.Connection, *coach_ids: str) -> bool:
     return bool(stored == len(coach_ids))
 
 
-async def retire_earlier_coaches(bootstrap: str, db: asyncpg.Connection, prefix: str) -> None:
+async def retire_earlier_coaches(kafka: StackConfig, db: asyncpg.Connection, prefix: str) -> None:
     """A stack directory kept between sessions still holds the coaches of an earlier run: their
     providers remove them, so that this run's partners meet only this run's coaches."""
     rows = await db.fetch("SELECT coach_id FROM coaches WHERE coach_id LIKE $1 AND NOT deleted", f"{prefix}-%")
     earlier = [r["coach_id"] for r in rows]
     if earlier:
-        await publish_to(bootstrap, COACHES, [(coach_id, None) for coach_id in earlier])
+        await publish_to(kafka, COACHES, [(coach_id, None) for coach_id in earlier])
 
         async def retired() -> bool:
             left = await db.fetchval("SELECT count(*) FROM coaches WHERE coach_id = ANY($1) AND NOT deleted", earlier)
@@ -169,16 +169,16 @@ async def test_an_accepted_coach_stays_and_a_wrong_acceptance_is_refused(local_s
     """P1 speaks Estonian and Latvian, P2 only Estonian; each coach has one place. Online, P1
     gets the better rated Estonian coach and P2 nobody; a batch re-assignment would give P1
     the Latvian coach and P2 the Estonian one, unless P1 accepted theirs."""
-    bootstrap = local_stack.kafka_bootstrap
+    kafka = local_stack
     estonian, latvian = unique("coach-ee"), unique("coach-lv")
     first = partner_speaking({"et": "C2", "lv": "C2"}, "Tallinn", "EE")
     second = partner_speaking({"et": "C2"}, "Tallinn", "EE")
     db = await asyncpg.connect(local_stack.database_url("matching"))
     try:
-        await retire_earlier_coaches(bootstrap, db, "coach-ee")
-        await retire_earlier_coaches(bootstrap, db, "coach-lv")
+        await retire_earlier_coaches(kafka, db, "coach-ee")
+        await retire_earlier_coaches(kafka, db, "coach-lv")
         await publish_to(
-            bootstrap,
+            kafka,
             COACHES,
             [
                 (estonian, coach_in(estonian, "et", "Tallinn", "EE", "Europe/Tallinn", rating=5.0)),
@@ -186,20 +186,20 @@ async def test_an_accepted_coach_stays_and_a_wrong_acceptance_is_refused(local_s
             ],
         )
         await eventually(lambda: coaches_stored(db, estonian, latvian))
-        async with TopicReader(bootstrap, *READ) as reader:
-            await publish_requests(bootstrap, [first])
+        async with TopicReader(kafka, *READ) as reader:
+            await publish_requests(kafka, [first])
             assert (await proposed(reader, first))["coach"]["coach_id"] == estonian
-            await publish_requests(bootstrap, [second])
+            await publish_requests(kafka, [second])
             assert (await proposed(reader, second))["coach"] is None
 
             # A record that is no acceptance is refused and does not hold up the one behind it.
-            await publish_to(bootstrap, ACCEPTED, [(assignment_of(first), {"coach_id": estonian})])
-            await publish_firm(bootstrap, ACCEPTED, acceptance(first, estonian))
+            await publish_to(kafka, ACCEPTED, [(assignment_of(first), {"coach_id": estonian})])
+            await publish_firm(kafka, ACCEPTED, acceptance(first, estonian))
             await eventually(lambda: equals(reservation(db, first), (estonian, "accepted")))
             [malformed] = await refusals(reader, first)
             assert ("event_id", "missing_field") in malformed and ("coach_id", "unknown_field") in malformed
 
-            await publish_firm(bootstrap, ACCEPTED, acceptance(first, latvian), acceptance(second, estonian))
+            await publish_firm(kafka, ACCEPTED, acceptance(first, latvian), acceptance(second, estonian))
             assert (await refusals(reader, first, count=2))[1] == [("payload.coach_id", "coach_not_proposed")]
             assert await refusals(reader, second) == [[("payload.coach_id", "no_coach_proposed")]]
 
@@ -220,29 +220,29 @@ async def test_closing_an_assignment_frees_its_coach_place_once(local_stack: Sta
     """Cancelled (after acceptance) or consent withdrawn (while proposed): the reservation goes,
     the coach's load drops by one, and the partner is no longer open; redelivered and repeated
     closings change nothing, and a later acceptance is refused as closed."""
-    bootstrap = local_stack.kafka_bootstrap
+    kafka = local_stack
     coach_id = unique("coach-si")
     cancelled = partner_speaking({"sl": "C2"}, "Ljubljana", "SI")
     withdrawn = partner_speaking({"sl": "C2"}, "Ljubljana", "SI")
     db = await asyncpg.connect(local_stack.database_url("matching"))
     try:
-        await retire_earlier_coaches(bootstrap, db, "coach-si")
+        await retire_earlier_coaches(kafka, db, "coach-si")
         await publish_to(
-            bootstrap,
+            kafka,
             COACHES,
             [(coach_id, {**coach_in(coach_id, "sl", "Ljubljana", "SI", "Europe/Ljubljana"), "capacity": 2})],
         )
         await eventually(lambda: coaches_stored(db, coach_id))
-        async with TopicReader(bootstrap, *READ) as reader:
-            await publish_requests(bootstrap, [cancelled, withdrawn])
+        async with TopicReader(kafka, *READ) as reader:
+            await publish_requests(kafka, [cancelled, withdrawn])
             for request in (cancelled, withdrawn):
                 assert (await proposed(reader, request))["coach"]["coach_id"] == coach_id
             assert await load_of(db, coach_id) == 2
-            await publish_firm(bootstrap, ACCEPTED, acceptance(cancelled, coach_id))
+            await publish_firm(kafka, ACCEPTED, acceptance(cancelled, coach_id))
             await eventually(lambda: equals(reservation(db, cancelled), (coach_id, "accepted")))
 
             cancel = cancellation(cancelled)
-            await publish_firm(bootstrap, CANCELLED, cancel)
+            await publish_firm(kafka, CANCELLED, cancel)
             await eventually(lambda: handled(db, cancel))
             assert await reservation(db, cancelled) is None
             assert await load_of(db, coach_id) == 1
@@ -250,10 +250,10 @@ async def test_closing_an_assignment_frees_its_coach_place_once(local_stack: Sta
             # A withdrawal, its redelivery and another withdrawal (the same partition, so handled
             # in this order), then a cancellation of the closed assignment: one place freed.
             withdrawal, again = consent_withdrawal(withdrawn), consent_withdrawal(withdrawn)
-            await publish_firm(bootstrap, WITHDRAWN, withdrawal, withdrawal, again)
+            await publish_firm(kafka, WITHDRAWN, withdrawal, withdrawal, again)
             await eventually(lambda: handled(db, again))
             late_cancel = cancellation(withdrawn)
-            await publish_firm(bootstrap, CANCELLED, late_cancel)
+            await publish_firm(kafka, CANCELLED, late_cancel)
             await eventually(lambda: handled(db, late_cancel))
             assert await reservation(db, withdrawn) is None
             assert await load_of(db, coach_id) == 0, "each place is freed once"
@@ -263,7 +263,7 @@ async def test_closing_an_assignment_frees_its_coach_place_once(local_stack: Sta
             )
             assert open_partners == 0
 
-            await publish_firm(bootstrap, ACCEPTED, acceptance(withdrawn, coach_id))
+            await publish_firm(kafka, ACCEPTED, acceptance(withdrawn, coach_id))
             assert await refusals(reader, withdrawn) == [[("payload.assignment_id", "assignment_closed")]]
     finally:
         await db.close()
@@ -272,15 +272,15 @@ async def test_closing_an_assignment_frees_its_coach_place_once(local_stack: Sta
 async def test_an_expired_lead_drops_out_of_the_proposal_sent_announced_once(local_stack: StackConfig) -> None:
     """A second matching replica sweeps every half second beside the first: the partner whose
     proposal held the lead hears once that it expired."""
-    bootstrap = local_stack.kafka_bootstrap
+    kafka = local_stack
     stack.start_service(local_stack, "matching", 1, extra_env={**SERVICE_ENV, "TRAILBLAZER_LEAD_EXPIRY_SWEEP_S": "0.5"})
     try:
         lead_id = unique("lead-lt")
         lead = job_lead(lead_id, "Vilnius", "LT")
         partner = partner_speaking({"lt": "C2"}, "Vilnius", "LT")
-        async with TopicReader(bootstrap, *READ) as reader:
-            await publish_to(bootstrap, JOB_LEADS, [(lead_id, lead)])
-            await publish_requests(bootstrap, [partner])
+        async with TopicReader(kafka, *READ) as reader:
+            await publish_to(kafka, JOB_LEADS, [(lead_id, lead)])
+            await publish_requests(kafka, [partner])
 
             def holds_lead(record: Received) -> bool:
                 if record.key != assignment_of(partner) or record.topic == REFUSED:
@@ -290,7 +290,7 @@ async def test_an_expired_lead_drops_out_of_the_proposal_sent_announced_once(loc
             await reader.wait_for(holds_lead)  # proposed with it, or told of it as a new lead
 
             expired_at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
-            await publish_to(bootstrap, JOB_LEADS, [(lead_id, {**lead, "expires_at": expired_at})])
+            await publish_to(kafka, JOB_LEADS, [(lead_id, {**lead, "expires_at": expired_at})])
 
             def expiry_of(record: Received) -> bool:
                 return about(topics.MATCH_UPDATED, partner)(record) and (

@@ -40,34 +40,32 @@ async def proposed(reader: TopicReader, request: dict[str, Any]) -> dict[str, An
 
 
 async def test_catalog_records_change_proposals_and_open_matches_are_updated(local_stack: StackConfig) -> None:
-    bootstrap = local_stack.kafka_bootstrap
+    kafka = local_stack
     coach_id, lead_id = unique("coach-is"), unique("lead-is")
-    async with TopicReader(bootstrap, *READ) as reader:
+    async with TopicReader(kafka, *READ) as reader:
         before = partner_request("is", "Reykjavik", "IS")
-        await publish_requests(bootstrap, [before])
+        await publish_requests(kafka, [before])
         unmatched = await proposed(reader, before)
         assert unmatched["coach"] is None
         assert unmatched["unmatched"][0]["reason_code"] == "no_shared_language"
 
         broken = {**coach(coach_id, "is", "Reykjavik", "IS", 1), "capacity": -1, "timezone": "Mars/Olympus"}
-        await publish_to(
-            bootstrap, COACHES, [(coach_id, broken), (coach_id, coach(coach_id, "is", "Reykjavik", "IS", 1))]
-        )
+        await publish_to(kafka, COACHES, [(coach_id, broken), (coach_id, coach(coach_id, "is", "Reykjavik", "IS", 1))])
         [refusal] = await reader.wait_for(lambda r: r.topic == CATALOG_REJECTED and r.key == coach_id)
         errors = {e["field"]: e["code"] for e in refusal.value["payload"]["errors"]}
         assert errors == {"capacity": "greater_than_equal", "timezone": "invalid_value"}
 
         first, second = partner_request("is", "Reykjavik", "IS"), partner_request("is", "Reykjavik", "IS")
-        await publish_requests(bootstrap, [first])
+        await publish_requests(kafka, [first])
         match = await proposed(reader, first)
         assert match["coach"]["coach_id"] == coach_id
         language = next(c for c in match["coach"]["criteria"] if c["criterion"] == "language")
         assert language["explanation"] == "speaks Icelandic, which you speak at C2"
-        await publish_requests(bootstrap, [second])
+        await publish_requests(kafka, [second])
         full = await proposed(reader, second)
         assert full["coach"] is None and full["unmatched"][0]["reason_code"] == "no_capacity"
 
-        await publish_to(bootstrap, JOB_LEADS, [(lead_id, job_lead(lead_id, "Reykjavik", "IS"))])
+        await publish_to(kafka, JOB_LEADS, [(lead_id, job_lead(lead_id, "Reykjavik", "IS"))])
         added = await reader.wait_for(about(topics.MATCH_UPDATED, first))
         assert added[0].value["payload"]["reason"] == "new_job_leads"
         assert added[0].value["payload"]["added_job_lead_ids"] == [lead_id]
@@ -82,8 +80,8 @@ async def test_catalog_records_change_proposals_and_open_matches_are_updated(loc
         assert "Geothermal Power hf" in told.value["payload"]["body"]
         assert "Coach " + coach_id not in told.value["payload"]["body"], "an unchanged coach is not announced again"
 
-        await publish_to(bootstrap, JOB_LEADS, [(lead_id, None)])
-        await publish_to(bootstrap, COACHES, [(coach_id, None)])
+        await publish_to(kafka, JOB_LEADS, [(lead_id, None)])
+        await publish_to(kafka, COACHES, [(coach_id, None)])
         changes = await reader.wait_for(about(topics.MATCH_UPDATED, first), count=3)
     by_reason: dict[str, Received] = {c.value["payload"]["reason"]: c for c in changes}
     assert by_reason["job_leads_withdrawn"].value["payload"]["removed_job_lead_ids"] == [lead_id]

@@ -23,14 +23,14 @@ CAPACITY = 5
 async def test_two_matching_processes_never_overbook_a_coach(local_stack: StackConfig) -> None:
     stack.start_services(local_stack, replicas={"matching": 2}, extra_env={"matching": SERVICE_ENV})
     try:
-        bootstrap = local_stack.kafka_bootstrap
+        kafka = local_stack
         coach_id = unique("coach-mt")
-        await publish_to(bootstrap, COACHES, [(coach_id, coach(coach_id, "mt", "Valletta", "MT", CAPACITY))])
+        await publish_to(kafka, COACHES, [(coach_id, coach(coach_id, "mt", "Valletta", "MT", CAPACITY))])
         await asyncio.sleep(3)  # the coach record is applied before the rush
         requests = [partner_request("mt", "Valletta", "MT") for _ in range(PARTNERS)]
         ids = {r["payload"]["assignment_id"] for r in requests}
-        async with TopicReader(bootstrap, topics.MATCH_PROPOSED) as reader:
-            await publish_requests(bootstrap, requests)
+        async with TopicReader(kafka, topics.MATCH_PROPOSED) as reader:
+            await publish_requests(kafka, requests)
             matches = await reader.wait_for(lambda r: r.key in ids, count=PARTNERS)
         coached = [m for m in matches if m.value["payload"]["coach"] is not None]
         assert len(coached) == CAPACITY

@@ -56,8 +56,8 @@ async def test_metrics_move_with_a_burst_and_the_outbox_rises_and_falls(local_st
         await asyncio.to_thread(svc.start_service, local_stack, "intake", 0, SERVICE_ENV)
         before = scrape(local_stack, "intake")
         assert value(before, "trailblazer_outbox_relay_active") == 0
-        async with TopicReader(local_stack.kafka_bootstrap, topics.ASSIGNMENT_CREATED) as reader:
-            await publish(local_stack.kafka_bootstrap, [(record_key(r), encode(r)) for r in requests])
+        async with TopicReader(local_stack, topics.ASSIGNMENT_CREATED) as reader:
+            await publish(local_stack, [(record_key(r), encode(r)) for r in requests])
             await until(
                 lambda: value(scrape(local_stack, "intake"), "trailblazer_outbox_depth") >= len(requests),
                 120,

@@ -63,8 +63,8 @@ async def test_a_parked_delivery_is_requeued_and_delivered_and_a_withdrawn_partn
         request["payload"]["employee"]["full_name"],
     ]
     database_url = local_stack.database_url("notifications")
-    async with TopicReader(local_stack.kafka_bootstrap, firm_topic(FIRM, FirmEvent.DUTY_OF_INFORMATION)) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=FIRM)
+    async with TopicReader(local_stack, firm_topic(FIRM, FirmEvent.DUTY_OF_INFORMATION)) as reader:
+        await publish(local_stack, [(record_key(request), encode(request))], firm_id=FIRM)
         parked_both = {("hr", "webhook"): "failed", ("partner", "webhook"): "failed"}
         records = await wait_status(reader, assignment_id, parked_both)
         ids = {

@@ -8,6 +8,7 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from deploy.local import kafka_access
 from deploy.local import services as svc
 from deploy.local.config import StackConfig
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, encode, publish, record_key
@@ -23,8 +24,8 @@ pytestmark = pytest.mark.integration
 async def test_sigterm_drains_in_flight_work_and_nothing_is_handled_twice(local_stack: StackConfig) -> None:
     requests = [assignment_request(SAMPLE_FAMILIES[i % 3]) for i in range(40)]
     ids = {str(r["payload"]["assignment_id"]) for r in requests}
-    async with TopicReader(local_stack.kafka_bootstrap, topics.ASSIGNMENT_CREATED) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(r), encode(r)) for r in requests])
+    async with TopicReader(local_stack, topics.ASSIGNMENT_CREATED) as reader:
+        await publish(local_stack, [(record_key(r), encode(r)) for r in requests])
         # Stop intake while it works through the batch; kill_service fails if it is not gone in 20 s.
         await asyncio.to_thread(svc.kill_service, local_stack, "intake", 0, signal.SIGTERM)
         log = local_stack.log_path("intake").read_text()
@@ -38,10 +39,12 @@ async def test_sigterm_drains_in_flight_work_and_nothing_is_handled_twice(local_
 
 
 async def test_dead_letters_are_listed_shown_and_replayed(
-    local_stack: StackConfig, capsys: pytest.CaptureFixture[str]
+    local_stack: StackConfig, capsys: pytest.CaptureFixture[str], admin_env: dict[str, str]
 ) -> None:
     marker = f"not-json-{uuid.uuid4().hex}".encode()
-    producer = AIOKafkaProducer(bootstrap_servers=local_stack.kafka_bootstrap)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=local_stack.kafka_bootstrap, **kafka_access.client_options(local_stack)
+    )
     await producer.start()
     try:
         await producer.send_and_wait(
@@ -73,7 +76,7 @@ async def _dead_letter_with(cfg: StackConfig, marker: bytes, *, replayed: bool) 
     for _ in range(60):
         found = [
             d
-            for d in await dead_letters.read_all(cfg.kafka_bootstrap)
+            for d in await dead_letters.read_all(cfg.kafka_bootstrap, kafka_access.security(cfg))
             # The gateway projects match.proposed too and dead-letters the same garbage on its own.
             if d.value == marker
             and d.header(dead_letter.CONSUMER) == "notifications"

@@ -89,8 +89,8 @@ async def test_a_request_on_b_s_topic_naming_firm_a_is_refused_there_and_creates
     forged = assignment_request(SAMPLE_FAMILIES[1], firm_id=A)  # says it is A's
     assignment_id = forged["payload"]["assignment_id"]
     read = (topics.ASSIGNMENT_CREATED, topics.DEAD_LETTER, *firm_topics((A, B), FirmEvent.ASSIGNMENT_REJECTED))
-    async with TopicReader(local_stack.kafka_bootstrap, *read) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(forged), encode(forged))], firm_id=B)
+    async with TopicReader(local_stack, *read) as reader:
+        await publish(local_stack, [(record_key(forged), encode(forged))], firm_id=B)
         [refusal] = await reader.wait_for(on(FirmEvent.ASSIGNMENT_REJECTED, assignment_id))
         await reader.wait_for(dead_letters_of(forged, firm_topic(B, FirmEvent.ASSIGNMENT_REQUESTED)))
         # The refusal and the dead letter were queued in the transaction that handled the record:
@@ -117,8 +117,8 @@ async def test_b_cannot_cancel_accept_or_withdraw_consent_for_a_s_assignment(
         *firm_topics((A, B), FirmEvent.MATCH_ACCEPTANCE_REFUSED, FirmEvent.DUTY_OF_INFORMATION),
         firm_topic(A, FirmEvent.STAKEHOLDER_NOTIFIED),
     )
-    async with TopicReader(local_stack.kafka_bootstrap, *read) as reader:
-        await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=A)
+    async with TopicReader(local_stack, *read) as reader:
+        await publish(local_stack, [(record_key(request), encode(request))], firm_id=A)
         [match] = await reader.wait_for(lambda r: r.topic == topics.MATCH_PROPOSED and r.key == assignment_id)
         await reader.wait_for(on(FirmEvent.STAKEHOLDER_NOTIFIED, assignment_id), count=3)
         await eventually(
@@ -140,7 +140,7 @@ async def test_b_cannot_cancel_accept_or_withdraw_consent_for_a_s_assignment(
             FirmEvent.MATCH_ACCEPTED: [accept],
         }
         for kind, events in sent.items():
-            await publish_to(local_stack.kafka_bootstrap, firm_topic(B, kind), [(assignment_id, e) for e in events])
+            await publish_to(local_stack, firm_topic(B, kind), [(assignment_id, e) for e in events])
 
         [refusal] = await reader.wait_for(on(FirmEvent.MATCH_ACCEPTANCE_REFUSED, assignment_id))
         assert refusal.topic == firm_topic(B, FirmEvent.MATCH_ACCEPTANCE_REFUSED) and refusal.value["firm_id"] == B
@@ -180,7 +180,7 @@ async def test_b_cannot_cancel_accept_or_withdraw_consent_for_a_s_assignment(
 
     # A itself can: its own cancellation on its own topic stops its assignment.
     own = firm_event(A, assignment_id, "assignment.cancelled", {"reason": "postponed", "cancelled_at": now})
-    await publish_to(local_stack.kafka_bootstrap, firm_topic(A, FirmEvent.ASSIGNMENT_CANCELLED), [(assignment_id, own)])
+    await publish_to(local_stack, firm_topic(A, FirmEvent.ASSIGNMENT_CANCELLED), [(assignment_id, own)])
     await eventually(
         lambda: matching.fetchval("SELECT firm_id FROM closed_assignments WHERE assignment_id = $1", key),
         "A's cancellation closes its assignment",
@@ -196,17 +196,15 @@ async def test_a_provider_cannot_change_or_remove_another_providers_coach(
     original = coach(coach_id, "mt", "Valletta", "MT", 1)
     matching = databases["matching"]
     rejected = [provider_topic(p, ProviderEvent.CATALOG_REJECTED) for p in (OWNER, RIVAL)]
-    async with TopicReader(local_stack.kafka_bootstrap, *rejected, topics.DEAD_LETTER) as reader:
-        await publish_to(
-            local_stack.kafka_bootstrap, provider_topic(OWNER, ProviderEvent.CATALOG_COACHES), [(coach_id, original)]
-        )
+    async with TopicReader(local_stack, *rejected, topics.DEAD_LETTER) as reader:
+        await publish_to(local_stack, provider_topic(OWNER, ProviderEvent.CATALOG_COACHES), [(coach_id, original)])
         await eventually(
             lambda: matching.fetchval("SELECT provider_id FROM catalog_owners WHERE record_id = $1", coach_id),
             "the owner's coach stored",
         )
         changed = {**original, "display_name": "Someone else", "capacity": 0}
         rival_topic = provider_topic(RIVAL, ProviderEvent.CATALOG_COACHES)
-        await publish_to(local_stack.kafka_bootstrap, rival_topic, [(coach_id, changed), (coach_id, None)])
+        await publish_to(local_stack, rival_topic, [(coach_id, changed), (coach_id, None)])
         refusals = await reader.wait_for(
             lambda r: r.topic == provider_topic(RIVAL, ProviderEvent.CATALOG_REJECTED) and r.key == coach_id, count=2
         )
@@ -228,9 +226,7 @@ async def test_a_provider_cannot_change_or_remove_another_providers_coach(
     assert await matching.fetchval("SELECT provider_id FROM catalog_owners WHERE record_id = $1", coach_id) == OWNER
 
     # Its own provider may: it removes the coach (and so leaves no coach behind for other tests).
-    await publish_to(
-        local_stack.kafka_bootstrap, provider_topic(OWNER, ProviderEvent.CATALOG_COACHES), [(coach_id, None)]
-    )
+    await publish_to(local_stack, provider_topic(OWNER, ProviderEvent.CATALOG_COACHES), [(coach_id, None)])
     await eventually(
         lambda: matching.fetchval("SELECT deleted FROM coaches WHERE coach_id = $1", coach_id), "the owner removes it"
     )
@@ -243,11 +239,11 @@ async def test_a_firm_onboarded_while_the_services_run_is_served_on_its_own_topi
     broken = assignment_request(SAMPLE_FAMILIES[2], firm_id=newcomer)
     del broken["payload"]["partner"]
     read = firm_topics((newcomer,), FirmEvent.STAKEHOLDER_NOTIFIED, FirmEvent.ASSIGNMENT_REJECTED)
-    async with TopicReader(local_stack.kafka_bootstrap, *read) as reader:
+    async with TopicReader(local_stack, *read) as reader:
         # Written before the services' next metadata refresh has found the firm's topics: read
         # from the start once it has.
         records = [(record_key(r), encode(r)) for r in (broken, request)]
-        await publish(local_stack.kafka_bootstrap, records, firm_id=newcomer)
+        await publish(local_stack, records, firm_id=newcomer)
         notified = await reader.wait_for(
             on(FirmEvent.STAKEHOLDER_NOTIFIED, request["payload"]["assignment_id"]), count=3
         )
@@ -262,9 +258,9 @@ async def test_a_firm_onboarded_while_the_services_run_is_served_on_its_own_topi
 async def test_each_firm_s_outbound_topics_carry_only_its_own_assignments(local_stack: StackConfig) -> None:
     requests = {firm: assignment_request(SAMPLE_FAMILIES[i], firm_id=firm) for i, firm in enumerate((A, B))}
     ids = {firm: r["payload"]["assignment_id"] for firm, r in requests.items()}
-    async with TopicReader(local_stack.kafka_bootstrap, *firm_topics((A, B), *OUTBOUND)) as reader:
+    async with TopicReader(local_stack, *firm_topics((A, B), *OUTBOUND)) as reader:
         for firm, request in requests.items():
-            await publish(local_stack.kafka_bootstrap, [(record_key(request), encode(request))], firm_id=firm)
+            await publish(local_stack, [(record_key(request), encode(request))], firm_id=firm)
         for firm in (A, B):
             await reader.wait_for(on(FirmEvent.STAKEHOLDER_NOTIFIED, ids[firm]), count=3)
             await reader.wait_for(on(FirmEvent.DUTY_OF_INFORMATION, ids[firm]))

@@ -1,13 +1,14 @@
 """Transport security on the real broker and real SMTP servers, no mocks.
 
-- intake runs against the local Kafka's SASL_PLAINTEXT listener with SCRAM-SHA-512 (and, where
-  `openssl` made the local certificates, its SASL_SSL listener verified against the local CA); a
-  firm's requests, published and read through the same authenticated listener, come back created
-  and rejected, and every Kafka connection intake holds goes to that listener;
+- intake runs as its own user against the local Kafka's SASL_PLAINTEXT listener with SCRAM-SHA-512
+  (and, where `openssl` made the local certificates, its SASL_SSL listener verified against the
+  local CA); a firm's requests, published as the firm and read through the same listener, come
+  back created and rejected, and every Kafka connection intake holds goes to that listener;
 - with a wrong password intake never becomes ready: it stops within its dependency wait, and its
   log says that the broker refused the credentials. No password is in any of its log lines;
-- every SASL mechanism, TLS with a client certificate (mTLS) and the dead-letter operator tool
-  connect through `create_broker` / `KafkaSecurity`;
+- every SASL mechanism, TLS with a client certificate (mTLS; the certificate's CN is a principal
+  the authorizer holds to its ACLs like any user) and the dead-letter operator tool connect
+  through `create_broker` / `KafkaSecurity`;
 - the notifications e-mail sender logs in over STARTTLS and over implicit TLS to an aiosmtpd
   mailbox that requires both, and a refused password is a retryable failure that names no secret.
 """
@@ -24,13 +25,14 @@ from signal import SIGTERM
 from typing import Any
 
 import pytest
+from aiokafka.errors import TopicAuthorizationFailedError
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import SecretStr
 
-from deploy.local import mailbox
-from deploy.local.config import StackConfig, process_name
+from deploy.local import kafka_access, mailbox
+from deploy.local.config import LOCAL_FIRMS, StackConfig, process_name
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, encode, publish, record_key
-from deploy.local.kafka import LOCAL_PASSWORD, LOCAL_USER, create_topics, local_certificates
+from deploy.local.kafka import create_topics, local_certificates
 from deploy.local.processes import read_pid
 from deploy.local.services import kill_service, service_ready, start_service
 from deploy.local.tls import LocalCertificates, ensure_certificates, openssl_available
@@ -39,6 +41,7 @@ from services.notifications.channels import TransientFailure, send_email
 from services.notifications.deliveries import Delivery
 from services.notifications.settings import NotificationSettings
 from shared import topics
+from shared.acls import SUPER_USER, Acl, Operation, Pattern, Resource, principal, service_user, tenant_user
 from shared.contracts import DeliveryChannel, DeliveryStatus, Stakeholder
 from shared.db import DependencyRefused
 from shared.kafka_security import KafkaSecurity, check_access
@@ -56,15 +59,19 @@ WRONG_PASSWORD = "not-the-kafka-secret-41b7"
 SMTP_USER, SMTP_PASSWORD = "mailer", "smtp-secret-8d2c"
 # Records of the mTLS round trip only; nothing else reads this topic.
 PROBE_TOPIC = TopicSpec("trailblazer.test.transport-security", 1, "transport-security tests")
+MTLS_CLIENT = "trailblazer-client"  # the CN of the local CA's client certificate (deploy/local/tls.py)
 needs_openssl = pytest.mark.skipif(not openssl_available(), reason="no openssl here: no local CA, TLS not exercised")
 
 
-def sasl_env(bootstrap: str, protocol: str, password: str, ca_file: Path | None = None) -> dict[str, str]:
+INTAKE = service_user("intake")
+
+
+def sasl_env(bootstrap: str, protocol: str, user: str, password: str, ca_file: Path | None = None) -> dict[str, str]:
     env = {
         "TRAILBLAZER_KAFKA_BOOTSTRAP": bootstrap,
         "TRAILBLAZER_KAFKA_SECURITY_PROTOCOL": protocol,
         "TRAILBLAZER_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
-        "TRAILBLAZER_KAFKA_SASL_USERNAME": LOCAL_USER,
+        "TRAILBLAZER_KAFKA_SASL_USERNAME": user,
         "TRAILBLAZER_KAFKA_SASL_PASSWORD": password,
     }
     return env | ({"TRAILBLAZER_KAFKA_SSL_CA_FILE": str(ca_file)} if ca_file else {})
@@ -98,8 +105,8 @@ class LogSlice:
 
 @contextmanager
 def intake_replaced_by(cfg: StackConfig, env: dict[str, str]) -> Iterator[int]:
-    """intake with `env` in place of the session's plaintext intake (the same consumer group:
-    both at once would share the partitions); the plaintext one is back afterwards."""
+    """intake with `env` in place of the session's intake (the same consumer group: both at once
+    would share the partitions); the session's one is back afterwards."""
     kill_service(cfg, "intake", signal=SIGTERM)
     try:
         yield start_service(cfg, "intake", extra_env={**SERVICE_ENV, **env})
@@ -132,27 +139,28 @@ def established_remote_ports(pid: int) -> set[int]:
 async def test_intake_works_through_an_authenticated_listener(local_stack: StackConfig, protocol: str) -> None:
     cfg = local_stack
     if protocol == "SASL_SSL":
-        env = sasl_env(f"127.0.0.1:{cfg.kafka_sasl_ssl_port}", protocol, LOCAL_PASSWORD, certificates_of(cfg).ca_cert)
-        port = cfg.kafka_sasl_ssl_port
+        port, ca_file = cfg.kafka_sasl_ssl_port, certificates_of(cfg).ca_cert
     else:
-        env = sasl_env(f"127.0.0.1:{cfg.kafka_sasl_port}", protocol, LOCAL_PASSWORD)
-        port = cfg.kafka_sasl_port
-    firm = security_from(env).client_options()  # the firm and the reader use the same listener
+        port, ca_file = cfg.kafka_port, None
+    bootstrap = f"127.0.0.1:{port}"
+    env = sasl_env(bootstrap, protocol, INTAKE, kafka_access.password(cfg, INTAKE), ca_file)
+    # The firm (as itself) and the reader (the stack's tooling) use the same listener.
+    firm_user, admin = tenant_user("firm", LOCAL_FIRMS[0]), SUPER_USER
+    firm = security_from(sasl_env(bootstrap, protocol, firm_user, kafka_access.password(cfg, firm_user), ca_file))
+    tooling = security_from(sasl_env(bootstrap, protocol, admin, kafka_access.password(cfg, admin), ca_file))
     good = assignment_request(SAMPLE_FAMILIES[2])
     bad = assignment_request(SAMPLE_FAMILIES[2])
     del bad["payload"]["partner"]
     log = LogSlice(cfg.log_path("intake"))
     with intake_replaced_by(cfg, env) as pid:
         async with TopicReader(
-            env["TRAILBLAZER_KAFKA_BOOTSTRAP"],
-            topics.ASSIGNMENT_CREATED,
-            REJECTED,
-            client_options=firm,
+            bootstrap, topics.ASSIGNMENT_CREATED, REJECTED, client_options=tooling.client_options()
         ) as reader:
             await publish(
-                env["TRAILBLAZER_KAFKA_BOOTSTRAP"],
+                bootstrap,
                 [(record_key(bad), encode(bad)), (record_key(good), encode(good))],
-                client_options=firm,
+                client_options=firm.client_options(),
+                firm_id=LOCAL_FIRMS[0],
             )
             [created] = await reader.wait_for(
                 lambda r: r.topic == topics.ASSIGNMENT_CREATED and r.key == str(good["payload"]["assignment_id"])
@@ -165,16 +173,17 @@ async def test_intake_works_through_an_authenticated_listener(local_stack: Stack
     assert {e["field"]: e["code"] for e in rejected.value["payload"]["errors"]} == {"payload.partner": "missing_field"}
     # Consumer, producer (outbox relay) and health pings: all on the authenticated listener.
     assert port in ports, ports
-    assert cfg.kafka_port not in ports, ports
+    if protocol == "SASL_SSL":
+        assert cfg.kafka_port not in ports, ports
     text = log.text()
-    assert f"kafka transport: {protocol}, SCRAM-SHA-512 as '{LOCAL_USER}'" in text
+    assert f"kafka transport: {protocol}, SCRAM-SHA-512 as '{INTAKE}'" in text
     assert "trailblazer-intake ready" in text
-    assert LOCAL_PASSWORD not in text
+    assert kafka_access.password(cfg, INTAKE) not in text
 
 
 async def test_a_wrong_password_stops_start_up_with_a_clear_line(local_stack: StackConfig) -> None:
     cfg = local_stack
-    env = sasl_env(f"127.0.0.1:{cfg.kafka_sasl_port}", "SASL_PLAINTEXT", WRONG_PASSWORD)
+    env = sasl_env(cfg.kafka_bootstrap, "SASL_PLAINTEXT", INTAKE, WRONG_PASSWORD)
     # A second replica: it never joins the consumer group, so the session's intake is untouched.
     name = process_name("intake", 1)
     log = LogSlice(cfg.log_path(name))
@@ -191,24 +200,25 @@ async def test_a_wrong_password_stops_start_up_with_a_clear_line(local_stack: St
     elapsed = time.monotonic() - started
     text = log.text()
     refused = (
-        f"Kafka at 127.0.0.1:{cfg.kafka_sasl_port} refused the credentials of user '{LOCAL_USER}' "
+        f"Kafka at {cfg.kafka_bootstrap} refused the credentials of user '{INTAKE}' "
         "(SCRAM-SHA-512 over SASL_PLAINTEXT): check TRAILBLAZER_KAFKA_SASL_USERNAME and TRAILBLAZER_KAFKA_SASL_PASSWORD"
     )
     assert f"waiting for Kafka ({refused}); next try in" in text
     assert "Kafka still unavailable after 6 s" in text
     assert "trailblazer-intake ready" not in text
-    assert WRONG_PASSWORD not in text and LOCAL_PASSWORD not in text
+    assert WRONG_PASSWORD not in text and kafka_access.password(cfg, INTAKE) not in text
     assert elapsed < 40, f"pid {pid} took {elapsed:.0f} s to give up"
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
 async def test_each_sasl_mechanism_authenticates_the_broker(local_stack: StackConfig, mechanism: str) -> None:
+    # The admin has credentials for every mechanism the client listener offers.
     settings = ServiceSettings(
-        kafka_bootstrap=f"127.0.0.1:{local_stack.kafka_sasl_port}",
+        kafka_bootstrap=local_stack.kafka_bootstrap,
         kafka_security_protocol="SASL_PLAINTEXT",
         kafka_sasl_mechanism=mechanism,
-        kafka_sasl_username=LOCAL_USER,
-        kafka_sasl_password=LOCAL_PASSWORD,
+        kafka_sasl_username=SUPER_USER,
+        kafka_sasl_password=kafka_access.password(local_stack),
     )
     broker = create_broker(settings, "transport-security-test", TracerProvider())
     await broker.connect()
@@ -230,18 +240,30 @@ async def test_tls_records_travel_with_sasl_over_tls_and_with_a_client_certifica
         kafka_bootstrap=f"127.0.0.1:{cfg.kafka_sasl_ssl_port}",
         kafka_security_protocol="SASL_SSL",
         kafka_sasl_mechanism="SCRAM-SHA-512",
-        kafka_sasl_username=LOCAL_USER,
-        kafka_sasl_password=LOCAL_PASSWORD,
+        kafka_sasl_username=SUPER_USER,
+        kafka_sasl_password=kafka_access.password(cfg),
         kafka_ssl_ca_file=certificates.ca_cert,
     )
     mtls = KafkaSecurity(
         "SSL", ca_file=certificates.ca_cert, cert_file=certificates.client_cert, key_file=certificates.client_key
     )
+    mtls_reader = f"127.0.0.1:{cfg.kafka_ssl_port}"
+    # The certificate's principal (its CN) is held to its ACLs: nothing until the admin grants it.
+    with pytest.raises(TopicAuthorizationFailedError):
+        async with TopicReader(mtls_reader, PROBE_TOPIC.name, client_options=mtls.client_options()):
+            pass
+    async with kafka_access.admin(cfg) as admin:
+        readable = [
+            Acl(Resource.TOPIC, PROBE_TOPIC.name, Pattern.LITERAL, Operation.READ),
+            Acl(Resource.GROUP, "test-reader-", Pattern.PREFIXED, Operation.READ),
+        ]
+        await admin.create_acls(principal(MTLS_CLIENT), readable)
+        await admin.wait_for_acls(principal(MTLS_CLIENT), readable)
     key = uuid.uuid4().hex
     broker = create_broker(writer_settings, "transport-security-test", TracerProvider())
     await broker.connect()
     try:
-        reader = TopicReader(f"127.0.0.1:{cfg.kafka_ssl_port}", PROBE_TOPIC.name, client_options=mtls.client_options())
+        reader = TopicReader(mtls_reader, PROBE_TOPIC.name, client_options=mtls.client_options())
         async with reader:
             await broker.publish(b'{"probe": true}', topic=PROBE_TOPIC.name, key=key.encode())
             [record] = await reader.wait_for(lambda r: r.key == key)
@@ -262,7 +284,7 @@ async def test_tls_records_travel_with_sasl_over_tls_and_with_a_client_certifica
 async def test_the_dead_letter_tool_reads_through_the_authenticated_listener(
     local_stack: StackConfig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name, value in sasl_env(f"127.0.0.1:{local_stack.kafka_sasl_port}", "SASL_PLAINTEXT", LOCAL_PASSWORD).items():
+    for name, value in kafka_access.kafka_env(local_stack).items():  # the stack's super user
         monkeypatch.setenv(name, value)
     assert await dead_letters.main(["list", "--limit", "1"]) == 0
     monkeypatch.setenv("TRAILBLAZER_KAFKA_SASL_PASSWORD", WRONG_PASSWORD)
