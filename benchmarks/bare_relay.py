@@ -69,16 +69,17 @@ class Result:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-async def run_all(bootstrap: str, admin_dsn: str, dsn: str, requests: int) -> list[Result]:
+async def run_all(bootstrap: str, options: dict[str, Any], admin_dsn: str, dsn: str, requests: int) -> list[Result]:
+    """`options`: aiokafka's sign-in (the local stack's super user: these topics are the benchmark's own)."""
     await _ensure_database(admin_dsn, dsn)
-    return [await run_style(bootstrap, dsn, style, requests) for style in STYLES]
+    return [await run_style(bootstrap, options, dsn, style, requests) for style in STYLES]
 
 
-async def run_style(bootstrap: str, dsn: str, style: Style, requests: int) -> Result:
+async def run_style(bootstrap: str, options: dict[str, Any], dsn: str, style: Style, requests: int) -> Result:
     run = uuid.uuid4().hex[:8]
     source, sink = f"bench.relay.{run}.requests", f"bench.relay.{run}.answers"
-    await _create_topics(bootstrap, [source, sink])
-    await _fill(bootstrap, source, requests)
+    await _create_topics(bootstrap, options, [source, sink])
+    await _fill(bootstrap, options, source, requests)
     connection = await asyncpg.connect(dsn)
     consumer = AIOKafkaConsumer(
         source,
@@ -87,9 +88,10 @@ async def run_style(bootstrap: str, dsn: str, style: Style, requests: int) -> Re
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         max_poll_records=500,
+        **options,
     )
     tuning: dict[str, Any] = {"linger_ms": 5, "max_batch_size": 1024 * 1024} if style.tuned_producer else {}
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **tuning)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **tuning, **options)
     await consumer.start()
     await producer.start()
     try:
@@ -113,7 +115,7 @@ async def run_style(bootstrap: str, dsn: str, style: Style, requests: int) -> Re
         await producer.stop()
         await consumer.stop()
         await connection.close()
-        await _delete_topics(bootstrap, [source, sink])
+        await _delete_topics(bootstrap, options, [source, sink])
     return Result(style.name, requests, elapsed)
 
 
@@ -156,9 +158,14 @@ async def _ensure_database(admin_dsn: str, dsn: str) -> None:
         await connection.close()
 
 
-async def _fill(bootstrap: str, topic: str, requests: int) -> None:
+async def _fill(bootstrap: str, options: dict[str, Any], topic: str, requests: int) -> None:
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5, max_batch_size=1024 * 1024
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=1024 * 1024,
+        **options,
     )
     await producer.start()
     try:
@@ -169,8 +176,8 @@ async def _fill(bootstrap: str, topic: str, requests: int) -> None:
         await producer.stop()
 
 
-async def _create_topics(bootstrap: str, names: Sequence[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def _create_topics(bootstrap: str, options: dict[str, Any], names: Sequence[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **options)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, _PARTITIONS, 1) for name in names])
@@ -178,8 +185,8 @@ async def _create_topics(bootstrap: str, names: Sequence[str]) -> None:
         await admin.close()
 
 
-async def _delete_topics(bootstrap: str, names: Sequence[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def _delete_topics(bootstrap: str, options: dict[str, Any], names: Sequence[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **options)
     await admin.start()
     try:
         await admin.delete_topics(list(names))

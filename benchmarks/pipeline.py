@@ -43,11 +43,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from benchmarks import bare_relay, proc_stats
-from deploy.local import kafka, mailbox, postgres, stack
+from deploy.local import kafka, kafka_access, mailbox, postgres, stack
 from deploy.local.config import SERVICES, StackConfig, process_name
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, encode, record_key, request_topic
 from deploy.local.processes import read_pid
 from deploy.local.services import running_replicas
+from shared.topics import Kind
 
 RESULTS = Path(__file__).parent / "RESULTS-pipeline.md"
 
@@ -63,8 +64,9 @@ class Tracker:
     """Reads `assignment.created`, `match.proposed` and `stakeholder.notified` from their end
     (no consumer group: every partition assigned) and notes when each assignment reached each."""
 
-    def __init__(self, bootstrap: str, notifications: int) -> None:
+    def __init__(self, bootstrap: str, options: dict[str, Any], notifications: int) -> None:
         self._bootstrap = bootstrap
+        self._options = options  # the stack's super user: internal topics and every firm's
         self._notifications = notifications
         self.created: dict[str, float] = {}
         self.proposed: dict[str, float] = {}
@@ -74,7 +76,7 @@ class Tracker:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        lister = AIOKafkaConsumer(bootstrap_servers=self._bootstrap)
+        lister = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, **self._options)
         await lister.start()
         try:
             wanted = (_CREATED, _PROPOSED, _NOTIFIED)
@@ -82,7 +84,9 @@ class Tracker:
         finally:
             await lister.stop()
         # No group: the consumer takes every partition of these topics.
-        consumer = AIOKafkaConsumer(*topics, bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            *topics, bootstrap_servers=self._bootstrap, enable_auto_commit=False, **self._options
+        )
         await consumer.start()
         while len({tp.topic for tp in consumer.assignment()}) < len(topics):  # noqa: ASYNC110 (no event to await)
             await asyncio.sleep(0.1)
@@ -196,11 +200,15 @@ async def run_phase(
     """Publish `count` assignments (at `schedule(i)` seconds after the start, or all at once) and
     measure until each has its notifications and the stack is idle."""
     pids = component_pids(cfg)
-    tracker = Tracker(cfg.kafka_bootstrap, notifications)
+    tracker = Tracker(cfg.kafka_bootstrap, kafka_access.client_options(cfg), notifications)
     await tracker.start()
     requests = [assignment_request(SAMPLE_FAMILIES[i % len(SAMPLE_FAMILIES)]) for i in range(count)]
     keys = [record_key(r).decode() for r in requests]
-    producer = AIOKafkaProducer(bootstrap_servers=cfg.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    # The firm publishes its own requests, signed in as itself (every request is the first local firm's).
+    as_firm = kafka_access.tenant_options(cfg, Kind.FIRM, requests[0]["firm_id"]) if requests else {}
+    producer = AIOKafkaProducer(
+        bootstrap_servers=cfg.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=5, **as_firm
+    )
     await producer.start()
     sent_at: dict[str, float] = {}
     before = proc_stats.sample(pids)
@@ -341,7 +349,11 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
 
 async def _baselines(cfg: StackConfig, requests: int) -> list[bare_relay.Result]:
     return await bare_relay.run_all(
-        cfg.kafka_bootstrap, cfg.database_url("postgres"), cfg.database_url("bench_relay"), requests
+        cfg.kafka_bootstrap,
+        kafka_access.client_options(cfg),
+        cfg.database_url("postgres"),
+        cfg.database_url("bench_relay"),
+        requests,
     )
 
 

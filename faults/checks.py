@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from deploy.local import kafka_access
 from deploy.local.config import StackConfig
 from shared import topics
 
@@ -55,11 +56,12 @@ async def _fetch(cfg: StackConfig, db: str, query: str, *args: Any) -> list[asyn
         await connection.close()
 
 
-async def read_topic(bootstrap: str, topic: str) -> list[Any]:
-    """Every record on `topic`, without a consumer group."""
+async def read_topic(cfg: StackConfig, topic: str) -> list[Any]:
+    """Every record on `topic`, without a consumer group, as the stack's super user."""
     # A throwaway group id: aiokafka 0.13's group-less consumer raises CancelledError on stop().
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=cfg.kafka_bootstrap,
+        **kafka_access.client_options(cfg),
         group_id=f"fault-suite-check-{uuid.uuid4().hex[:8]}",
         enable_auto_commit=False,
         max_partition_fetch_bytes=4 << 20,
@@ -136,7 +138,7 @@ async def verify_care(cfg: StackConfig, firm_id: str, ids: list[uuid.UUID]) -> C
     deadlines = await _fetch(cfg, "care", count.format("care_deadlines"), ids)
     keys = {str(i) for i in ids}
     topic = topics.firm_topic(firm_id, topics.FirmEvent.DUTY_OF_CARE)
-    entries = [json.loads(r.value)["payload"] for r in await read_topic(cfg.kafka_bootstrap, topic) if r.key]
+    entries = [json.loads(r.value)["payload"] for r in await read_topic(cfg, topic) if r.key]
     scheduling = [e for e in entries if e["assignment_id"] in keys and e["kind"] in _SCHEDULING]
     by_fact: dict[tuple[str, str, object], set[str]] = {}
     for entry in scheduling:
@@ -171,9 +173,9 @@ async def verify(cfg: StackConfig, firm_id: str, published: list[uuid.UUID]) -> 
         for db in ("intake", "matching", "notifications", "care")
     }
     topic_counts = {t: await _keyed(cfg, t, keys) for t in (topics.ASSIGNMENT_CREATED, topics.MATCH_PROPOSED)}
-    notified = [r for r in await read_topic(cfg.kafka_bootstrap, NOTIFIED) if r.key and r.key.decode() in keys]
+    notified = [r for r in await read_topic(cfg, NOTIFIED) if r.key and r.key.decode() in keys]
     distinct = _notifications(notified)
-    letters = await read_topic(cfg.kafka_bootstrap, topics.DEAD_LETTER)
+    letters = await read_topic(cfg, topics.DEAD_LETTER)
     return Verdict(
         requested=len(ids),
         created_db=int(created_db[0]["n"]),
@@ -202,9 +204,7 @@ async def verify(cfg: StackConfig, firm_id: str, published: list[uuid.UUID]) -> 
 
 async def _keyed(cfg: StackConfig, topic: str, keys: set[str]) -> Counter[str]:
     """Records per assignment on `topic` (a relay may publish a record twice: at-least-once)."""
-    return Counter(
-        r.key.decode() for r in await read_topic(cfg.kafka_bootstrap, topic) if r.key and r.key.decode() in keys
-    )
+    return Counter(r.key.decode() for r in await read_topic(cfg, topic) if r.key and r.key.decode() in keys)
 
 
 def _notifications(records: list[Any]) -> dict[str, tuple[str, str, str]]:

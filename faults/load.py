@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Stream:
     bootstrap: str
+    client_options: dict[str, Any]  # the firm's own sign-in
     total: int
     rate_per_s: float
     published: list[uuid.UUID] = field(default_factory=list)
@@ -27,7 +29,7 @@ class Stream:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
-        producer = await _producer(self.bootstrap)
+        producer = await _producer(self.bootstrap, self.client_options)
         started = time.monotonic()
         try:
             for index in range(self.total):
@@ -55,9 +57,9 @@ class Stream:
         return assignment_id
 
 
-async def _producer(bootstrap: str) -> AIOKafkaProducer:
+async def _producer(bootstrap: str, client_options: dict[str, Any]) -> AIOKafkaProducer:
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, request_timeout_ms=15000
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, request_timeout_ms=15000, **client_options
     )
     while True:
         try:

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from deploy.local import kafka_access, stack
 from deploy.local import services as svc
-from deploy.local import stack
 from deploy.local.config import SERVICES, StackConfig
 from deploy.local.probes import run_async
-from shared.topics import firm_topic_specs
+from shared.topics import Kind
 
 from .checks import Verdict, notified_count, progress, verify
 from .load import FIRM, Stream
@@ -151,9 +151,9 @@ async def main(assignments: int, rate: float) -> int:
     try:
         stack.start_infra(cfg)
         stack.create_topics(cfg)
-        stack.create_topics(cfg, firm_topic_specs(FIRM))  # the load's firm, onboarded
+        as_firm = kafka_access.onboard_tenant(cfg, Kind.FIRM, FIRM)  # the load's firm, onboarded
         stack.start_services(cfg, extra_env=env())
-        stream = Stream(cfg.kafka_bootstrap, assignments, rate)
+        stream = Stream(cfg.kafka_bootstrap, as_firm, assignments, rate)
         # Spread the faults over the stream, so that every one of them meets flowing traffic.
         suite = Suite(cfg, interval_s=assignments / rate / (FAULTS + 0.5))
         began = time.monotonic()
