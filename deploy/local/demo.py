@@ -15,9 +15,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
+
 from shared import topics
 
-from . import mailbox, stack
+from . import kafka_access, mailbox, stack
 from .config import LOCAL_FIRMS, SERVICES, StackConfig
 from .firm import SAMPLE_FAMILIES, assignment_request, encode, publish, record_key
 from .topic_reader import Received, TopicReader
@@ -112,7 +115,31 @@ async def run_demo(cfg: StackConfig) -> None:
         [rejection] = await reader.wait_for(lambda r: r.topic.endswith(".assignment.rejected.v1") and r.key == bad_key)
         _print_rejection(rejection)
         _show_isolation(requests, reader.records)
+        await _show_broker_refusal(cfg)
     _look_further(cfg, list(LOCAL_FIRMS), str(requests[0]["payload"]["assignment_id"]))
+
+
+async def _show_broker_refusal(cfg: StackConfig) -> None:
+    """The broker itself keeps them apart: a firm's own client, signed in as that firm, asking for
+    another firm's answers is refused (docs/tenancy.md)."""
+    owner, other = LOCAL_FIRMS[0], LOCAL_FIRMS[-1]
+    topic = topics.firm_topic(owner, topics.FirmEvent.STAKEHOLDER_NOTIFIED)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=cfg.kafka_bootstrap,
+        group_id=f"{topics.firm_prefix(other)}demo",
+        auto_offset_reset="earliest",
+        **kafka_access.tenant_options(cfg, topics.Kind.FIRM, other),
+    )
+    try:
+        await consumer.start()
+        await consumer.getmany(timeout_ms=1000)
+        outcome = "it could read them: the broker does not enforce tenancy!"
+    except (TopicAuthorizationFailedError, GroupAuthorizationFailedError) as refused:
+        outcome = f"refused by the broker ({type(refused).__name__})"
+    finally:
+        await consumer.stop()
+    say(f"  {other}'s own Kafka client (user firm-{other}) reading {topic}: {outcome}")
 
 
 def _show_isolation(requests: list[dict[str, Any]], records: list[Received]) -> None:
@@ -147,6 +174,7 @@ def _look_further(cfg: StackConfig, firm_ids: list[str], assignment_id: str) -> 
             f"curl -s http://127.0.0.1:{cfg.health_port('intake')}/metrics",
             "Prometheus metrics; matching, notifications: +1, +2",
         ),
+        ("./dev ops tenants acls", "every firm's and provider's ACLs on the broker"),
         ("./dev stack status", "each component, pid, port, ready"),
     ]
     width = max(len(command) for command, _ in lines)

@@ -117,6 +117,7 @@ def test_demo_twice_on_a_kept_stack_with_its_commands_and_ctrl_c_through_tee(
     assert "rejected record" in output
     # Two firms, each reading its own topics: nothing there about the other firm's assignments.
     assert output.count("about another firm's: 0") == 2, output
+    assert "reading trailblazer.firm.nordic-relocation.stakeholder.notified.v1: refused by the broker" in output
     # The commands the demo prints work as printed, against the demo's stack.
     report = _ops(demo_env, "report", "--firm", "nordic-relocation")
     assert report.returncode == 0, report.stderr
@@ -133,6 +134,9 @@ def test_demo_twice_on_a_kept_stack_with_its_commands_and_ctrl_c_through_tee(
     assert journey.returncode == 0, journey.stdout + journey.stderr
     assert f"trace: {cfg.zipkin_url}/zipkin/traces/" in journey.stdout
     assert "intake" in journey.stdout and "matching" in journey.stdout and "notifications" in journey.stdout
+    acls = _ops(demo_env, "tenants", "acls")
+    assert acls.returncode == 0, acls.stderr
+    assert "User:firm-harbour-relocation" in acls.stdout and "trailblazer.firm.harbour-relocation." in acls.stdout
     parked = _ops(demo_env, "outbox", "list")
     assert parked.returncode == 0, parked.stderr
     assert parked.stdout.count("no parked outbox rows") == len(SERVICES), parked.stdout  # one per service

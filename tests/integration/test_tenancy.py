@@ -82,8 +82,23 @@ def acl_matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     lines = ["| principal | action | resource | broker's answer |", "| --- | --- | --- | --- |"]
     lines += [f"| {c.who} | {c.action} | {c.resource} | {c.outcome} |" for c in MATRIX]
     path = Path(tmp_path_factory.getbasetemp()) / "acl-matrix.md"
-    path.write_text("\n".join(lines) + "\n")
-    print(f"\nACL matrix tried on the broker ({len(MATRIX)} cells, {path}):\n" + "\n".join(lines))
+    path.write_text("\n".join(lines) + "\n\n" + summary(MATRIX) + "\n")
+    print(f"\nACL matrix tried on the broker ({len(MATRIX)} cells, {path}):\n" + summary(MATRIX))
+
+
+def summary(cells: list[Cell]) -> str:
+    """Per principal: what the broker allowed, and how many of each action it refused, with what."""
+    rows = ["| principal | allowed | refused |", "| --- | --- | --- |"]
+    for who in dict.fromkeys(c.who for c in cells):
+        mine = [c for c in cells if c.who == who]
+        allowed = [f"{c.action} {c.resource}" for c in mine if c.outcome == ALLOWED]
+        refused: dict[tuple[str, str], int] = {}
+        for c in mine:
+            if c.outcome != ALLOWED:
+                refused[(c.action, c.outcome)] = refused.get((c.action, c.outcome), 0) + 1
+        refusals = [f"{action} ×{n} ({outcome})" for (action, outcome), n in refused.items()]
+        rows.append(f"| {who} | {'; '.join(allowed) or '-'} | {'; '.join(refusals) or '-'} |")
+    return "\n".join(rows)
 
 
 @dataclass(frozen=True)
