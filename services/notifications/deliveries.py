@@ -200,11 +200,27 @@ async def first_outcomes(connection: Connection, assignment_id: uuid.UUID) -> li
     ]
 
 
-async def record_stop(connection: Connection, table: str, assignment_id: uuid.UUID, at: datetime) -> None:
+async def record_stop(connection: Connection, table: str, assignment_id: uuid.UUID, firm_id: str, at: datetime) -> None:
     column = "withdrawn_at" if table == "consent_withdrawals" else "cancelled_at"
     await connection.execute(
-        f"INSERT INTO {table}(assignment_id, {column}) VALUES ($1, $2) ON CONFLICT DO NOTHING", assignment_id, at
+        f"INSERT INTO {table}(assignment_id, firm_id, {column}) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        assignment_id,
+        firm_id,
+        at,
     )
+
+
+async def forget_foreign_stops(connection: Connection, assignment_id: uuid.UUID, firm_id: str) -> int:
+    """Drop stops of the assignment by other firms than its own (kept while it was unknown here)."""
+    dropped = 0
+    for table in ("cancellations", "consent_withdrawals"):
+        rows = await connection.fetch(
+            f"DELETE FROM {table} WHERE assignment_id = $1 AND firm_id NOT IN ('', $2) RETURNING 1",
+            assignment_id,
+            firm_id,
+        )
+        dropped += len(rows)
+    return dropped
 
 
 async def stops(connection: Connection, assignment_id: uuid.UUID) -> tuple[bool, bool]:

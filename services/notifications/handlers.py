@@ -101,6 +101,8 @@ class Handlers:
         await repository.lock_assignment(connection, assignment_id)
         if await first_sighting(connection, consumer=CONSUMER, event_id=str(created.event_id)):
             await repository.save_assignment(connection, created)
+            if await deliveries.forget_foreign_stops(connection, assignment_id, created.firm_id):
+                log.warning("a stop of assignment %s by another firm than its own is ignored", assignment_id)
             await self.inform_when_ready(connection, assignment_id)
 
     async def remember_match(self, connection: Connection, message: KafkaMessage) -> None:
@@ -183,7 +185,9 @@ class Handlers:
         assignment_id = event.payload.assignment_id
         await repository.lock_assignment(connection, assignment_id)
         ensure_owner(await repository.firm_of(connection, assignment_id), event.firm_id)
-        await deliveries.record_stop(connection, "consent_withdrawals", assignment_id, event.payload.withdrawn_at)
+        await deliveries.record_stop(
+            connection, "consent_withdrawals", assignment_id, event.firm_id, event.payload.withdrawn_at
+        )
         stopped = await deliveries.stop_pending(
             connection, assignment_id, DeliveryStatus.SUPPRESSED, Stakeholder.PARTNER
         )
@@ -196,7 +200,9 @@ class Handlers:
         assignment_id = event.payload.assignment_id
         await repository.lock_assignment(connection, assignment_id)
         ensure_owner(await repository.firm_of(connection, assignment_id), event.firm_id)
-        await deliveries.record_stop(connection, "cancellations", assignment_id, event.payload.cancelled_at)
+        await deliveries.record_stop(
+            connection, "cancellations", assignment_id, event.firm_id, event.payload.cancelled_at
+        )
         stopped = await deliveries.stop_pending(connection, assignment_id, DeliveryStatus.CANCELLED)
         await _record_stops(connection, event.firm_id, assignment_id, stopped, DeliveryStatus.CANCELLED)
 

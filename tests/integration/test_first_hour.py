@@ -86,6 +86,14 @@ def _read_until_ready(process: subprocess.Popen[str]) -> str:
     raise AssertionError("the demo did not get ready:\n" + "".join(lines[-60:]))
 
 
+def _wait_for_text(path: Path, text: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while text not in (path.read_text() if path.exists() else ""):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} not in {path} within {timeout_s:.0f} s")
+        time.sleep(0.1)
+
+
 def _ctrl_c(process: subprocess.Popen[str]) -> str:
     os.killpg(process.pid, signal.SIGINT)
     rest, _ = process.communicate(timeout=120)
@@ -152,6 +160,9 @@ def test_demo_twice_on_a_kept_stack_with_its_commands_and_ctrl_c_through_tee(
     second = _start(["bash", "-c", f"./dev demo | tee {log}"], demo_env)
     output = _read_until_ready(second)
     assert output.count("=== ") >= 4, output  # three assignments and this run's own rejection
+    # tee writes each line to its stdout (read above) before its file: the Ctrl-C must not race
+    # the last line into the file.
+    _wait_for_text(log, _DEMO_READY)
     _ctrl_c(second)
     _assert_nothing_runs(cfg)
     assert _DEMO_READY in log.read_text()

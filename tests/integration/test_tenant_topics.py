@@ -5,6 +5,7 @@ coach; a firm onboarded while the services run is served; A's topics carry A's a
 (With the broker's authorizer on, B cannot even write to A's topics: tests/integration/test_tenancy.py.)"""
 
 import asyncio
+import functools
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -276,3 +277,42 @@ async def test_each_firm_s_outbound_topics_carry_only_its_own_assignments(local_
         assert ids[other] not in {r.key for r in on_its_topics}, f"{other}'s assignment on {firm}'s topics"
         other_partner = requests[other]["payload"]["partner"]["email"]
         assert other_partner not in json.dumps([r.value for r in on_its_topics]), "another firm's partner's address"
+
+
+async def test_b_cancelling_an_assignment_id_before_a_s_request_arrives_stops_nothing_of_a_s(
+    local_stack: StackConfig, databases: dict[str, asyncpg.Connection]
+) -> None:
+    """A stop may overtake its assignment (another topic): each service keeps it for its firm only,
+    so an id B names before A's request exists does not stop A's assignment once it comes."""
+    request = assignment_request(SAMPLE_FAMILIES[0], firm_id=A)
+    assignment_id = request["payload"]["assignment_id"]
+    key = uuid.UUID(assignment_id)
+    now = datetime.now(UTC).isoformat()
+    early = firm_event(B, assignment_id, "assignment.cancelled", {"reason": "first", "cancelled_at": now})
+    await publish_to(local_stack, firm_topic(B, FirmEvent.ASSIGNMENT_CANCELLED), [(assignment_id, early)])
+    kept = {
+        "matching": "SELECT firm_id FROM closed_assignments WHERE assignment_id = $1",
+        "notifications": "SELECT firm_id FROM cancellations WHERE assignment_id = $1",
+        "care": "SELECT firm_id FROM care_early_stops WHERE assignment_id = $1",
+    }
+    for service, query in kept.items():
+        stored = functools.partial(databases[service].fetchval, query, key)
+        owner = await eventually(stored, f"{service} keeps B's early stop")
+        assert owner == B
+
+    read = (topics.MATCH_PROPOSED, *firm_topics((A,), FirmEvent.STAKEHOLDER_NOTIFIED, FirmEvent.DUTY_OF_INFORMATION))
+    async with TopicReader(local_stack, *read) as reader:
+        await publish(local_stack, [(record_key(request), encode(request))], firm_id=A)
+        await reader.wait_for(lambda r: r.topic == topics.MATCH_PROPOSED and r.key == assignment_id)
+        await reader.wait_for(on(FirmEvent.STAKEHOLDER_NOTIFIED, assignment_id), count=3)
+        statuses = {
+            r.value["payload"]["status"] for r in reader.matching(on(FirmEvent.DUTY_OF_INFORMATION, assignment_id))
+        }
+    assert not statuses & {"cancelled", "suppressed"}, statuses
+    row = await eventually(
+        lambda: databases["care"].fetchrow("SELECT stopped FROM care_assignments WHERE assignment_id = $1", key),
+        "care follows A's assignment",
+    )
+    assert row is not None and row["stopped"] is None
+    for service in ("matching", "notifications"):
+        assert await databases[service].fetchval(kept[service], key) is None, f"{service} dropped B's stop"
