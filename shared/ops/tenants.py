@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aiokafka.errors import KafkaError
+
 from shared.acls import Acl, Pattern, principal, tenant_acls, tenant_user
 from shared.kafka_security import KafkaSecurity
 from shared.ops.kafka_admin import AdminError, KafkaAdmin, new_password
@@ -309,6 +311,14 @@ async def main(argv: Sequence[str] | None = None) -> int:
                     print(f"{found.principal:<32} {acl.resource:<6} {acl.pattern:<9} {acl.operation:<9} {acl.name}")
     except AdminError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KafkaError as error:  # not reached, or refused before any request
+        print(
+            f"error: Kafka at {bootstrap} ({security.describe()}) cannot be used: {type(error).__name__}. Onboarding "
+            "needs a super user: TRAILBLAZER_KAFKA_SECURITY_PROTOCOL, _SASL_MECHANISM, _SASL_USERNAME, _SASL_PASSWORD "
+            "(on the local stack, `./dev ops tenants ...` sets them)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
