@@ -14,11 +14,7 @@ from deploy.local import kafka_access
 from deploy.local.config import StackConfig
 from shared import topics
 
-from .load import FIRM
-
 STAKEHOLDERS = 3  # partner, employee, HR
-# What the load's firm was told, on its own topic.
-NOTIFIED = topics.firm_topic(FIRM, topics.FirmEvent.STAKEHOLDER_NOTIFIED)
 
 
 async def notified_count(cfg: StackConfig, assignment_ids: Iterable[uuid.UUID]) -> int:
@@ -174,7 +170,8 @@ async def verify(cfg: StackConfig, firm_id: str, published: list[uuid.UUID]) -> 
         for db in ("intake", "matching", "notifications", "gateway", "care")
     }
     topic_counts = {t: await _keyed(cfg, t, keys) for t in (topics.ASSIGNMENT_CREATED, topics.MATCH_PROPOSED)}
-    notified = [r for r in await read_topic(cfg, NOTIFIED) if r.key and r.key.decode() in keys]
+    notified_topic = topics.firm_topic(firm_id, topics.FirmEvent.STAKEHOLDER_NOTIFIED)  # the firm's own
+    notified = [r for r in await read_topic(cfg, notified_topic) if r.key and r.key.decode() in keys]
     distinct = _notifications(notified)
     letters = await read_topic(cfg, topics.DEAD_LETTER)
     return Verdict(
@@ -194,7 +191,7 @@ async def verify(cfg: StackConfig, firm_id: str, published: list[uuid.UUID]) -> 
             - len(topic_counts[topics.ASSIGNMENT_CREATED]),
             topics.MATCH_PROPOSED: sum(topic_counts[topics.MATCH_PROPOSED].values())
             - len(topic_counts[topics.MATCH_PROPOSED]),
-            NOTIFIED: len(notified) - len(distinct),
+            notified_topic: len(notified) - len(distinct),
         },
         dead_letters=len(letters),
         rejections=int(rejected[0]["n"]),

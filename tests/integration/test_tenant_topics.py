@@ -22,6 +22,7 @@ from shared import dead_letter, topics
 from shared.topics import FirmEvent, ProviderEvent, firm_topic, provider_topic
 
 from .matching_catalog import coach, publish_to
+from .notifications_helpers import own_addresses
 from .tenants import firm_topics, on, onboard
 
 pytestmark = pytest.mark.integration
@@ -258,10 +259,9 @@ async def test_a_firm_onboarded_while_the_services_run_is_served_on_its_own_topi
 
 async def test_each_firm_s_outbound_topics_carry_only_its_own_assignments(local_stack: StackConfig) -> None:
     requests = {firm: assignment_request(SAMPLE_FAMILIES[i], firm_id=firm) for i, firm in enumerate((A, B))}
+    for request in requests.values():
+        own_addresses(request)  # the sample families' addresses are every test's: this run's own
     ids = {firm: r["payload"]["assignment_id"] for firm, r in requests.items()}
-    for request in requests.values():  # addresses of this run's own: earlier tests used the same families
-        name, domain = request["payload"]["partner"]["email"].split("@")
-        request["payload"]["partner"]["email"] = f"{name}+{request['payload']['assignment_id'][:8]}@{domain}"
     async with TopicReader(local_stack, *firm_topics((A, B), *OUTBOUND)) as reader:
         for firm, request in requests.items():
             await publish(local_stack, [(record_key(request), encode(request))], firm_id=firm)
