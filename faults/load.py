@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import OutOfOrderSequenceNumber
 
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, request_topic
 
@@ -27,28 +28,37 @@ class Stream:
     published: list[uuid.UUID] = field(default_factory=list)
     retries: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    _producer: AIOKafkaProducer = field(init=False)
 
     async def run(self) -> None:
-        producer = await _producer(self.bootstrap, self.client_options)
+        self._producer = await _producer(self.bootstrap, self.client_options)
         started = time.monotonic()
         try:
             for index in range(self.total):
-                await self._send(producer, index)
+                await self._send(index)
                 lag = started + (index + 1) / self.rate_per_s - time.monotonic()
                 if lag > 0:
                     await asyncio.sleep(lag)
         finally:
-            await producer.stop()
+            await self._producer.stop()
             self.done.set()
 
-    async def _send(self, producer: AIOKafkaProducer, index: int) -> uuid.UUID:
+    async def _send(self, index: int) -> uuid.UUID:
         request = assignment_request(SAMPLE_FAMILIES[index % len(SAMPLE_FAMILIES)], firm_id=FIRM)
         assignment_id = uuid.UUID(request["payload"]["assignment_id"])
         value, key = json.dumps(request).encode(), str(assignment_id).encode()
         while True:
             try:
-                await producer.send_and_wait(request_topic(FIRM), value=value, key=key)
+                await self._producer.send_and_wait(request_topic(FIRM), value=value, key=key)
                 break
+            except OutOfOrderSequenceNumber:
+                # A batch expired while the broker was away longer than the request timeout: this
+                # idempotent producer's sequence has a gap it never recovers from. A new producer
+                # (a new producer id) sends the same record again, same event id.
+                self.retries += 1
+                log.warning("publishing request %d lost its sequence; a new producer retries it", index)
+                await self._producer.stop()
+                self._producer = await _producer(self.bootstrap, self.client_options)
             except Exception as error:  # broker restarting: the same record again, same event id
                 self.retries += 1
                 log.warning("publishing request %d failed (%s); retrying", index, type(error).__name__)
