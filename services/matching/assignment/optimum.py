@@ -249,7 +249,8 @@ def _plan(solved: _Solved, coaches: int, finest: Sequence[str], quotas: Quotas |
         return np.asarray((value - bonuses * bonus) / SCALE + bonuses, dtype=np.float64)
 
     partners = network.partners
-    coach_price = score_units(potential[network.sink] - potential[partners + np.arange(coaches)])
+    # A coach with a place left over has no price (the potentials may put it below 0).
+    coach_price = np.maximum(score_units(potential[network.sink] - potential[partners + np.arange(coaches)]), 0.0)
     group_boost: dict[str, float] = {}
     if quotas:
         names = np.unique(np.asarray(finest, dtype=str))

@@ -81,10 +81,12 @@ def coach_order(score: Floats, score_at_batch: Floats, price: Floats, allowance:
     for partners who need them more.
 
     `score` ranks with today's loads; `score_at_batch` is scored as the batch scored (no load)
-    and is what clears the price. `allowance`: the group's boost plus its balances."""
-    clears = np.flatnonzero(score_at_batch + allowance + TOLERANCE - price >= 0)
+    and is what clears the price. `allowance`: the group's boost plus its balances. A coach with
+    places to spare in the batch (price 0) is never held back: nobody was waiting for them."""
+    clears = np.flatnonzero((score_at_batch + allowance + TOLERANCE - price >= 0) | (price <= 0))
     net = np.round(score[clears] - price[clears], 4)
-    return clears[np.argsort(-net, kind="stable")]
+    # Equal net scores: the cheaper coach first, leaving the dear one to whom it is worth more.
+    return clears[np.lexsort((price[clears], -net))]
 
 
 def balance_step(target: float, served: bool) -> float:
