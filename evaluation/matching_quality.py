@@ -104,6 +104,51 @@ def online_priced(
     return chosen, held
 
 
+def online_latency(
+    index: LeadIndex, partners: list[SamplePartner], market: prices.MarketPrices, runs: int = 200
+) -> dict[str, Any]:
+    """The computation of one online proposal at 5k coaches and this pool's 100k leads, as the
+    benchmark measures it (no database round trips): first come (rank coaches, rank leads) and
+    priced (eligibility, scores at today's load and at the batch's, clearing, rank leads)."""
+    coaches = generate_catalog(coaches=5_000, job_leads=0, today=TODAY).coaches
+    matrix = CoachMatrix.build(coaches)
+    load = np.zeros(len(coaches), dtype=np.int64)
+    price = np.array([market.coach_price.get(c.coach_id, 0.0) for c in coaches])
+    sample = partners[:runs]
+    where = [situation(p, index) for p in sample]
+    for partner, at in zip(sample, where, strict=True):  # every host's lead shard and in-person row built
+        index.rank(partner.profile, at, limit=LEADS_PER_PARTNER)
+        matrix.ranked(partner.profile, at, load)
+
+    def first_come(i: int) -> object:
+        return matrix.ranked(sample[i].profile, where[i], load), index.rank(sample[i].profile, where[i], limit=10)
+
+    def priced(i: int) -> object:
+        profile, at = sample[i].profile, where[i]
+        eligibility = matrix.eligible([profile], [at.arrival], at)
+        mask, score = matrix.pool_scores([profile], [at.arrival], at, load, eligibility)
+        _, at_batch = matrix.pool_scores([profile], [at.arrival], at, np.zeros_like(load), eligibility)
+        free = np.flatnonzero(mask[0])
+        order = free[prices.coach_order(score[0][free], at_batch[0][free], price[free], 0.0)]
+        return order, index.rank(profile, at, limit=10)
+
+    out: dict[str, Any] = {"coaches": len(coaches), "job_leads": len(index), "partners": len(sample)}
+    for name, work in (("first_come", first_come), ("online", priced)):
+        wall, cpu = [], []
+        for i in range(len(sample)):
+            started, started_cpu = time.perf_counter(), time.process_time()
+            work(i)
+            wall.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - started_cpu) * 1000)
+        wall.sort()
+        out[name] = {
+            "median_ms": round(float(np.median(wall)), 2),
+            "p95_ms": round(wall[int(0.95 * (len(wall) - 1))], 2),
+            "median_cpu_ms": round(float(np.median(cpu)), 2),
+        }
+    return out
+
+
 def last_batches(catalog: Any, matrix: CoachMatrix, index: LeadIndex, n_partners: int) -> prices.MarketPrices:
     """The prices the service's batch would have written after matching two earlier pools."""
     zero = np.zeros(len(matrix.coaches), dtype=np.int64)
@@ -258,6 +303,7 @@ def main(
             "priced_coaches": sum(1 for v in market.coach_price.values() if v > 0),
             "held_back": held_back,
         },
+        "online_proposal_latency": online_latency(index, partners, market),
         "job_leads": lead_violations(index, leads, partners, situations) if with_leads else None,
     }
 
@@ -292,6 +338,14 @@ def write(result: dict[str, Any]) -> None:
         f"\nOnline prices: averaged over {market['batch_runs']} batch runs on other pools (seeds"
         f" {market['batch_seeds']}); coverage target {market['coverage_target']}; {market['priced_coaches']}"
         f" coaches with a price > 0; partners held back for places others need: {market['held_back']}."
+    )
+    latency = result["online_proposal_latency"]
+    lines.append(
+        f"\nOnline proposal, one partner, {latency['coaches']} coaches and {latency['job_leads']} job leads (the"
+        f" computation, no database): first come median {latency['first_come']['median_ms']} ms (p95"
+        f" {latency['first_come']['p95_ms']}, CPU {latency['first_come']['median_cpu_ms']}); priced median"
+        f" {latency['online']['median_ms']} ms (p95 {latency['online']['p95_ms']}, CPU"
+        f" {latency['online']['median_cpu_ms']})."
     )
     j = result["job_leads"]
     if j is not None:
