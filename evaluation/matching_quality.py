@@ -17,6 +17,7 @@ zero and move as partners arrive.
 """
 
 import json
+import os
 import sys
 import time
 from collections import defaultdict
@@ -133,6 +134,8 @@ def online_latency(
         return order, index.rank(profile, at, limit=10)
 
     out: dict[str, Any] = {"coaches": len(coaches), "job_leads": len(index), "partners": len(sample)}
+    # Wall time is what a partner waits on a quiet machine; on a shared one, CPU time is the cost.
+    out["load_average_before"] = round(os.getloadavg()[0], 1)
     for name, work in (("first_come", first_come), ("online", priced)):
         wall, cpu = [], []
         for i in range(len(sample)):
@@ -146,6 +149,7 @@ def online_latency(
             "p95_ms": round(wall[int(0.95 * (len(wall) - 1))], 2),
             "median_cpu_ms": round(float(np.median(cpu)), 2),
         }
+    out["load_average_after"] = round(os.getloadavg()[0], 1)
     return out
 
 
@@ -345,7 +349,8 @@ def write(result: dict[str, Any]) -> None:
         f" computation, no database): first come median {latency['first_come']['median_ms']} ms (p95"
         f" {latency['first_come']['p95_ms']}, CPU {latency['first_come']['median_cpu_ms']}); priced median"
         f" {latency['online']['median_ms']} ms (p95 {latency['online']['p95_ms']}, CPU"
-        f" {latency['online']['median_cpu_ms']})."
+        f" {latency['online']['median_cpu_ms']}); load average {latency['load_average_before']}"
+        f" before, {latency['load_average_after']} after."
     )
     j = result["job_leads"]
     if j is not None:

@@ -273,6 +273,31 @@ async def save_proposal(connection: Connection, proposal: MatchProposedPayload) 
     )
 
 
+async def save_proposals(connection: Connection, proposals: Sequence[MatchProposedPayload]) -> None:
+    """`save_proposal` for many partners in one statement."""
+    if proposals:
+        await connection.execute(
+            "INSERT INTO proposals(assignment_id, proposal)"
+            " SELECT * FROM unnest($1::uuid[], $2::jsonb[])"
+            " ON CONFLICT (assignment_id) DO UPDATE SET proposal = EXCLUDED.proposal, proposed_at = now()",
+            [p.assignment_id for p in proposals],
+            [_json(p) for p in proposals],
+        )
+
+
+async def open_proposals(connection: Connection, country: str | None) -> list[tuple[OpenPartner, MatchProposedPayload]]:
+    """The open partners of a host country (every one if None) who have a proposal, with it: one
+    query for a whole set of partners."""
+    where = "" if country is None else "WHERE o.host_country = $1"
+    rows = await connection.fetch(
+        "SELECT o.assignment_id, o.firm_id, o.correlation_id, o.profile, o.host, o.start_date, p.proposal"
+        f" FROM open_partners o JOIN proposals p USING (assignment_id) {where}"
+        " ORDER BY o.opened_at, o.assignment_id",
+        *(() if country is None else (country,)),
+    )
+    return [(_open_partner(r), MatchProposedPayload.model_validate(r["proposal"])) for r in rows]
+
+
 async def proposal(connection: Connection, assignment_id: uuid.UUID) -> MatchProposedPayload | None:
     raw = await connection.fetchval("SELECT proposal FROM proposals WHERE assignment_id = $1", assignment_id)
     return None if raw is None else MatchProposedPayload.model_validate(raw)

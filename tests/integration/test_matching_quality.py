@@ -1,12 +1,19 @@
-"""The online path decides with what the last batch knows, on the real broker and database: the
-batch writes its prices, a later partner for whom a coach's free place is worth less than to the
-partners the batch saw waiting is told the place is kept (`places_held`), and a partner it is
-worth more to gets it."""
+"""Matching quality on the real broker and database (issue 15). The online path decides with what
+the last batch knows: the batch writes its prices, a later partner for whom a coach's free place
+is worth less than to the partners the batch saw waiting is told the place is kept
+(`places_held`), and a partner it is worth more to gets it. A new job lead reaches every open
+partner of its country it fits at once (`lead_added` works on the set)."""
+
+import json
+import uuid
+from dataclasses import replace
+from typing import Any
 
 import asyncpg
 import pytest
 
 from deploy.local.config import StackConfig
+from deploy.local.firm import SAMPLE_FAMILIES, assignment_request
 from deploy.local.topic_reader import TopicReader
 from services.matching.assignment.batch import rebalance
 from services.matching.catalog.cache import CatalogCache
@@ -14,8 +21,10 @@ from services.matching.settings import MatchingSettings
 from shared import topics
 from shared.db import create_pool
 
-from .matching_catalog import COACHES, coach, publish_requests, publish_to, unique
+from .matching_catalog import COACHES, JOB_LEADS, coach, job_lead, publish_requests, publish_to, unique
 from .test_match_lifecycle import (
+    about,
+    assignment_of,
     cancellation,
     coaches_stored,
     equals,
@@ -86,5 +95,45 @@ async def test_a_free_place_is_kept_for_the_partners_the_batch_saw_needing_it(lo
             await publish_requests(bootstrap, [c2_new])
             assert (await proposed(reader, c2_new))["coach"]["coach_id"] == coach_id
             await eventually(lambda: equals(load_of(db, coach_id), 2))
+    finally:
+        await db.close()
+
+
+async def test_a_new_lead_reaches_every_open_partner_it_fits_at_once(local_stack: StackConfig) -> None:
+    """Six partners in Podgorica who may work, one who may not, one in Skopje. A job in Podgorica
+    that needs work rights is announced to the six, each once with the lead added, and to nobody
+    else."""
+    bootstrap = local_stack.kafka_bootstrap
+    lead_id = unique("lead-me")
+    family = replace(SAMPLE_FAMILIES[0], host=("Podgorica", "ME"))
+    fits = [assignment_request(family) for _ in range(6)]
+    no_rights = assignment_request(replace(family, work_permit="dependent_permit_without_work_rights"))
+    elsewhere = assignment_request(replace(family, host=("Skopje", "MK")))
+    others = [no_rights, elsewhere]
+    db = await asyncpg.connect(local_stack.database_url("matching"))
+    try:
+        async with TopicReader(bootstrap, *READ) as reader:
+            await publish_requests(bootstrap, [*fits, *others])
+            for request in (*fits, *others):
+                await proposed(reader, request)
+
+            lead: dict[str, Any] = {**job_lead(lead_id, "Podgorica", "ME"), "work_rights_required": True}
+            await publish_to(bootstrap, JOB_LEADS, [(lead_id, lead)])
+            for request in fits:
+                [told] = await reader.wait_for(about(topics.MATCH_UPDATED, request))
+                payload = told.value["payload"]
+                assert payload["reason"] == "new_job_leads" and payload["added_job_lead_ids"] == [lead_id]
+                assert lead_id in {j["job_lead_id"] for j in payload["job_leads"]}
+
+            # The announcements left in the lead's transaction: the others' proposals are final for it.
+            for request in others:
+                held = await db.fetchval(
+                    "SELECT proposal->'job_leads' @> $2::jsonb FROM proposals WHERE assignment_id = $1",
+                    uuid.UUID(assignment_of(request)),
+                    json.dumps([{"job_lead_id": lead_id}]),
+                )
+                assert held is False
+                assert not reader.matching(about(topics.MATCH_UPDATED, request))
+            assert all(len(reader.matching(about(topics.MATCH_UPDATED, r))) == 1 for r in fits), "told once"
     finally:
         await db.close()
