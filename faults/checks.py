@@ -1,5 +1,6 @@
 """What the fault suite verifies afterwards, from the databases and the topics."""
 
+import json
 import uuid
 from collections import Counter
 from collections.abc import Iterable
@@ -32,6 +33,7 @@ PROGRESS = {
     "intake": "SELECT count(*) FROM assignments",
     "matching": "SELECT count(*) FROM proposals",
     "notifications": "SELECT count(*) FROM notifications",
+    "gateway": "SELECT count(*) FROM deliveries",  # its projection of every firm's deliveries
     "care": "SELECT count(*) FROM care_record",
 }
 
@@ -77,7 +79,23 @@ async def read_topic(bootstrap: str, topic: str) -> list[Any]:
 
 
 def _partitions(topic: str) -> int:
+    tenant = topics.tenant_of(topic)
+    if tenant is not None:  # a firm's or provider's own topic: the onboarding convention's partitions
+        return next(s.partitions for s in (*topics.FIRM_TOPICS, *topics.PROVIDER_TOPICS) if s.event == tenant.event)
     return next(spec.partitions for spec in topics.TOPICS if spec.name == topic)
+
+
+@dataclass
+class CareVerdict:
+    """The duty of care under the same faults: every assignment followed, its check-ins and
+    deadlines set once, and the firm's duty-of-care stream saying so once."""
+
+    followed_db: int  # assignments in care's database
+    deadlines_db: int  # check-ins and deadlines set
+    scheduled_topic: int  # assignments whose schedule is on the firm's duty-of-care topic
+    # Two different entry ids for one assignment's same scheduled check-in or deadline.
+    duplicate_entries: int
+    redelivered_entries: int  # the same entry id more than once (at-least-once relay)
 
 
 @dataclass
@@ -96,17 +114,45 @@ class Verdict:
     dead_letters: int
     rejections: int
     outbox_left: dict[str, int]
+    care: CareVerdict
 
     @property
     def lost(self) -> int:
-        return self.requested - min(self.created_db, self.matched_db, self.fully_notified_db)
+        return self.requested - min(
+            self.created_db, self.matched_db, self.fully_notified_db, self.care.followed_db, self.care.scheduled_topic
+        )
 
     @property
     def duplicated(self) -> int:
-        return self.duplicate_notifications_db + self.duplicate_notifications_topic
+        return self.duplicate_notifications_db + self.duplicate_notifications_topic + self.care.duplicate_entries
 
 
-async def verify(cfg: StackConfig, published: list[uuid.UUID]) -> Verdict:
+_SCHEDULING = ("check_in.scheduled", "deadline.set")
+
+
+async def verify_care(cfg: StackConfig, firm_id: str, ids: list[uuid.UUID]) -> CareVerdict:
+    count = "SELECT count(*) AS n FROM {} WHERE assignment_id = ANY($1)"
+    followed = await _fetch(cfg, "care", count.format("care_assignments"), ids)
+    deadlines = await _fetch(cfg, "care", count.format("care_deadlines"), ids)
+    keys = {str(i) for i in ids}
+    topic = topics.firm_topic(firm_id, topics.FirmEvent.DUTY_OF_CARE)
+    entries = [json.loads(r.value)["payload"] for r in await read_topic(cfg.kafka_bootstrap, topic) if r.key]
+    scheduling = [e for e in entries if e["assignment_id"] in keys and e["kind"] in _SCHEDULING]
+    by_fact: dict[tuple[str, str, object], set[str]] = {}
+    for entry in scheduling:
+        by_fact.setdefault((entry["assignment_id"], entry["kind"], entry["detail"].get("deadline")), set()).add(
+            entry["entry_id"]
+        )
+    return CareVerdict(
+        followed_db=int(followed[0]["n"]),
+        deadlines_db=int(deadlines[0]["n"]),
+        scheduled_topic=len({fact[0] for fact in by_fact}),
+        duplicate_entries=sum(len(ids_) - 1 for ids_ in by_fact.values()),
+        redelivered_entries=len(scheduling) - len({e["entry_id"] for e in scheduling}),
+    )
+
+
+async def verify(cfg: StackConfig, firm_id: str, published: list[uuid.UUID]) -> Verdict:
     ids = sorted(set(published))
     keys = {str(i) for i in ids}
     created_db = await _fetch(cfg, "intake", "SELECT count(*) AS n FROM assignments WHERE assignment_id = ANY($1)", ids)
@@ -122,7 +168,7 @@ async def verify(cfg: StackConfig, published: list[uuid.UUID]) -> Verdict:
     complete = Counter(r["assignment_id"] for r in per_stakeholder)
     outbox = {
         db: int((await _fetch(cfg, db, "SELECT count(*) AS n FROM outbox"))[0]["n"])
-        for db in ("intake", "matching", "notifications", "care")
+        for db in ("intake", "matching", "notifications", "gateway", "care")
     }
     topic_counts = {t: await _keyed(cfg, t, keys) for t in (topics.ASSIGNMENT_CREATED, topics.MATCH_PROPOSED)}
     notified = [
@@ -154,6 +200,7 @@ async def verify(cfg: StackConfig, published: list[uuid.UUID]) -> Verdict:
         dead_letters=len(letters),
         rejections=int(rejected[0]["n"]),
         outbox_left=outbox,
+        care=await verify_care(cfg, firm_id, ids),
     )
 
 
@@ -165,8 +212,6 @@ async def _keyed(cfg: StackConfig, topic: str, keys: set[str]) -> Counter[str]:
 
 
 def _notifications(records: list[Any]) -> dict[str, tuple[str, str, str]]:
-    import json
-
     distinct: dict[str, tuple[str, str, str]] = {}
     for record in records:
         payload = json.loads(record.value)["payload"]

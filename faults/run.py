@@ -163,7 +163,7 @@ async def main(assignments: int, rate: float) -> int:
         stream_s = time.monotonic() - began
         (cfg.state_dir / "published.txt").write_text("\n".join(str(i) for i in stream.published))
         drained_s = await wait_until_notified(cfg, stream.published, timeout_s=900)
-        verdict = await verify(cfg, stream.published)
+        verdict = await verify(cfg, FIRM, stream.published)
     finally:
         stack.stop(cfg)
     RESULTS.write_text(report(assignments, rate, stream, suite.faults, verdict, stream_s, drained_s))
@@ -222,15 +222,20 @@ def report(
         f"| distinct notifications on stakeholder.notified | {v.notified_topic_distinct} |",
         "| duplicate notifications on the topic (a second id for the same stakeholder and content) | "
         f"{v.duplicate_notifications_topic} |",
-        f"| **lost** (requested but not created, matched and fully notified) | **{v.lost}** |",
+        f"| assignments followed by care (in its database) | {v.care.followed_db} |",
+        f"| check-ins and deadlines set in care's database | {v.care.deadlines_db} |",
+        f"| assignments whose schedule is on the firm's duty-of-care topic | {v.care.scheduled_topic} |",
+        "| duplicate duty-of-care entries (a second entry id for the same scheduled check-in or deadline) | "
+        f"{v.care.duplicate_entries} |",
+        f"| **lost** (requested but not created, matched, fully notified and followed by care) | **{v.lost}** |",
         f"| **duplicated notifications** | **{v.duplicated}** |",
         f"| rejections of the stream's requests | {v.rejections} |",
         f"| dead letters | {v.dead_letters} |",
-        f"| outbox rows left (intake, matching, notifications) | {', '.join(str(n) for n in v.outbox_left.values())} |",
+        f"| outbox rows left ({', '.join(v.outbox_left)}) | {', '.join(str(n) for n in v.outbox_left.values())} |",
         "",
         "Records published more than once by a relay (at-least-once; each consumer's inbox skips them): "
         + ", ".join(f"{topic.split('.', 1)[1]} {count}" for topic, count in v.redelivered_records.items())
-        + ".",
+        + f", duty-of-care scheduling entries {v.care.redelivered_entries}.",
         "",
     ]
     return "\n".join(lines)

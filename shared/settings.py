@@ -21,7 +21,7 @@ class ConfigurationError(ValueError):
 def local_database_url(database: str) -> str:
     """The local stack's database of that name (`./dev stack start`): every service's default, so
     a service or an operator command run by hand on a developer's machine finds its own tables."""
-    return f"postgresql://postgres@127.0.0.1:55432/{database}"
+    return f"postgresql://postgres@127.0.0.1:15432/{database}"
 
 
 class ServiceSettings(BaseSettings):
@@ -45,7 +45,7 @@ class ServiceSettings(BaseSettings):
     # How often the client refreshes topic metadata: how soon a pattern subscription sees a new
     # firm's or provider's topics (aiokafka's default: 5 minutes).
     kafka_metadata_max_age_s: float = 300.0
-    database_url: str = Field(default="postgresql://postgres@127.0.0.1:55432/postgres", repr=False)
+    database_url: str = Field(default="postgresql://postgres@127.0.0.1:15432/postgres", repr=False)
     health_host: str = "127.0.0.1"
     health_port: int = 8100
     log_level: str = "INFO"

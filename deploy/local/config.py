@@ -46,7 +46,9 @@ class StackConfig:
     repo_root: Path = REPO_ROOT
     kafka_port: int = field(default_factory=lambda: _port(9092))
     controller_port: int = field(default_factory=lambda: _port(9093))
-    postgres_port: int = field(default_factory=lambda: _port(55432))
+    # Every port sits below Linux's ephemeral range (32768-60999): a server port inside it can be
+    # taken, at random, by some client connection's local port (seen: PostgreSQL on 55462).
+    postgres_port: int = field(default_factory=lambda: _port(15432))
     zipkin_port: int = field(default_factory=lambda: _port(9411))
     health_base_port: int = field(default_factory=lambda: _port(8101))
     prometheus_port: int = field(default_factory=lambda: _port(9090))
@@ -69,7 +71,7 @@ class StackConfig:
             state_dir=tmp_dir,
             kafka_port=19092 + offset,
             controller_port=19093 + offset,
-            postgres_port=56432 + offset,
+            postgres_port=26432 + offset,
             zipkin_port=19411 + offset,
             health_base_port=18101 + offset,
             with_zipkin=with_zipkin,

@@ -51,7 +51,7 @@ def _stack_config(env: dict[str, str]) -> StackConfig:
         state_dir=Path(env["TRAILBLAZER_STACK_DIR"]),
         kafka_port=9092 + offset,
         controller_port=9093 + offset,
-        postgres_port=55432 + offset,
+        postgres_port=15432 + offset,
         zipkin_port=9411 + offset,
         health_base_port=8101 + offset,
     )
