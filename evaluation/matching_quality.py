@@ -75,9 +75,12 @@ def online_priced(
     partners: list[SamplePartner],
     situations: list[domain.Situation],
     market: prices.MarketPrices,
+    *,
+    balanced: bool = True,
 ) -> tuple[np.ndarray, int]:
     """The service's online decision (assignment/matcher.py) without the database around it;
-    and how many partners it held back while a feasible coach had a free place."""
+    and how many partners it held back while a feasible coach had a free place. `balanced`
+    False: without the balances (ablation)."""
     held = 0
     load = np.zeros(len(matrix.coaches), dtype=np.int64)
     at_batch = np.zeros(len(matrix.coaches), dtype=np.int64)
@@ -99,7 +102,7 @@ def online_priced(
             best = int(free[order[0]])
             chosen[i], load[best] = best, load[best] + 1
         held += len(free) > 0 and len(order) == 0
-        step = prices.balance_step(market.target, len(order) > 0)
+        step = prices.balance_step(market.target, len(order) > 0) if balanced else 0.0
         for key in keys:
             balances[key] = prices.next_balance(balances[key], step)
     return chosen, held
@@ -262,6 +265,13 @@ def main(
     t = time.perf_counter()
     priced, held_back = online_priced(matrix, partners, situations, market)
     online_s = time.perf_counter() - t
+    # Which part does what: the same decision without the balances, without the boosts, without both.
+    no_boosts = prices.MarketPrices(market.coach_price, {}, market.coverage, market.runs)
+    ablations = {
+        "without_balances": online_priced(matrix, partners, situations, market, balanced=False)[0],
+        "without_boosts": online_priced(matrix, partners, situations, no_boosts)[0],
+        "prices_alone": online_priced(matrix, partners, situations, no_boosts, balanced=False)[0],
+    }
 
     arc_score = {(int(p), int(c)): float(s) for p, c, s in zip(arcs.partner, arcs.coach, arcs.score, strict=True)}
     reachable = np.zeros(len(partners), dtype=bool)
@@ -276,6 +286,14 @@ def main(
             "seconds": round(seconds, 2),
             "hard_constraint_violations": coach_violations(matrix, partners, situations, chosen),
             "fairness": groups(partners, chosen, score_of, reachable),
+        }
+
+    def ablated(chosen: np.ndarray) -> dict[str, Any]:
+        result = summary(chosen, 0.0)
+        return {
+            "utility_share_of_optimum": round(result["utility"] / optimum, 4),
+            "coverage_min_max_by_language": result["fairness"]["language"]["coverage_min_max_ratio"],
+            "coverage_min_max_by_host_country": result["fairness"]["host_country"]["coverage_min_max_ratio"],
         }
 
     result_batch, result_online = summary(batch, batch_s), summary(priced, online_s)
@@ -300,6 +318,7 @@ def main(
         },
         "online": {**result_online, "utility_share_of_optimum": round(result_online["utility"] / optimum, 4)},
         "online_vs_batch_gap": round(1 - result_online["utility"] / optimum, 4),
+        "online_ablation": {name: ablated(chosen) for name, chosen in ablations.items()},
         "online_prices": {
             "batch_runs": len(market.runs),
             "batch_seeds": list(BATCH_SEEDS),
@@ -343,6 +362,13 @@ def write(result: dict[str, Any]) -> None:
         f" {market['batch_seeds']}); coverage target {market['coverage_target']}; {market['priced_coaches']}"
         f" coaches with a price > 0; partners held back for places others need: {market['held_back']}."
     )
+    lines.append("\n| online, ablated | utility share of optimum | coverage min/max by language | by host country |")
+    lines.append("|---|---|---|---|")
+    for name, data in result["online_ablation"].items():
+        lines.append(
+            f"| {name.replace('_', ' ')} | {data['utility_share_of_optimum']:.2%} |"
+            f" {data['coverage_min_max_by_language']} | {data['coverage_min_max_by_host_country']} |"
+        )
     latency = result["online_proposal_latency"]
     lines.append(
         f"\nOnline proposal, one partner, {latency['coaches']} coaches and {latency['job_leads']} job leads (the"
