@@ -245,6 +245,10 @@ def _plan(solved: _Solved, coaches: int, finest: Sequence[str], quotas: Quotas |
     bonus = SCALE * (network.partners + 1)
 
     def score_units(value: Ints) -> Floats:
+        if not quotas:  # no bonus in the flow: the potentials are scores
+            return np.asarray(value / SCALE, dtype=np.float64)
+        # The score part is at most about one score (a dual price never exceeds the score of a
+        # partner who pays it), below half a bonus in any pool of two partners or more.
         bonuses = np.floor((value + bonus // 2) / bonus)
         return np.asarray((value - bonuses * bonus) / SCALE + bonuses, dtype=np.float64)
 
