@@ -23,6 +23,7 @@ from shared.db import create_pool
 
 from .matching_catalog import COACHES, JOB_LEADS, coach, job_lead, publish_requests, publish_to, unique
 from .test_match_lifecycle import (
+    CANCELLED,
     about,
     assignment_of,
     cancellation,
@@ -81,7 +82,7 @@ async def test_a_free_place_is_kept_for_the_partners_the_batch_saw_needing_it(lo
             assert len(prices) == 2 and all(r["price"] > 0.5 for r in prices), "three partners wanted two places"
 
             cancel = cancellation(c2)
-            await publish_firm(bootstrap, topics.ASSIGNMENT_CANCELLED, cancel)
+            await publish_firm(bootstrap, CANCELLED, cancel)
             await eventually(lambda: handled(db, cancel))
             assert await load_of(db, coach_id) == 1
 
