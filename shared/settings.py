@@ -45,6 +45,11 @@ class ServiceSettings(BaseSettings):
     # How often the client refreshes topic metadata: how soon a pattern subscription sees a new
     # firm's or provider's topics (aiokafka's default: 5 minutes).
     kafka_metadata_max_age_s: float = 300.0
+    # The producer (the outbox relay's and the handlers'): how long it waits for more records to
+    # fill a batch, and a batch's largest size per partition. aiokafka's defaults (0 ms, 16 KB) send
+    # a 9 KB `match.proposed` alone in its request; a relay batch goes out in a few requests instead.
+    kafka_linger_ms: int = Field(default=5, ge=0)
+    kafka_max_batch_bytes: int = Field(default=512 * 1024, ge=16 * 1024)
     database_url: str = Field(default="postgresql://postgres@127.0.0.1:15432/postgres", repr=False)
     health_host: str = "127.0.0.1"
     health_port: int = 8100

@@ -15,6 +15,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, Status, StatusCode
 
+from shared import outbox
 from shared.contracts import DeliveryStatus, Stakeholder
 from shared.db import TRANSIENT_DB_ERRORS, Connection
 
@@ -124,7 +125,7 @@ class DeliveryWorker:
             # The type only: an exception's text may quote the message's content.
             await self._failed(delivery, f"unexpected {type(error).__name__}", permanent=False, span=span)
         else:
-            async with self._pool.acquire() as connection, connection.transaction():
+            async with self._pool.acquire() as connection, connection.transaction(), outbox.gathered(connection):
                 await repository.lock_assignment(connection, delivery.assignment_id)
                 mid = message_id(delivery) if delivery.channel.value == "email" else None
                 if await deliveries.finish(connection, delivery.delivery_id, reached, message_id=mid):
@@ -135,7 +136,7 @@ class DeliveryWorker:
     async def _failed(self, delivery: Delivery, error: str, *, permanent: bool, span: Span) -> None:
         give_up = permanent or delivery.attempts >= self._settings.delivery_max_attempts
         span.set_attribute("trailblazer.delivery.error", error.split(" ", 1)[0])
-        async with self._pool.acquire() as connection, connection.transaction():
+        async with self._pool.acquire() as connection, connection.transaction(), outbox.gathered(connection):
             stop = await self._stopped_meanwhile(connection, delivery)
             if stop is not None:
                 # Stopped while this attempt was under way: it ends here, neither retried nor parked.
@@ -177,7 +178,7 @@ class DeliveryWorker:
     async def _stopped_before_sending(self, delivery: Delivery, span: Span) -> bool:
         """A stop changes only pending deliveries; one claimed at that moment, or taken over after
         a worker died while sending it, must not go out now."""
-        async with self._pool.acquire() as connection, connection.transaction():
+        async with self._pool.acquire() as connection, connection.transaction(), outbox.gathered(connection):
             stop = await self._stopped_meanwhile(connection, delivery)
             if stop is None:
                 return False
