@@ -20,7 +20,7 @@ from shared.contracts import DeliveryStatus, Stakeholder
 from shared.db import TRANSIENT_DB_ERRORS, Connection
 
 from . import deliveries, record, repository
-from .channels import PermanentFailure, TransientFailure, message_id, send_email, send_webhook
+from .channels import PermanentFailure, SmtpSessions, TransientFailure, message_id, send_email, send_webhook
 from .deliveries import Delivery
 from .informing import report_when_settled, tell_hr_of_failure
 from .settings import NotificationSettings
@@ -37,8 +37,15 @@ class DeliveryWorker:
         self._pool = pool
         self._settings = settings
         self._wake = asyncio.Event()
+        self._smtp = SmtpSessions(settings)  # reused across deliveries
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            await self._smtp.close()
+
+    async def _run(self) -> None:
         listener: asyncpg.Connection | None = None
         while True:
             try:
@@ -112,9 +119,11 @@ class DeliveryWorker:
             return
         if await self._stopped_before_sending(delivery, span):
             return
-        send = send_email if delivery.channel.value == "email" else send_webhook
         try:
-            reached = await send(delivery, self._settings)
+            if delivery.channel.value == "email":
+                reached = await send_email(delivery, self._settings, self._smtp)
+            else:
+                reached = await send_webhook(delivery, self._settings)
         except TransientFailure as failure:
             await self._failed(delivery, str(failure), permanent=False, span=span)
         except PermanentFailure as failure:
