@@ -148,7 +148,8 @@ async def _write(connection: Connection, rows: list[tuple[str, str, bytes, bytes
         return
     # One span per write, not per record: a trace shows the phase, not every row.
     topics = ", ".join(sorted({row[1] for row in rows}))
-    with span("outbox.add", **{"messaging.destination.name": topics, "trailblazer.outbox.records": len(rows)}, **DB):
+    attributes: dict[str, str | int] = {"messaging.destination.name": topics, "trailblazer.outbox.records": len(rows)}
+    with span("outbox.add", **attributes, **DB):
         # Delivered at commit, so the relay wakes only when the rows are visible.
         await connection.execute(_INSERT, *(list(column) for column in zip(*rows, strict=True)), _CHANNEL)
 
