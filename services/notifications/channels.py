@@ -149,6 +149,9 @@ class SmtpSessions:
             # Refused: aiosmtplib has reset the envelope, the session goes on unless it is closing.
             self._put_back(session, healthy=error.code != 421)
             raise
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            self._put_back(session, healthy=all(refusal.code != 421 for refusal in error.recipients))
+            raise
         except BaseException:
             session.close()  # disconnected, timed out or a surprise: its state is unknown
             raise
