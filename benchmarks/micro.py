@@ -36,6 +36,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request
 from services.notifications import channels, content, domain, i18n
@@ -165,7 +166,8 @@ def spans(seconds: float) -> list[tuple[str, float]]:
 
     results = [("span outside any trace (no-op)", per_call_us(lambda: _enter(span("x", a=1)), seconds))]
     for label, provider in (
-        ("SDK provider, no exporter", TracerProvider()),
+        ("SDK provider, no exporter, recording (before)", TracerProvider()),
+        ("SDK provider, no exporter, sampler always_off (now)", TracerProvider(sampler=ALWAYS_OFF)),
         ("SDK provider, exporting (in memory)", _exporting()),
     ):
         tracer = provider.get_tracer("bench")
