@@ -61,13 +61,13 @@ def email_message(delivery: Delivery, sender: str) -> Message:
         # e-mail to prove it absent from the parts. `_` is not in base64's alphabet, so this cannot
         # occur in the base64 parts.
         body = MIMEMultipart("alternative", boundary=f"=_{delivery.delivery_id.hex}", _subparts=[body, html])
-    body["From"] = _header(sender, address=True)
-    body["To"] = _header(delivery.recipient, address=True)
-    body["Subject"] = _header(header_text(delivery.subject))
+    body["From"] = _header("From", sender, address=True)
+    body["To"] = _header("To", delivery.recipient, address=True)
+    body["Subject"] = _header("Subject", header_text(delivery.subject))
     body["Message-ID"] = message_id(delivery)
     body["Date"] = format_datetime(delivery.notified_at)
-    body["X-Trailblazer-Content-Kind"] = _header(header_text(delivery.content_kind))
-    body["Content-Language"] = _header(header_text(delivery.language))
+    body["X-Trailblazer-Content-Kind"] = _header("X-Trailblazer-Content-Kind", header_text(delivery.content_kind))
+    body["Content-Language"] = _header("Content-Language", header_text(delivery.language))
     return body
 
 
@@ -76,7 +76,7 @@ def _canonical(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\n", "\r\n")
 
 
-def _header(value: str, *, address: bool = False) -> str:
+def _header(name: str, value: str, *, address: bool = False) -> str:
     """ASCII as it is; anything else as RFC 2047 encoded words. An address with a line break
     cannot be a header: composing fails, and the worker counts the attempt."""
     if address and ("\r" in value or "\n" in value):
@@ -87,7 +87,8 @@ def _header(value: str, *, address: bool = False) -> str:
         name, addr = parseaddr(value)
         if name and addr.isascii():
             return formataddr((name, addr), charset="utf-8")
-    return Header(value, "utf-8").encode()
+    # Folded knowing the header's name, so that the first line has room for it.
+    return Header(value, "utf-8", header_name=name).encode()
 
 
 def smtp_options(settings: NotificationSettings) -> dict[str, Any]:

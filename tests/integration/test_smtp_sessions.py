@@ -1,7 +1,8 @@
 """Pooled SMTP sessions against a real SMTP server (the stack's mailbox, aiosmtpd, in this process):
 e-mails share a session, no more sessions than the setting allows are open, a refusal keeps the
 session and is still the delivery's failure, and an e-mail goes out on a new session when the
-mailbox dropped the pooled one, whether it closed the connection or restarted."""
+mailbox dropped the pooled one, whether it closed the connection or restarted. Then the running
+notifications service on the real stack, across a restart of the stack's mailbox."""
 
 import asyncio
 import email
@@ -16,10 +17,15 @@ import pytest
 
 from deploy.local import mailbox
 from deploy.local.config import StackConfig
+from deploy.local.firm import SAMPLE_FAMILIES, assignment_request, encode, publish, record_key
+from deploy.local.topic_reader import Received, TopicReader
 from services.notifications.channels import PermanentFailure, SmtpSessions, send_email
 from services.notifications.deliveries import Delivery
 from services.notifications.settings import NotificationSettings
+from shared import topics
 from shared.contracts import DeliveryChannel, DeliveryStatus, Stakeholder
+
+from .notifications_helpers import wait_status
 
 pytestmark = pytest.mark.integration
 
@@ -166,3 +172,26 @@ async def test_without_a_pool_each_email_has_its_own_session(mail: Mailbox) -> N
     for _ in range(2):
         assert await send_email(delivery(), settings) is DeliveryStatus.SENT
     assert len(set(mail.peers)) == 2 and len(mail.stored()) == 2
+
+
+async def _inform(cfg: StackConfig, reader: TopicReader) -> list[Received]:
+    """One assignment through the stack until its three e-mails were sent; its duty records."""
+    request = assignment_request(SAMPLE_FAMILIES[0])
+    assignment_id = request["payload"]["assignment_id"]
+    await publish(cfg.kafka_bootstrap, [(record_key(request), encode(request))])
+    return await wait_status(reader, assignment_id, {(role, "email"): "sent" for role in ("partner", "employee", "hr")})
+
+
+async def test_the_service_still_delivers_after_the_stacks_mailbox_restarted(local_stack: StackConfig) -> None:
+    """The notifications service keeps its sessions open between e-mails: after the mailbox
+    restarted under them, the next assignment's e-mails arrive all the same, at their first attempt."""
+    async with TopicReader(local_stack.kafka_bootstrap, topics.DUTY_OF_INFORMATION) as reader:
+        await _inform(local_stack, reader)
+        mailbox.stop_mailbox(local_stack)
+        mailbox.start_mailbox(local_stack)
+        records = await _inform(local_stack, reader)
+    sent = [r.value["payload"] for r in records if r.value["payload"]["channel"] == "email"]
+    assert {p["status"] for p in sent} == {"queued", "sent"}, sent  # no attempt failed, none retried
+    stored = [path.name for path in mailbox.mail_dir(local_stack).glob("*.eml")]
+    for payload in (p for p in sent if p["status"] == "sent"):
+        assert len([name for name in stored if payload["delivery_id"] in name]) == 1, payload
