@@ -5,6 +5,8 @@ before (reproduced here, so that both run in the same process on the same machin
   and the languages and locales looked up per call, as before, and cached, as now;
 - building the MIME e-mail and flattening it as aiosmtplib does: `EmailMessage` with the default
   policy (before) and the compat32 classes (now);
+- sending e-mails to the stack's mailbox (aiosmtpd, in this process): a session per e-mail
+  (before) and pooled sessions (now);
 - a span where the code makes one: outside any trace (a no-op), inside a trace with the SDK
   tracer provider and no exporter, and with one that exports;
 - with `--database-url`, the outbox: a transaction of N records written two statements per
@@ -161,6 +163,40 @@ def mime(seconds: float) -> list[tuple[str, float]]:
     return results
 
 
+async def smtp(emails: int) -> list[tuple[str, float]]:
+    """E-mails sent one after the other to the stack's mailbox (aiosmtpd) run in this process, so
+    the CPU figure is ours and the mailbox's together: a session per e-mail (before), pooled (now)."""
+    import tempfile
+    from pathlib import Path
+
+    from deploy.local import mailbox
+    from deploy.local.config import StackConfig
+    from services.notifications.settings import NotificationSettings
+
+    with tempfile.TemporaryDirectory() as directory:
+        port = mailbox.port(StackConfig.for_tests(Path(directory))) + 5
+        controller = mailbox.mailbox_controller(port, Path(directory))
+        controller.start()
+        try:
+            settings = NotificationSettings(smtp_port=port)
+            message = _delivery(_partner_message("de"))
+            results = []
+            for label, sessions in (
+                ("a session per e-mail (before)", None),
+                ("pooled (now)", channels.SmtpSessions(settings)),
+            ):
+                cpu, wall = time.process_time(), time.perf_counter()
+                for _ in range(emails):
+                    await channels.send_email(message, settings, sessions)
+                results.append((f"send an e-mail, {label}, CPU", (time.process_time() - cpu) / emails * 1e6))
+                results.append((f"send an e-mail, {label}, wall", (time.perf_counter() - wall) / emails * 1e6))
+                if sessions is not None:
+                    await sessions.close()
+            return results
+        finally:
+            controller.stop()
+
+
 def spans(seconds: float) -> list[tuple[str, float]]:
     from shared.telemetry import span
 
@@ -281,11 +317,12 @@ def main() -> None:
         "--database-url", help="a PostgreSQL server to measure the outbox on (a scratch database is made)"
     )
     parser.add_argument("--records", type=int, default=8)
+    parser.add_argument("--emails", type=int, default=300, help="e-mails sent each way to an in-process mailbox")
     parser.add_argument("--transactions", type=int, default=300)
     args = parser.parse_args()
     trace.set_tracer_provider(TracerProvider())  # as the services have it
-    rows = [*compose(args.seconds), *mime(args.seconds), *spans(args.seconds)]
-    unit = {name: "µs CPU" for name, _ in rows}
+    rows = [*compose(args.seconds), *mime(args.seconds), *asyncio.run(smtp(args.emails)), *spans(args.seconds)]
+    unit = {name: "µs" if name.endswith("wall") else "µs CPU" for name, _ in rows}
     if args.database_url:
         outbox_rows = asyncio.run(outbox(args.database_url, args.records, args.transactions))
         rows += outbox_rows
