@@ -52,7 +52,7 @@ def message_id(delivery: Delivery) -> str:
 def email_message(delivery: Delivery, sender: str) -> Message:
     """multipart/alternative (text, then HTML when there is one), UTF-8 bodies in base64. Built
     with the compat32 MIME classes: the same e-mail as `EmailMessage` with the default policy
-    would make, for a fraction of its CPU (benchmarks/notifications_micro.py)."""
+    would make, for a fraction of its CPU (benchmarks/micro.py)."""
     body: Message = MIMEText(_canonical(delivery.body), "plain", "utf-8")
     if delivery.html:
         html = MIMEText(_canonical(delivery.html), "html", "utf-8")
@@ -84,9 +84,9 @@ def _header(name: str, value: str, *, address: bool = False) -> str:
     if value.isascii():
         return value
     if address:
-        name, addr = parseaddr(value)
-        if name and addr.isascii():
-            return formataddr((name, addr), charset="utf-8")
+        display_name, addr = parseaddr(value)
+        if display_name and addr.isascii():
+            return formataddr((display_name, addr), charset="utf-8")
     # Folded knowing the header's name, so that the first line has room for it.
     return Header(value, "utf-8", header_name=name).encode()
 
