@@ -33,6 +33,7 @@ PROGRESS = {
     "intake": "SELECT count(*) FROM assignments",
     "matching": "SELECT count(*) FROM proposals",
     "notifications": "SELECT count(*) FROM notifications",
+    "gateway": "SELECT count(*) FROM deliveries",  # its projection of every firm's deliveries
     "care": "SELECT count(*) FROM care_record",
 }
 
@@ -167,7 +168,7 @@ async def verify(cfg: StackConfig, firm_id: str, published: list[uuid.UUID]) -> 
     complete = Counter(r["assignment_id"] for r in per_stakeholder)
     outbox = {
         db: int((await _fetch(cfg, db, "SELECT count(*) AS n FROM outbox"))[0]["n"])
-        for db in ("intake", "matching", "notifications", "care")
+        for db in ("intake", "matching", "notifications", "gateway", "care")
     }
     topic_counts = {t: await _keyed(cfg, t, keys) for t in (topics.ASSIGNMENT_CREATED, topics.MATCH_PROPOSED)}
     notified = [
