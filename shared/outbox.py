@@ -149,7 +149,7 @@ WITH added AS (
 _INSERT_ROW = (
     """
 WITH added AS (
-    INSERT INTO outbox(event_id, topic, key, payload, headers) VALUES ($1, $2, $3, $4, $5::jsonb)
+    INSERT INTO outbox(event_id, topic, key, payload, headers) VALUES ($1, $2, $3, $4, $5::text::jsonb)
     ON CONFLICT (event_id) DO NOTHING
     RETURNING 1
 )"""
