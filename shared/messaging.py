@@ -91,6 +91,8 @@ def create_broker(settings: ServiceSettings, service_name: str, tracer_provider:
         ),
         graceful_timeout=settings.graceful_timeout_s,
         metadata_max_age_ms=int(settings.kafka_metadata_max_age_s * 1000),
+        linger_ms=settings.kafka_linger_ms,
+        max_batch_size=settings.kafka_max_batch_bytes,
     )
 
 
@@ -236,7 +238,9 @@ class Consumer:
                         transaction = connection.transaction()
                         await transaction.start()
                     try:
-                        await effect(connection, message)
+                        # The effect's outbox records: one statement and one notify at its end.
+                        async with outbox.gathered(connection):
+                            await effect(connection, message)
                     except BaseException:
                         with contextlib.suppress(Exception):  # the effect's error is the one to tell
                             await transaction.rollback()

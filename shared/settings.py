@@ -46,6 +46,11 @@ class ServiceSettings(BaseSettings):
     # firm's or provider's topics, so a firm onboarded while the services run is served within
     # seconds (aiokafka's default is 5 minutes). One metadata request per client per refresh.
     kafka_metadata_max_age_s: float = 5.0
+    # The producer (the outbox relay's and the handlers'): how long it waits for more records to
+    # fill a batch, and a batch's largest size per partition. aiokafka's defaults (0 ms, 16 KB) send
+    # a 9 KB `match.proposed` alone in its request; a relay batch goes out in a few requests instead.
+    kafka_linger_ms: int = Field(default=5, ge=0)
+    kafka_max_batch_bytes: int = Field(default=512 * 1024, ge=16 * 1024)
     database_url: str = Field(default="postgresql://postgres@127.0.0.1:15432/postgres", repr=False)
     health_host: str = "127.0.0.1"
     health_port: int = 8100

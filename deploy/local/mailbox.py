@@ -59,8 +59,9 @@ class _StoreHandler:
     def __init__(self, directory: Path) -> None:
         self._directory = directory
         self._count = len(list(directory.glob("*.eml")))
-        # Who logged in, per accepted message (None: no login); for the tests.
+        # Who logged in, and from which connection (host, port), per accepted message; for the tests.
         self.logins: list[str | None] = []
+        self.peers: list[Any] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self._count += 1
@@ -72,6 +73,7 @@ class _StoreHandler:
         tmp.rename(path)  # readers never see half a message
         login = getattr(session, "auth_data", None)
         self.logins.append(login if isinstance(login, str) else None)
+        self.peers.append(session.peer)
         return "250 Message accepted for delivery"
 
 

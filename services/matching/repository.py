@@ -299,6 +299,31 @@ async def save_proposal(connection: Connection, proposal: MatchProposedPayload, 
     )
 
 
+async def save_proposals(connection: Connection, proposals: Sequence[MatchProposedPayload]) -> None:
+    """`save_proposal` for many partners in one statement."""
+    if proposals:
+        await connection.execute(
+            "INSERT INTO proposals(assignment_id, proposal)"
+            " SELECT * FROM unnest($1::uuid[], $2::jsonb[])"
+            " ON CONFLICT (assignment_id) DO UPDATE SET proposal = EXCLUDED.proposal, proposed_at = now()",
+            [p.assignment_id for p in proposals],
+            [_json(p) for p in proposals],
+        )
+
+
+async def open_proposals(connection: Connection, country: str | None) -> list[tuple[OpenPartner, MatchProposedPayload]]:
+    """The open partners of a host country (every one if None) who have a proposal, with it: one
+    query for a whole set of partners."""
+    where = "" if country is None else "WHERE o.host_country = $1"
+    rows = await connection.fetch(
+        "SELECT o.assignment_id, o.firm_id, o.correlation_id, o.profile, o.host, o.start_date, p.proposal"
+        f" FROM open_partners o JOIN proposals p USING (assignment_id) {where}"
+        " ORDER BY o.opened_at, o.assignment_id",
+        *(() if country is None else (country,)),
+    )
+    return [(_open_partner(r), MatchProposedPayload.model_validate(r["proposal"])) for r in rows]
+
+
 async def proposal(connection: Connection, assignment_id: uuid.UUID) -> MatchProposedPayload | None:
     raw = await connection.fetchval("SELECT proposal FROM proposals WHERE assignment_id = $1", assignment_id)
     return None if raw is None else MatchProposedPayload.model_validate(raw)
@@ -529,3 +554,88 @@ async def proposals_holding_expired_leads(
         now,
     )
     return {r["assignment_id"]: list(r["lead_ids"]) for r in expired}
+
+
+# ---- what the batch teaches the online path (assignment/prices.py) -----------------------------
+
+
+@dataclass(frozen=True)
+class PriceRun:
+    run_id: int
+    coach_price: dict[str, float]
+    group_boost: dict[str, float]
+    coverage: float
+
+
+async def save_price_run(
+    connection: Connection, coach_price: dict[str, float], group_boost: dict[str, float], coverage: float
+) -> int:
+    """Store a batch run's prices and reset the balances (the batch has just evened coverage
+    out); runs beyond the latest `keep` are deleted."""
+    run_id: int = await connection.fetchval("INSERT INTO price_runs(coverage) VALUES ($1) RETURNING run_id", coverage)
+    await connection.executemany(
+        "INSERT INTO coach_prices(run_id, coach_id, price) VALUES ($1, $2, $3)",
+        [(run_id, coach_id, price) for coach_id, price in coach_price.items()],
+    )
+    await connection.executemany(
+        "INSERT INTO group_boosts(run_id, group_name, boost) VALUES ($1, $2, $3)",
+        [(run_id, group, boost) for group, boost in group_boost.items()],
+    )
+    await connection.execute("DELETE FROM fairness_balances")
+    return run_id
+
+
+async def prune_price_runs(connection: Connection, keep: int) -> None:
+    await connection.execute(
+        "DELETE FROM price_runs WHERE run_id NOT IN (SELECT run_id FROM price_runs ORDER BY run_id DESC LIMIT $1)",
+        keep,
+    )
+
+
+async def latest_price_runs(connection: Connection, count: int) -> list[int]:
+    """The ids of the latest `count` runs, newest first (one indexed query: the online path asks
+    on every match, and reads the prices only when they changed)."""
+    rows = await connection.fetch("SELECT run_id FROM price_runs ORDER BY run_id DESC LIMIT $1", count)
+    return [r["run_id"] for r in rows]
+
+
+async def price_runs(connection: Connection, run_ids: Sequence[int]) -> list[PriceRun]:
+    runs = await connection.fetch(
+        "SELECT run_id, coverage FROM price_runs WHERE run_id = ANY($1) ORDER BY run_id", list(run_ids)
+    )
+    prices = await connection.fetch(
+        "SELECT run_id, coach_id, price FROM coach_prices WHERE run_id = ANY($1)", list(run_ids)
+    )
+    boosts = await connection.fetch(
+        "SELECT run_id, group_name, boost FROM group_boosts WHERE run_id = ANY($1)", list(run_ids)
+    )
+    return [
+        PriceRun(
+            run_id=run["run_id"],
+            coach_price={r["coach_id"]: r["price"] for r in prices if r["run_id"] == run["run_id"]},
+            group_boost={r["group_name"]: r["boost"] for r in boosts if r["run_id"] == run["run_id"]},
+            coverage=run["coverage"],
+        )
+        for run in runs
+    ]
+
+
+async def fairness_balances(connection: Connection, keys: Sequence[str]) -> dict[str, float]:
+    rows = await connection.fetch(
+        "SELECT balance_key, balance FROM fairness_balances WHERE balance_key = ANY($1)", list(keys)
+    )
+    return {r["balance_key"]: r["balance"] for r in rows}
+
+
+async def shift_balances(connection: Connection, keys: Sequence[str], step: float, limit: float) -> None:
+    """Move each balance by `step`, within ±`limit`, atomically: replicas deciding for partners
+    of the same group at once each add their own step (no lost update)."""
+    await connection.executemany(
+        """
+        INSERT INTO fairness_balances(balance_key, balance)
+        VALUES ($1, GREATEST(LEAST($2::float8, $3::float8), -$3::float8))
+        ON CONFLICT (balance_key) DO UPDATE
+            SET balance = GREATEST(LEAST(fairness_balances.balance + $2::float8, $3::float8), -$3::float8)
+        """,
+        [(key, step, limit) for key in sorted(keys)],
+    )

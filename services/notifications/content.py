@@ -5,7 +5,7 @@ templates only decide how it looks, and HTML is autoescaped so no value can inje
 from dataclasses import dataclass, field
 from functools import cache
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
 
 
 @dataclass(frozen=True)
@@ -31,20 +31,21 @@ class Rendered:
 
 
 @cache
-def _environment() -> Environment:
-    return Environment(
+def _templates() -> tuple[Template, Template]:
+    """Compiled once: the templates ship with the code, so Jinja2 need not check their files for
+    changes at every message (`auto_reload`)."""
+    environment = Environment(
         loader=PackageLoader("services.notifications", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,
     )
+    return environment.get_template("message.txt"), environment.get_template("message.html")
 
 
 def render(document: Document) -> Rendered:
-    environment = _environment()
-    return Rendered(
-        text=environment.get_template("message.txt").render(doc=document).strip() + "\n",
-        html=environment.get_template("message.html").render(doc=document),
-    )
+    text, html = _templates()
+    return Rendered(text=text.render(doc=document).strip() + "\n", html=html.render(doc=document))

@@ -76,7 +76,18 @@ def _catalogue(language: str) -> dict[str, dict[str, str]]:
 
 
 def supported() -> list[str]:
-    return sorted(path.stem for path in LOCALES_DIR.glob("*.toml"))
+    return sorted(_supported())
+
+
+@cache
+def _supported() -> frozenset[str]:
+    # Read once: `resolve` runs for every message, and the catalogues ship with the code.
+    return frozenset(path.stem for path in LOCALES_DIR.glob("*.toml"))
+
+
+@cache
+def _locale(language: str) -> Locale:
+    return Locale.parse(language)
 
 
 def alias(preferred: str) -> str:
@@ -86,7 +97,7 @@ def alias(preferred: str) -> str:
 def resolve(preferred: str) -> str:
     """The language we write in: the preferred one if we have it, otherwise English."""
     language = alias(preferred)
-    return language if language in supported() else FALLBACK
+    return language if language in _supported() else FALLBACK
 
 
 @dataclass(frozen=True)
@@ -105,7 +116,7 @@ class Texts:
 
     @property
     def locale(self) -> Locale:
-        return Locale.parse(self.language)
+        return _locale(self.language)
 
     def country(self, code: str) -> str:
         return str(self.locale.territories.get(code, code))

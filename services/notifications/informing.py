@@ -153,7 +153,7 @@ async def report_when_settled(connection: Connection, assignment_id: uuid.UUID, 
         return False
     firm_id, correlation_id, created, match = known
     try:
-        async with connection.transaction():
+        async with connection.transaction(), outbox.gathered(connection):  # see outbox.gathered
             return await queue_message(
                 connection,
                 assignment_id=assignment_id,
@@ -181,7 +181,7 @@ async def tell_hr_of_failure(
     if row is None:
         return
     try:
-        async with connection.transaction():
+        async with connection.transaction(), outbox.gathered(connection):  # see outbox.gathered
             assignment = AssignmentCreatedPayload.model_validate(row["created"]).assignment
             notice = domain.for_hr_delivery_failed(
                 assignment,

@@ -66,6 +66,11 @@ class NotificationSettings(ServiceSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_ca_file: Path | None = None
+    # SMTP sessions are kept open and reused across deliveries: at most this many at once (the
+    # worker's other sends wait for one), each closed after this long unused (servers drop idle
+    # sessions after a few minutes; RFC 5321 asks them to wait at least five).
+    smtp_sessions: int = Field(default=4, ge=1)
+    smtp_session_idle_s: float = Field(default=60.0, ge=0)
     # JSON: {"<firm_id>": {"url": "https://...", "secrets": ["whsec_...", "whsec_..."]}} (or "secret":
     # "whsec_..." for one); a firm without an entry gets no webhooks. docs/notifications.md.
     firm_webhooks: dict[str, FirmWebhook] = {}

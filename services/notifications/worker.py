@@ -15,11 +15,12 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, Status, StatusCode
 
+from shared import outbox
 from shared.contracts import DeliveryStatus, Stakeholder
 from shared.db import TRANSIENT_DB_ERRORS, Connection
 
 from . import deliveries, record, repository
-from .channels import PermanentFailure, TransientFailure, message_id, send_email, send_webhook
+from .channels import PermanentFailure, SmtpSessions, TransientFailure, message_id, send_email, send_webhook
 from .deliveries import Delivery
 from .informing import report_when_settled, tell_hr_of_failure
 from .settings import NotificationSettings
@@ -36,8 +37,15 @@ class DeliveryWorker:
         self._pool = pool
         self._settings = settings
         self._wake = asyncio.Event()
+        self._smtp = SmtpSessions(settings)  # reused across deliveries
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            await self._smtp.close()
+
+    async def _run(self) -> None:
         listener: asyncpg.Connection | None = None
         while True:
             try:
@@ -111,9 +119,11 @@ class DeliveryWorker:
             return
         if await self._stopped_before_sending(delivery, span):
             return
-        send = send_email if delivery.channel.value == "email" else send_webhook
         try:
-            reached = await send(delivery, self._settings)
+            if delivery.channel.value == "email":
+                reached = await send_email(delivery, self._settings, self._smtp)
+            else:
+                reached = await send_webhook(delivery, self._settings)
         except TransientFailure as failure:
             await self._failed(delivery, str(failure), permanent=False, span=span)
         except PermanentFailure as failure:
@@ -124,7 +134,7 @@ class DeliveryWorker:
             # The type only: an exception's text may quote the message's content.
             await self._failed(delivery, f"unexpected {type(error).__name__}", permanent=False, span=span)
         else:
-            async with self._pool.acquire() as connection, connection.transaction():
+            async with self._pool.acquire() as connection, connection.transaction(), outbox.gathered(connection):
                 await repository.lock_assignment(connection, delivery.assignment_id)
                 mid = message_id(delivery) if delivery.channel.value == "email" else None
                 if await deliveries.finish(connection, delivery.delivery_id, reached, message_id=mid):
@@ -135,7 +145,7 @@ class DeliveryWorker:
     async def _failed(self, delivery: Delivery, error: str, *, permanent: bool, span: Span) -> None:
         give_up = permanent or delivery.attempts >= self._settings.delivery_max_attempts
         span.set_attribute("trailblazer.delivery.error", error.split(" ", 1)[0])
-        async with self._pool.acquire() as connection, connection.transaction():
+        async with self._pool.acquire() as connection, connection.transaction(), outbox.gathered(connection):
             stop = await self._stopped_meanwhile(connection, delivery)
             if stop is not None:
                 # Stopped while this attempt was under way: it ends here, neither retried nor parked.
@@ -177,7 +187,7 @@ class DeliveryWorker:
     async def _stopped_before_sending(self, delivery: Delivery, span: Span) -> bool:
         """A stop changes only pending deliveries; one claimed at that moment, or taken over after
         a worker died while sending it, must not go out now."""
-        async with self._pool.acquire() as connection, connection.transaction():
+        async with self._pool.acquire() as connection, connection.transaction(), outbox.gathered(connection):
             stop = await self._stopped_meanwhile(connection, delivery)
             if stop is None:
                 return False

@@ -13,11 +13,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.matching import domain
 from services.matching.lifecycle import expiry, proposals
-from services.matching.repository import AssignmentState
+from services.matching.lifecycle.updates import update, with_lead
+from services.matching.repository import AssignmentState, OpenPartner
 from services.matching.settings import MatchingSettings
-from shared.contracts import MatchAccepted, MatchAcceptedPayload
+from shared.contracts import (
+    MatchAccepted,
+    MatchAcceptedPayload,
+    MatchProposedPayload,
+    Unmatched,
+    UpdateReason,
+    WorkPermitStatus,
+)
 from shared.contracts.decoding import InvalidEvent, decode
+
+from .test_matching_domain import NOW, STAVANGER, at, lead, partner
 
 FIRM = "nordic-relocation"
 COACH = "coach-0001"
@@ -136,3 +147,29 @@ async def test_the_expiry_worker_outlives_database_outages_and_bugs() -> None:
         with pytest.raises(asyncio.CancelledError):
             await worker
     assert calls == 5
+
+
+# ---- a new lead reaches every open partner it fits, as a set ----------------------------------
+
+
+def test_a_new_lead_joins_a_proposal_only_where_it_fits_and_ranks() -> None:
+    none_yet = Unmatched(subject="job_leads", reason_code="no_leads_in_country", message="no lead is open in NO")
+    before = MatchProposedPayload(
+        assignment_id=uuid.uuid4(), coach=None, job_leads=[], unmatched=[none_yet], proposed_at=NOW
+    )
+    engineer = OpenPartner(before.assignment_id, FIRM, "c-1", partner(), STAVANGER, NOW.date())
+    settings = MatchingSettings(job_leads_per_partner=1)
+
+    after = with_lead(before, lead("lead-1"), engineer, at(STAVANGER), settings, NOW)
+    assert after is not None and [p.job_lead_id for p in after.job_leads] == ["lead-1"]
+    assert after.unmatched == [], "the reason there were none is gone"
+    told = update(before, after, UpdateReason.NEW_JOB_LEADS)
+    assert told is not None and told.added_job_lead_ids == ["lead-1"] and told.removed_job_lead_ids == []
+    assert update(after, after, UpdateReason.NEW_JOB_LEADS) is None, "nothing changed, nothing to tell"
+
+    # A lead the partner may not take (no work rights), or one ranking below the one held, changes nothing.
+    no_rights = replace(engineer, profile=partner(work_permit=WorkPermitStatus.DEPENDENT_PERMIT_WITHOUT_WORK_RIGHTS))
+    assert with_lead(before, lead("lead-2"), no_rights, at(STAVANGER), settings, NOW) is None
+    weaker = lead("lead-3", skills=["analyse geological data"], location=STAVANGER.model_copy(update={"city": "Oslo"}))
+    assert domain.lead_is_proposable(weaker, engineer.profile, at(STAVANGER)), "it fits, but ranks lower"
+    assert with_lead(after, weaker, engineer, at(STAVANGER), settings, NOW) is None

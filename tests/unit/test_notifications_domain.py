@@ -232,3 +232,19 @@ def test_a_changed_match_tells_only_what_changed(
     assert match_with_leads.job_leads[0].title in update.body
     assert match_with_leads.job_leads[1].title not in update.body, "unchanged leads are not repeated"
     assert "Support available" not in update.body
+
+
+def test_a_place_held_for_fairness_is_explained_to_the_partner_in_their_language(
+    request_event: AssignmentRequested,
+) -> None:
+    held = no_match(request_event).model_copy(
+        update={
+            "unmatched": [
+                Unmatched(subject="coach", reason_code="places_held", message="places kept for other partners")
+            ]
+        }
+    )
+    english = domain.for_partner(in_language(request_event, "en").payload, held).body
+    assert "kept for partners with fewer options" in english and "no coach fits yet" not in english
+    german = domain.for_partner(in_language(request_event, "de").payload, held).body
+    assert "für Partner mit weniger Möglichkeiten reserviert" in german

@@ -18,7 +18,8 @@ from shared.db import Connection, create_pool
 
 from .. import domain, repository
 from ..assignment.matcher import situation_for
-from ..assignment.optimum import Arcs, fair_assignment
+from ..assignment.optimum import Arcs, Plan, fair_plan
+from ..assignment.prices import RUNS_AVERAGED
 from ..catalog.cache import CatalogCache
 from ..lifecycle import updates
 from ..ranking.vectors import CoachMatrix, Ints, same_place
@@ -49,9 +50,10 @@ async def rebalance(connection: Connection, cache: CatalogCache, settings: Match
     arcs = pool_arcs(matrix, [p.profile for p in pool], situations, load)
     free = np.maximum(matrix.capacity - load, 0).tolist()
     tiers = fairness_tiers([p.profile for p in pool], [p.host for p in pool])
-    chosen = fair_assignment(arcs, len(pool), free, tiers, settings.batch_fair_share)
+    plan = fair_plan(arcs, len(pool), free, tiers, settings.batch_fair_share)
+    await _save_prices(connection, matrix, plan, reachable=len(arcs.partner) > 0)
     changed = 0
-    for partner, situation, index in zip(pool, situations, chosen, strict=True):
+    for partner, situation, index in zip(pool, situations, plan.chosen, strict=True):
         changed += await _apply(connection, cache, partner, situation, int(index), proposed, load)
     return changed
 
@@ -80,6 +82,17 @@ def fairness_tiers(profiles: Sequence[PartnerProfile], hosts: Sequence[Location]
     """Groups whose coverage a fair batch evens out: language and host country, inside language."""
     languages = [domain.strongest_language(profile) for profile in profiles]
     return [[f"{language}/{host.country}" for language, host in zip(languages, hosts, strict=True)], languages]
+
+
+async def _save_prices(connection: Connection, matrix: CoachMatrix, plan: Plan, *, reachable: bool) -> None:
+    """What this run teaches the online path (assignment/prices.py). A pool nobody in it could be
+    served from teaches nothing: the previous prices stay."""
+    if not reachable:
+        return
+    coach_price = {c.coach_id: float(p) for c, p in zip(matrix.coaches, plan.coach_price, strict=True)}
+    run = await repository.save_price_run(connection, coach_price, plan.group_boost, plan.coverage)
+    await repository.prune_price_runs(connection, keep=RUNS_AVERAGED)
+    log.info("batch prices saved: run %d, %d coaches priced above 0", run, sum(p > 0 for p in coach_price.values()))
 
 
 def _chunks(items: list[int], size: int) -> list[list[int]]:

@@ -13,8 +13,10 @@ from shared.telemetry import span
 from .. import domain, repository
 from ..catalog.cache import CatalogCache
 from ..catalog.reference import timezone_of
-from ..ranking.unmatched import why_no_coach, why_no_leads
+from ..ranking.unmatched import places_held, why_no_coach, why_no_leads
+from ..ranking.vectors import Ints
 from ..settings import MatchingSettings
+from . import prices
 
 
 @dataclass(frozen=True)
@@ -45,15 +47,16 @@ async def match_partner(
     partner: repository.OpenPartner,
     settings: MatchingSettings,
     now: datetime,
-    *,
-    exclude_coach: str | None = None,
 ) -> Match:
+    """A new partner's match: the coach decided with the batch's prices (`reserve_priced_coach`)."""
     with span("matching.situation"):  # the host's time zone: reference data, loaded on first use
         situation = situation_for(partner, cache, settings, now)
-    coach = await reserve_best_coach(connection, cache, partner, situation, exclude_coach)
+    coach, held = await reserve_priced_coach(connection, cache, partner, situation)
     leads = await best_leads(connection, cache, partner, situation, settings.job_leads_per_partner)
     unmatched = []
-    if coach is None:
+    if held:
+        unmatched.append(places_held(situation.host))
+    elif coach is None:
         with span("matching.explain_no_coach"):
             candidates = await _candidates(connection, cache, partner, situation)
             unmatched.append(why_no_coach(candidates, partner.profile, situation))
@@ -70,6 +73,41 @@ async def _candidates(
     coaches = list(cache.coaches.values())
     loads = await repository.coach_loads(connection, [c.coach_id for c in coaches])
     return [domain.CoachCandidate(c, loads.get(c.coach_id, 0)) for c in coaches]
+
+
+async def reserve_priced_coach(
+    connection: Connection, cache: CatalogCache, partner: repository.OpenPartner, situation: domain.Situation
+) -> tuple[CoachProposal | None, bool]:
+    """The online decision with what the last batch runs know (assignment/prices.py): the
+    coach whose score net of its price is best, among those whose score clears the price, or
+    none (held back: the free places are kept for partners who need them more). Returns the
+    proposal and whether the partner was held back. Before any batch: the best coach."""
+    market = await cache.refresh_prices(connection)
+    if not market.known:
+        return await reserve_best_coach(connection, cache, partner, situation), False
+    with span("matching.rank_coaches") as ranking:
+        matrix = cache.matrix
+        eligibility = matrix.eligible([partner.profile], [situation.arrival], situation)
+        eligible = np.flatnonzero(eligibility.mask[0])
+        loads = await repository.coach_loads(connection, [matrix.coaches[i].coach_id for i in eligible])
+        load = np.array([loads.get(c.coach_id, c.capacity) for c in matrix.coaches], dtype=np.int64)
+        keys = prices.balance_keys(partner.profile, partner.host)
+        balances = await repository.fairness_balances(connection, keys)
+        allowance = market.group_boost.get(prices.group_of(partner.profile, partner.host), 0.0)
+        allowance += sum(balances.get(key, 0.0) for key in keys)
+        args = ([partner.profile], [situation.arrival], situation)
+        mask, score = matrix.pool_scores(*args, load, eligibility)
+        _, at_batch = matrix.pool_scores(*args, np.zeros_like(load), eligibility)
+        free = np.flatnonzero(mask[0])
+        order = free[prices.coach_order(score[0][free], at_batch[0][free], cache.coach_prices[free], allowance)]
+        ranking.set_attributes(
+            {"matching.coaches": len(matrix.coaches), "matching.feasible": len(free), "matching.cleared": len(order)}
+        )
+    proposal = await _reserve_first(connection, cache, partner, situation, order, load)
+    if len(eligible):  # a partner no coach could ever serve does not count for coverage
+        step = prices.balance_step(market.target, proposal is not None)
+        await repository.shift_balances(connection, keys, step, prices.BALANCE_LIMIT)
+    return proposal, proposal is None and len(free) > 0 and len(order) == 0
 
 
 async def reserve_best_coach(
@@ -90,11 +128,24 @@ async def reserve_best_coach(
         load = np.array([loads.get(c.coach_id, c.capacity) for c in matrix.coaches], dtype=np.int64)
         order = matrix.ranked(partner.profile, situation, load, eligibility)
         ranking.set_attributes({"matching.coaches": len(matrix.coaches), "matching.feasible": len(order)})
+    if exclude_coach is not None:
+        order = np.array([i for i in order if matrix.coaches[i].coach_id != exclude_coach], dtype=np.int64)
+    return await _reserve_first(connection, cache, partner, situation, order, load)
+
+
+async def _reserve_first(
+    connection: Connection,
+    cache: CatalogCache,
+    partner: repository.OpenPartner,
+    situation: domain.Situation,
+    order: Ints,
+    load: Ints,
+) -> CoachProposal | None:
+    """Take the first coach of `order` whose place is still free, explained."""
+    matrix = cache.matrix
     with span("matching.reserve_coach") as reserving:
         for tried, i in enumerate(order, start=1):
             coach = matrix.coaches[i]
-            if coach.coach_id == exclude_coach:
-                continue
             if await repository.reserve_coach(connection, coach.coach_id, partner.assignment_id):
                 reserving.set_attribute("matching.tried", tried)
                 break

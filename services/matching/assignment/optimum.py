@@ -61,15 +61,20 @@ def optimal_assignment(
     """The coach index per partner (-1: none) with the highest total score within free places
     (and, with quotas, among the assignments that fill the most quota places)."""
     cost = np.round(arcs.score * SCALE).astype(np.int64)
-    chosen, _ = _priced(arcs, cost, _shortlisted(arcs.partner, cost, shortlist), partners, free, quotas)
-    return chosen
+    solved = _priced(arcs, cost, _shortlisted(arcs.partner, cost, shortlist), partners, free, quotas)
+    return solved.chosen
 
 
-def _priced(
-    arcs: Arcs, cost: Ints, kept: Bools, partners: int, free: Sequence[int], quotas: Quotas | None
-) -> tuple[Ints, Bools]:
-    """Solve on the kept arcs, add the arcs that price in, repeat: the optimum, and the arcs it
-    needed (a good start for a related solve)."""
+@dataclass(frozen=True)
+class _Solved:
+    chosen: Ints
+    kept: Bools  # the arcs the optimum needed (a good start for a related solve)
+    potential: Ints  # node potentials that prove it optimal
+    network: "_Network"
+
+
+def _priced(arcs: Arcs, cost: Ints, kept: Bools, partners: int, free: Sequence[int], quotas: Quotas | None) -> _Solved:
+    """Solve on the kept arcs, add the arcs that price in, repeat until none does."""
     kept = kept.copy()
     while True:
         network = _Network.build(arcs.partner[kept], arcs.coach[kept], cost[kept], partners, free, quotas)
@@ -78,7 +83,7 @@ def _priced(
         reduced = -cost + potential[arcs.partner] - potential[partners + arcs.coach]
         improving = ~kept & (reduced < 0)
         if not improving.any():
-            return network.chosen(flows), kept
+            return _Solved(network.chosen(flows), kept, potential, network)
         kept |= improving
 
 
@@ -202,12 +207,58 @@ def fair_assignment(
     """The best assignment among those in which every group (see `coverage_quotas`) covers at
     least `share` of the pool's average coverage, where its feasible coaches allow. The average
     is the optimum's: how many partners the places can serve at all."""
+    return fair_plan(arcs, partners, free, tiers, share).chosen
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A batch's assignment and what it teaches the online path (see `prices.py`): the price of
+    each coach's places, the boost a partner of each finest group (first tier) needs, and the
+    share of the partners who could be served at all (coverage of reachable partners)."""
+
+    chosen: Ints
+    coach_price: Floats
+    group_boost: dict[str, float]
+    coverage: float
+
+
+def fair_plan(arcs: Arcs, partners: int, free: Sequence[int], tiers: Sequence[Sequence[str]], share: float) -> Plan:
+    """`fair_assignment`, with the dual prices of its optimum."""
     cost = np.round(arcs.score * SCALE).astype(np.int64)
-    best, needed = _priced(arcs, cost, _shortlisted(arcs.partner, cost, SHORTLIST), partners, free, None)
+    solved = _priced(arcs, cost, _shortlisted(arcs.partner, cost, SHORTLIST), partners, free, None)
     reachable = np.zeros(partners, dtype=bool)
     reachable[arcs.partner] = True
-    if share <= 0 or not reachable.any():
-        return best
-    quotas = coverage_quotas(tiers, reachable, share * float((best >= 0).sum() / reachable.sum()))
-    fair, _ = _priced(arcs, cost, needed, partners, free, quotas)
-    return fair
+    coverage = float((solved.chosen >= 0).sum() / reachable.sum()) if reachable.any() else 0.0
+    quotas = None
+    if share > 0 and reachable.any():
+        quotas = coverage_quotas(tiers, reachable, share * coverage)
+        solved = _priced(arcs, cost, solved.kept, partners, free, quotas)
+    return _plan(solved, len(free), tiers[0] if tiers else [], quotas, coverage)
+
+
+def _plan(solved: _Solved, coaches: int, finest: Sequence[str], quotas: Quotas | None, coverage: float) -> Plan:
+    """Dual prices from the potentials that prove the flow optimal. A new partner of group g
+    gains from coach c exactly when score > price(c) - boost(g): the arc partner -> c would have
+    a negative reduced cost. A quota bonus (worth more than all scores) counts as one score
+    point: online it means "take any place" / "only for a partner whose group needs it"."""
+    network, potential = solved.network, solved.potential
+    bonus = SCALE * (network.partners + 1)
+
+    def score_units(value: Ints) -> Floats:
+        if not quotas:  # no bonus in the flow: the potentials are scores
+            return np.asarray(value / SCALE, dtype=np.float64)
+        # The score part is at most about one score (a dual price never exceeds the score of a
+        # partner who pays it), below half a bonus in any pool of two partners or more.
+        bonuses = np.floor((value + bonus // 2) / bonus)
+        return np.asarray((value - bonuses * bonus) / SCALE + bonuses, dtype=np.float64)
+
+    partners = network.partners
+    # A coach with a place left over has no price (the potentials may put it below 0).
+    coach_price = np.maximum(score_units(potential[network.sink] - potential[partners + np.arange(coaches)]), 0.0)
+    group_boost: dict[str, float] = {}
+    if quotas:
+        names = np.unique(np.asarray(finest, dtype=str))
+        nodes = partners + coaches + np.arange(len(names))
+        boosts = score_units(potential[network.sink] - potential[nodes])
+        group_boost = dict(zip(names.tolist(), boosts.tolist(), strict=True))
+    return Plan(solved.chosen, coach_price, group_boost, coverage)

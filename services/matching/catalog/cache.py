@@ -7,12 +7,15 @@ catalog transaction that committed late with an earlier timestamp is still seen.
 
 from datetime import datetime, timedelta
 
+import numpy as np
+
 from shared.contracts import Coach
 from shared.db import Connection
 
 from .. import repository
+from ..assignment.prices import RUNS_AVERAGED, MarketPrices, average
 from ..ranking.lead_index import LeadIndex
-from ..ranking.vectors import CoachMatrix
+from ..ranking.vectors import CoachMatrix, Floats
 
 OVERLAP = timedelta(seconds=10)
 
@@ -23,6 +26,9 @@ class CatalogCache:
         self.leads = LeadIndex()
         self._matrix: CoachMatrix | None = None
         self._read_at: datetime | None = None
+        # What the latest batch runs taught the online path, and its prices per matrix row.
+        self.market = MarketPrices()
+        self._prices: tuple[CoachMatrix, tuple[int, ...], Floats] | None = None
 
     @property
     def read_at(self) -> datetime | None:
@@ -51,3 +57,21 @@ class CatalogCache:
             self.leads.remove(lead_id)
         self.leads.drop_expired(changes.read_at)
         self._read_at = changes.read_at
+
+    async def refresh_prices(self, connection: Connection) -> MarketPrices:
+        """The latest batch runs' prices: one small query, and a read of the prices only when a
+        batch has written new ones."""
+        latest = tuple(sorted(await repository.latest_price_runs(connection, RUNS_AVERAGED)))
+        if latest != self.market.runs:
+            runs = await repository.price_runs(connection, latest)
+            self.market = average([(r.run_id, r.coach_price, r.group_boost, r.coverage) for r in runs])
+        return self.market
+
+    @property
+    def coach_prices(self) -> Floats:
+        """The market's price of each coach of `matrix`, row by row (0 for a coach no batch priced)."""
+        matrix = self.matrix
+        if self._prices is None or self._prices[0] is not matrix or self._prices[1] != self.market.runs:
+            prices = np.array([self.market.coach_price.get(c.coach_id, 0.0) for c in matrix.coaches])
+            self._prices = (matrix, self.market.runs, prices)
+        return self._prices[2]

@@ -32,15 +32,38 @@ async def announce(
     after: MatchProposedPayload,
     reason: UpdateReason,
 ) -> None:
+    await announce_all(connection, [(partner, before, after)], reason)
+
+
+async def announce_all(
+    connection: Connection,
+    changes: Sequence[tuple[repository.OpenPartner, MatchProposedPayload, MatchProposedPayload]],
+    reason: UpdateReason,
+) -> int:
+    """Save every changed proposal at once and queue one `match.updated` per partner whose coach or
+    leads changed; returns how many were announced."""
+    changed = [
+        (partner, after, payload) for partner, before, after in changes if (payload := update(before, after, reason))
+    ]
+    await repository.save_proposals(connection, [after for _, after, _ in changed])
+    for partner, _, payload in changed:
+        event = MatchUpdated.create(firm_id=partner.firm_id, correlation_id=partner.correlation_id, payload=payload)
+        await outbox.add_event(connection, topic=MATCH_UPDATED, key=str(partner.assignment_id), event=event)
+    return len(changed)
+
+
+def update(
+    before: MatchProposedPayload, after: MatchProposedPayload, reason: UpdateReason
+) -> MatchUpdatedPayload | None:
+    """What a partner is told when their proposal changes (None: the coach and the leads are the same)."""
     old = {lead.job_lead_id for lead in before.job_leads}
     new = {lead.job_lead_id for lead in after.job_leads}
     previous_coach = before.coach.coach_id if before.coach else None
     current_coach = after.coach.coach_id if after.coach else None
     if old == new and previous_coach == current_coach:
-        return
-    await repository.save_proposal(connection, after)
-    payload = MatchUpdatedPayload(
-        assignment_id=partner.assignment_id,
+        return None
+    return MatchUpdatedPayload(
+        assignment_id=after.assignment_id,
         reason=reason,
         coach=after.coach,
         job_leads=after.job_leads,
@@ -50,8 +73,6 @@ async def announce(
         removed_job_lead_ids=sorted(old - new),
         updated_at=after.proposed_at,
     )
-    event = MatchUpdated.create(firm_id=partner.firm_id, correlation_id=partner.correlation_id, payload=payload)
-    await outbox.add_event(connection, topic=MATCH_UPDATED, key=str(partner.assignment_id), event=event)
 
 
 async def coach_changed(
@@ -101,28 +122,41 @@ async def reassign_coach(
 async def lead_added(
     connection: Connection, cache: CatalogCache, settings: MatchingSettings, lead: JobLead, now: datetime
 ) -> int:
-    """Offer a new or changed lead to every open partner it fits and would rank for. Returns how
-    many partners were told."""
+    """Offer a new or changed lead to every open partner it fits and would rank for, as a set:
+    one query reads the open partners who could take it with their proposals, the rules run in
+    memory, one statement saves the changed proposals. Returns how many partners were told."""
     await repository.lock_lead_shard(connection, repository.REMOTE_LEADS if lead.remote else lead.location.country)
     await repository.upsert_job_leads(connection, [lead])
     await cache.refresh(connection)
-    told = 0
-    for partner in await repository.open_partners(connection, None if lead.remote else lead.location.country):
-        before = await repository.proposal(connection, partner.assignment_id)
-        situation = situation_for(partner, cache, settings, now)
-        if before is None or not domain.lead_is_proposable(lead, partner.profile, situation):
-            continue
-        scored = domain.score_lead(lead, partner.profile, situation)
-        kept = [p for p in before.job_leads if p.job_lead_id != lead.job_lead_id]
-        merged = sorted([*kept, domain.job_lead_proposal(scored)], key=lambda p: (-p.score, p.job_lead_id))
-        merged = merged[: settings.job_leads_per_partner]
-        if lead.job_lead_id not in {p.job_lead_id for p in merged}:
-            continue
-        unmatched = [u for u in before.unmatched if u.subject != "job_leads"]
-        after = before.model_copy(update={"job_leads": merged, "unmatched": unmatched, "proposed_at": now})
-        await announce(connection, partner, before, after, UpdateReason.NEW_JOB_LEADS)
-        told += 1
-    return told
+    candidates = await repository.open_proposals(connection, None if lead.remote else lead.location.country)
+    changes = []
+    for partner, before in candidates:
+        after = with_lead(before, lead, partner, situation_for(partner, cache, settings, now), settings, now)
+        if after is not None:
+            changes.append((partner, before, after))
+    return await announce_all(connection, changes, UpdateReason.NEW_JOB_LEADS)
+
+
+def with_lead(
+    before: MatchProposedPayload,
+    lead: JobLead,
+    partner: repository.OpenPartner,
+    situation: domain.Situation,
+    settings: MatchingSettings,
+    now: datetime,
+) -> MatchProposedPayload | None:
+    """The proposal with `lead` among its best leads, or None if the partner may not take it or
+    it does not rank among their best `job_leads_per_partner`."""
+    if not domain.lead_is_proposable(lead, partner.profile, situation):
+        return None
+    scored = domain.score_lead(lead, partner.profile, situation)
+    kept = [p for p in before.job_leads if p.job_lead_id != lead.job_lead_id]
+    merged = sorted([*kept, domain.job_lead_proposal(scored)], key=lambda p: (-p.score, p.job_lead_id))
+    merged = merged[: settings.job_leads_per_partner]
+    if lead.job_lead_id not in {p.job_lead_id for p in merged}:
+        return None
+    unmatched = [u for u in before.unmatched if u.subject != "job_leads"]
+    return before.model_copy(update={"job_leads": merged, "unmatched": unmatched, "proposed_at": now})
 
 
 async def leads_removed(
@@ -169,4 +203,4 @@ async def match_partner_leads(
     return await best_leads(connection, cache, partner, situation, settings.job_leads_per_partner)
 
 
-__all__ = ["announce", "coach_changed", "lead_added", "leads_removed", "match_partner"]
+__all__ = ["announce", "announce_all", "coach_changed", "lead_added", "leads_removed", "match_partner", "update"]

@@ -3,7 +3,7 @@ act on (recruit a coach who speaks X in Y, raise a coach's capacity, sponsor a p
 
 from collections.abc import Iterable
 
-from shared.contracts import JobLead, PartnerProfile, Unmatched
+from shared.contracts import JobLead, Location, PartnerProfile, Unmatched
 
 from ..catalog.reference import language_name
 from ..domain import (
@@ -19,6 +19,17 @@ from ..domain import (
 )
 
 NO_CONSENT = Unmatched(subject="coach", reason_code="no_consent", message="the partner has not consented to matching")
+
+
+def places_held(host: Location) -> Unmatched:
+    """Suitable coaches have free places, but the last batch priced them for partners with fewer
+    options (assignment/prices.py); the next batch re-assignment considers this partner again."""
+    return Unmatched(
+        subject="coach",
+        reason_code="places_held",
+        message=f"the free places of the suitable coaches for {host.city} are kept for partners who have"
+        " fewer options; the next re-assignment considers this partner again",
+    )
 
 
 def why_no_coach(candidates: Iterable[CoachCandidate], partner: PartnerProfile, situation: Situation) -> Unmatched:

@@ -1,0 +1,159 @@
+"""The outbox in sets, on the real broker and database: a transaction's records are written with one
+statement and wake the relay with one notification, the relay publishes them all in order per
+key with the broker's acks awaited per batch, and a rolled-back savepoint takes its records with
+it. The relay here is the services' own class, on a database and a topic of the test's own (the
+services' relays hold their databases' relay locks)."""
+
+import asyncio
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from opentelemetry.sdk.trace import TracerProvider
+
+from deploy.local.config import StackConfig
+from deploy.local.topic_reader import TopicReader
+from shared import outbox
+from shared.db import SHARED_MIGRATIONS, apply_migrations, create_pool
+from shared.messaging import create_broker, publish_record
+from shared.settings import ServiceSettings
+
+pytestmark = pytest.mark.integration
+
+KEYS = [f"assignment-{n}" for n in range(7)]
+RECORDS = 350  # more than one relay batch (200 rows)
+
+
+@pytest.fixture
+async def database(local_stack: StackConfig) -> AsyncIterator[str]:
+    name = f"outbox_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(local_stack.database_url("postgres"))
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+        dsn = local_stack.database_url(name)
+        await apply_migrations(dsn, [SHARED_MIGRATIONS])
+        yield dsn
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
+
+
+async def _topic(bootstrap: str, partitions: int) -> str:
+    name = f"test.outbox.{uuid.uuid4().hex[:10]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    finally:
+        await admin.close()
+    return name
+
+
+async def _add(connection: Any, topic: str, key: str, payload: bytes) -> None:
+    await outbox.add_raw(connection, event_id=str(uuid.uuid4()), topic=topic, key=key, payload=payload)
+
+
+async def test_a_transactions_records_are_one_statement_one_notify_and_all_published_in_key_order(
+    local_stack: StackConfig, database: str
+) -> None:
+    topic = await _topic(local_stack.kafka_bootstrap, partitions=3)
+    settings = ServiceSettings(kafka_bootstrap=local_stack.kafka_bootstrap, database_url=database)
+    broker = create_broker(settings, "outbox-test", TracerProvider())
+    await broker.connect()
+    pool = await create_pool(database, size=2)
+    relay = outbox.OutboxRelay(
+        pool, database, lambda record: publish_record(broker, record), poll_interval_s=60.0, broker_up=None
+    )
+    listener = await asyncpg.connect(database)
+    notified: asyncio.Queue[str] = asyncio.Queue()
+    await listener.add_listener("outbox", lambda _c, _pid, _channel, payload: notified.put_nowait(payload))
+    statements: list[str] = []
+
+    def log_query(logged: Any) -> None:
+        statements.append(logged.query)
+
+    try:
+        added: list[bytes] = []
+        expected: dict[str, list[bytes]] = defaultdict(list)
+        async with pool.acquire() as connection:
+            connection.add_query_logger(log_query)
+            async with connection.transaction(), outbox.gathered(connection):
+                for n in range(RECORDS):
+                    key = KEYS[n % len(KEYS) if n % 5 else 0]  # uneven: one key takes a larger share
+                    payload = f"{key}:{n:05d}".encode()
+                    await _add(connection, topic, key, payload)
+                    added.append(payload)
+                    expected[key].append(payload)
+            connection.remove_query_logger(log_query)
+        writes = [q for q in statements if "INSERT INTO outbox" in q]
+        assert len(writes) == 1, statements
+        assert not [q for q in statements if "pg_notify" in q and q not in writes], statements
+
+        # The rows' ids follow the order of adding, which is the order the relay publishes in.
+        async with pool.acquire() as connection:
+            rows = await connection.fetch("SELECT payload FROM outbox ORDER BY id")
+        assert [bytes(row["payload"]) for row in rows] == added
+
+        # One notification for the transaction, however many records it wrote.
+        assert await asyncio.wait_for(notified.get(), timeout=10) == ""
+        async with TopicReader(local_stack.kafka_bootstrap, topic) as reader:
+            assert await relay.relay_once() == RECORDS
+            await reader.wait_for(lambda r: True, count=RECORDS)
+            published: dict[str, list[bytes]] = defaultdict(list)
+            for record in sorted(reader.records, key=lambda r: (r.partition, r.offset)):
+                assert record.key is not None
+                published[record.key].append(record.raw)
+        assert published == expected
+        assert notified.empty()  # publishing wrote nothing to the outbox
+        async with pool.acquire() as connection:
+            assert await connection.fetchval("SELECT count(*) FROM outbox") == 0
+            assert await connection.fetchval("SELECT count(*) FROM outbox_parked") == 0
+
+        # A second transaction notifies again: the setting that says "notified" is the transaction's.
+        async with pool.acquire() as connection, connection.transaction():
+            await _add(connection, topic, KEYS[0], b"next transaction")
+            await _add(connection, topic, KEYS[1], b"not gathered, still one notify")
+        assert await asyncio.wait_for(notified.get(), timeout=10) == ""
+    finally:
+        await listener.close()
+        await relay.close()
+        await pool.close()
+        await broker.stop()
+
+
+async def test_a_rolled_back_savepoint_or_block_writes_none_of_its_records(database: str) -> None:
+    pool = await create_pool(database, size=1)
+    try:
+        async with pool.acquire() as connection:
+            async with connection.transaction(), outbox.gathered(connection):
+                await _add(connection, "t", "k", b"before")
+                with pytest.raises(RuntimeError):
+                    async with connection.transaction(), outbox.gathered(connection):
+                        await _add(connection, "t", "k", b"in the savepoint")
+                        raise RuntimeError("the savepoint rolls back")
+                async with connection.transaction(), outbox.gathered(connection):
+                    await _add(connection, "t", "k", b"in a savepoint that holds")
+                await _add(connection, "t", "k", b"after")
+            with pytest.raises(RuntimeError):
+                async with connection.transaction(), outbox.gathered(connection):
+                    await _add(connection, "t", "k", b"in a block that fails")
+                    raise RuntimeError("the transaction rolls back")
+            # Outside any block: written at once.
+            async with connection.transaction():
+                await _add(connection, "t", "k", b"alone")
+            payloads = await connection.fetch("SELECT payload, jsonb_typeof(headers) AS h FROM outbox ORDER BY id")
+        # The headers are a JSON object (as the relay reads them) whether written alone or together.
+        assert {row["h"] for row in payloads} == {"object"}
+        # The savepoint's records that held joined the block's, in the order they were added.
+        assert [bytes(row["payload"]) for row in payloads] == [
+            b"before",
+            b"in a savepoint that holds",
+            b"after",
+            b"alone",
+        ]
+    finally:
+        await pool.close()
