@@ -50,20 +50,20 @@ async def test_a_free_place_is_kept_for_the_partners_the_batch_saw_needing_it(lo
     the C1 speaker would have scored. One C2 speaker cancels: a new partner speaking Albanian at
     B1 scores less than that price and is held back although the place is free; a new C2 speaker
     gets it."""
-    bootstrap = local_stack.kafka_bootstrap
+    kafka = local_stack
     coach_id = unique("coach-al")
     c1, c2, c2_later = (partner_speaking({"sq": level}, "Tirana", "AL") for level in ("C1", "C2", "C2"))
     db = await asyncpg.connect(local_stack.database_url("matching"))
     try:
-        await retire_earlier_coaches(bootstrap, db, "coach-al")
-        await publish_to(bootstrap, COACHES, [(coach_id, coach(coach_id, "sq", "Tirana", "AL", 2))])
+        await retire_earlier_coaches(kafka, db, "coach-al")
+        await publish_to(kafka, COACHES, [(coach_id, coach(coach_id, "sq", "Tirana", "AL", 2))])
         await eventually(lambda: coaches_stored(db, coach_id))
-        async with TopicReader(bootstrap, *READ) as reader:
-            await publish_requests(bootstrap, [c1])
+        async with TopicReader(kafka, *READ) as reader:
+            await publish_requests(kafka, [c1])
             assert (await proposed(reader, c1))["coach"]["coach_id"] == coach_id
-            await publish_requests(bootstrap, [c2])
+            await publish_requests(kafka, [c2])
             assert (await proposed(reader, c2))["coach"]["coach_id"] == coach_id
-            await publish_requests(bootstrap, [c2_later])
+            await publish_requests(kafka, [c2_later])
             assert (await proposed(reader, c2_later))["coach"] is None
 
             # Two runs (say two nights): the online path averages the prices of the last two.
@@ -82,18 +82,18 @@ async def test_a_free_place_is_kept_for_the_partners_the_batch_saw_needing_it(lo
             assert len(prices) == 2 and all(r["price"] > 0.5 for r in prices), "three partners wanted two places"
 
             cancel = cancellation(c2)
-            await publish_firm(bootstrap, CANCELLED, cancel)
+            await publish_firm(kafka, CANCELLED, cancel)
             await eventually(lambda: handled(db, cancel))
             assert await load_of(db, coach_id) == 1
 
             b1, c2_new = (partner_speaking({"sq": level}, "Tirana", "AL") for level in ("B1", "C2"))
-            await publish_requests(bootstrap, [b1])
+            await publish_requests(kafka, [b1])
             held = await proposed(reader, b1)
             assert held["coach"] is None
             assert [u["reason_code"] for u in held["unmatched"] if u["subject"] == "coach"] == ["places_held"]
             assert await load_of(db, coach_id) == 1, "the place stays free"
 
-            await publish_requests(bootstrap, [c2_new])
+            await publish_requests(kafka, [c2_new])
             assert (await proposed(reader, c2_new))["coach"]["coach_id"] == coach_id
             await eventually(lambda: equals(load_of(db, coach_id), 2))
     finally:
@@ -104,7 +104,7 @@ async def test_a_new_lead_reaches_every_open_partner_it_fits_at_once(local_stack
     """Six partners in Podgorica who may work, one who may not, one in Skopje. A job in Podgorica
     that needs work rights is announced to the six, each once with the lead added, and to nobody
     else."""
-    bootstrap = local_stack.kafka_bootstrap
+    kafka = local_stack
     lead_id = unique("lead-me")
     family = replace(SAMPLE_FAMILIES[0], host=("Podgorica", "ME"))
     fits = [assignment_request(family) for _ in range(6)]
@@ -113,13 +113,13 @@ async def test_a_new_lead_reaches_every_open_partner_it_fits_at_once(local_stack
     others = [no_rights, elsewhere]
     db = await asyncpg.connect(local_stack.database_url("matching"))
     try:
-        async with TopicReader(bootstrap, *READ) as reader:
-            await publish_requests(bootstrap, [*fits, *others])
+        async with TopicReader(kafka, *READ) as reader:
+            await publish_requests(kafka, [*fits, *others])
             for request in (*fits, *others):
                 await proposed(reader, request)
 
             lead: dict[str, Any] = {**job_lead(lead_id, "Podgorica", "ME"), "work_rights_required": True}
-            await publish_to(bootstrap, JOB_LEADS, [(lead_id, lead)])
+            await publish_to(kafka, JOB_LEADS, [(lead_id, lead)])
             for request in fits:
                 [told] = await reader.wait_for(about(topics.MATCH_UPDATED, request))
                 payload = told.value["payload"]

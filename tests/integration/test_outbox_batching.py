@@ -15,6 +15,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from opentelemetry.sdk.trace import TracerProvider
 
+from deploy.local import kafka_access
 from deploy.local.config import StackConfig
 from deploy.local.topic_reader import TopicReader
 from shared import outbox
@@ -42,9 +43,9 @@ async def database(local_stack: StackConfig) -> AsyncIterator[str]:
         await admin.close()
 
 
-async def _topic(bootstrap: str, partitions: int) -> str:
+async def _topic(cfg: StackConfig, partitions: int) -> str:
     name = f"test.outbox.{uuid.uuid4().hex[:10]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.kafka_bootstrap, **kafka_access.client_options(cfg))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
@@ -60,8 +61,9 @@ async def _add(connection: Any, topic: str, key: str, payload: bytes) -> None:
 async def test_a_transactions_records_are_one_statement_one_notify_and_all_published_in_key_order(
     local_stack: StackConfig, database: str
 ) -> None:
-    topic = await _topic(local_stack.kafka_bootstrap, partitions=3)
-    settings = ServiceSettings(kafka_bootstrap=local_stack.kafka_bootstrap, database_url=database)
+    topic = await _topic(local_stack, partitions=3)
+    # The stack's super user: the test's own topic (a service's user could not write it).
+    settings = ServiceSettings.model_validate({**kafka_access.settings_fields(local_stack), "database_url": database})
     broker = create_broker(settings, "outbox-test", TracerProvider())
     await broker.connect()
     pool = await create_pool(database, size=2)
@@ -100,7 +102,7 @@ async def test_a_transactions_records_are_one_statement_one_notify_and_all_publi
 
         # One notification for the transaction, however many records it wrote.
         assert await asyncio.wait_for(notified.get(), timeout=10) == ""
-        async with TopicReader(local_stack.kafka_bootstrap, topic) as reader:
+        async with TopicReader(local_stack, topic) as reader:
             assert await relay.relay_once() == RECORDS
             await reader.wait_for(lambda r: True, count=RECORDS)
             published: dict[str, list[bytes]] = defaultdict(list)

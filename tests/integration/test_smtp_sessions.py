@@ -178,7 +178,7 @@ async def _inform(cfg: StackConfig, reader: TopicReader) -> list[Received]:
     """One assignment through the stack until its three e-mails were sent; its duty records."""
     request = assignment_request(SAMPLE_FAMILIES[0])
     assignment_id = request["payload"]["assignment_id"]
-    await publish(cfg.kafka_bootstrap, [(record_key(request), encode(request))])
+    await publish(cfg, [(record_key(request), encode(request))])
     return await wait_status(reader, assignment_id, {(role, "email"): "sent" for role in ("partner", "employee", "hr")})
 
 
@@ -187,7 +187,7 @@ async def test_the_service_still_delivers_after_the_stacks_mailbox_restarted(loc
     restarted under them, the next assignment's e-mails arrive all the same, at their first attempt."""
     # The requests' firm (the sample requests' default, a local firm) reads its duty records.
     duty = firm_topic(assignment_request(SAMPLE_FAMILIES[0])["firm_id"], FirmEvent.DUTY_OF_INFORMATION)
-    async with TopicReader(local_stack.kafka_bootstrap, duty) as reader:
+    async with TopicReader(local_stack, duty) as reader:
         await _inform(local_stack, reader)
         mailbox.stop_mailbox(local_stack)
         mailbox.start_mailbox(local_stack)
