@@ -3,6 +3,7 @@
 a firm's own topics counts for that firm only: the firm is the topic's."""
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -16,7 +17,9 @@ from shared.contracts import (
     DeliveryStatus,
     MatchAcceptanceRefused,
     MatchProposed,
+    MatchProposedPayload,
     MatchUpdated,
+    MatchUpdatedPayload,
     PartnerConsentWithdrawn,
 )
 from shared.contracts.decoding import decode
@@ -85,28 +88,24 @@ async def rejected(connection: Connection, event: AssignmentRejected) -> None:
 
 
 async def proposed(connection: Connection, event: MatchProposed) -> None:
-    p = event.payload
-    await repository.matched(
-        connection,
-        p.assignment_id,
-        event.firm_id,
-        coach_id=p.coach.coach_id if p.coach else None,
-        job_leads=len(p.job_leads),
-        unmatched=[u.reason_code for u in p.unmatched],
-        at=p.proposed_at,
-    )
+    await _matched(connection, event.firm_id, event.payload, event.payload.proposed_at)
 
 
 async def updated(connection: Connection, event: MatchUpdated) -> None:
-    p = event.payload
+    await _matched(connection, event.firm_id, event.payload, event.payload.updated_at)
+
+
+async def _matched(
+    connection: Connection, firm_id: str, p: MatchProposedPayload | MatchUpdatedPayload, at: datetime
+) -> None:
     await repository.matched(
         connection,
         p.assignment_id,
-        event.firm_id,
+        firm_id,
         coach_id=p.coach.coach_id if p.coach else None,
         job_leads=len(p.job_leads),
         unmatched=[u.reason_code for u in p.unmatched],
-        at=p.updated_at,
+        at=at,
     )
 
 

@@ -92,6 +92,14 @@ async def submitted(connection: Connection, assignment_id: uuid.UUID, firm_id: s
 async def accepted(
     connection: Connection, assignment_id: uuid.UUID, firm_id: str, correlation_id: str, at: datetime
 ) -> None:
+    # assignment.created is intake's word on whose assignment it is: a row another firm's early
+    # record made (a cancel naming an id before it existed) gives way, so it cannot hide the
+    # assignment from its own firm.
+    await connection.execute(
+        "DELETE FROM assignments WHERE assignment_id = $1 AND firm_id <> $2 AND accepted_at IS NULL",
+        assignment_id,
+        firm_id,
+    )
     await _set(connection, assignment_id, firm_id, "accepted_at", at)
     await _set(
         connection,
