@@ -189,8 +189,10 @@ async def test_the_service_still_delivers_after_the_stacks_mailbox_restarted(loc
     duty = firm_topic(assignment_request(SAMPLE_FAMILIES[0])["firm_id"], FirmEvent.DUTY_OF_INFORMATION)
     async with TopicReader(local_stack, duty) as reader:
         await _inform(local_stack, reader)
-        mailbox.stop_mailbox(local_stack)
-        mailbox.start_mailbox(local_stack)
+        # In a thread: a stop and start block for seconds, and the reader's consumer must keep
+        # heartbeating meanwhile (a blocked loop expired its session and timed out its fetch).
+        await asyncio.to_thread(mailbox.stop_mailbox, local_stack)
+        await asyncio.to_thread(mailbox.start_mailbox, local_stack)
         records = await _inform(local_stack, reader)
     sent = [r.value["payload"] for r in records if r.value["payload"]["channel"] == "email"]
     assert {p["status"] for p in sent} == {"queued", "sent"}, sent  # no attempt failed, none retried
