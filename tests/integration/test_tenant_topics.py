@@ -77,7 +77,7 @@ def dead_letters_of(event: dict[str, Any], topic: str) -> Callable[[Received], b
 
 @pytest.fixture(scope="module")
 async def databases(local_stack: StackConfig) -> AsyncIterator[dict[str, asyncpg.Connection]]:
-    connections = {s: await asyncpg.connect(local_stack.database_url(s)) for s in ("intake", *STOPPERS)}
+    connections = {s: await asyncpg.connect(local_stack.database_url(s)) for s in ("intake", "gateway", *STOPPERS)}
     try:
         yield connections
     finally:
@@ -316,3 +316,11 @@ async def test_b_cancelling_an_assignment_id_before_a_s_request_arrives_stops_no
     assert row is not None and row["stopped"] is None
     for service in ("matching", "notifications"):
         assert await databases[service].fetchval(kept[service], key) is None, f"{service} dropped B's stop"
+    # The gateway's view of the assignment is A's, though B's early cancel reached it first.
+    shown = functools.partial(
+        databases["gateway"].fetchrow,
+        "SELECT firm_id, cancelled_at FROM assignments WHERE assignment_id = $1 AND accepted_at IS NOT NULL",
+        key,
+    )
+    view = await eventually(shown, "the gateway shows A's assignment")
+    assert (view["firm_id"], view["cancelled_at"]) == (A, None)
