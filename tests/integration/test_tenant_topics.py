@@ -323,4 +323,4 @@ async def test_b_cancelling_an_assignment_id_before_a_s_request_arrives_stops_no
         key,
     )
     view = await eventually(shown, "the gateway shows A's assignment")
-    assert (view["firm_id"], view["cancelled_at"]) == (A, None)
+    assert view is not None and (view["firm_id"], view["cancelled_at"]) == (A, None)
