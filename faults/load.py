@@ -28,15 +28,20 @@ class Stream:
     published: list[uuid.UUID] = field(default_factory=list)
     retries: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set once the last fault has recovered. A fault's recovery is measured by new work, so the
+    # stream goes on at its rate past `total` until then (the report counts the extra requests).
+    faults_done: asyncio.Event = field(default_factory=asyncio.Event)
     _producer: AIOKafkaProducer = field(init=False)
 
     async def run(self) -> None:
         self._producer = await _producer(self.bootstrap, self.client_options)
         started = time.monotonic()
         try:
-            for index in range(self.total):
+            index = 0
+            while index < self.total or not self.faults_done.is_set():
                 await self._send(index)
-                lag = started + (index + 1) / self.rate_per_s - time.monotonic()
+                index += 1
+                lag = started + index / self.rate_per_s - time.monotonic()
                 if lag > 0:
                     await asyncio.sleep(lag)
         finally:

@@ -159,6 +159,7 @@ async def main(assignments: int, rate: float) -> int:
         began = time.monotonic()
         flowing = asyncio.create_task(stream.run())
         await suite.run()
+        stream.faults_done.set()
         await flowing
         stream_s = time.monotonic() - began
         (cfg.state_dir / "published.txt").write_text("\n".join(str(i) for i in stream.published))
