@@ -7,9 +7,7 @@ notifications service on the real stack, across a restart of the stack's mailbox
 import asyncio
 import email
 import email.policy
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +20,9 @@ from deploy.local.topic_reader import Received, TopicReader
 from services.notifications.channels import PermanentFailure, SmtpSessions, send_email
 from services.notifications.deliveries import Delivery
 from services.notifications.settings import NotificationSettings
-from shared.contracts import DeliveryChannel, DeliveryStatus, Stakeholder
+from shared.contracts import DeliveryStatus
 from shared.topics import FirmEvent, firm_topic
+from tests.email_deliveries import email_delivery
 
 from .notifications_helpers import wait_status
 
@@ -33,23 +32,7 @@ REFUSED = "nobody@family.example"
 
 
 def delivery(recipient: str = "partner@family.example") -> Delivery:
-    return Delivery(
-        delivery_id=uuid.uuid4(),
-        notification_id=uuid.uuid4(),
-        assignment_id=uuid.uuid4(),
-        firm_id="nordic-relocation",
-        stakeholder=Stakeholder.PARTNER,
-        content_kind="partner.support_and_match",
-        channel=DeliveryChannel.EMAIL,
-        attempts=1,
-        trace_id=None,
-        language="de",
-        recipient=recipient,
-        subject="Ihre Unterstützung in Stavanger",
-        body="Guten Tag,\n\nIhre Karriere zählt.\n",
-        html="<p>Ihre Karriere zählt.</p>",
-        notified_at=datetime.now(UTC),
-    )
+    return email_delivery(recipient=recipient)
 
 
 class Mailbox:

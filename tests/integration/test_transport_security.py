@@ -19,7 +19,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from signal import SIGTERM
 from typing import Any
@@ -42,13 +41,14 @@ from services.notifications.deliveries import Delivery
 from services.notifications.settings import NotificationSettings
 from shared import topics
 from shared.acls import SUPER_USER, Acl, Operation, Pattern, Resource, principal, service_user, tenant_user
-from shared.contracts import DeliveryChannel, DeliveryStatus, Stakeholder
+from shared.contracts import DeliveryStatus
 from shared.db import DependencyRefused
 from shared.kafka_security import KafkaSecurity, check_access
 from shared.messaging import create_broker
 from shared.ops import dead_letters
 from shared.settings import ServiceSettings
 from shared.topics import FirmEvent, TopicSpec, firm_topic
+from tests.email_deliveries import email_delivery
 from tests.integration.conftest import SERVICE_ENV
 
 pytestmark = pytest.mark.integration
@@ -323,23 +323,7 @@ def stored_mail(directory: Path) -> list[Path]:
 
 
 def delivery() -> Delivery:
-    return Delivery(
-        delivery_id=uuid.uuid4(),
-        notification_id=uuid.uuid4(),
-        assignment_id=uuid.uuid4(),
-        firm_id="nordic-relocation",
-        stakeholder=Stakeholder.PARTNER,
-        content_kind="partner.support_and_match",
-        channel=DeliveryChannel.EMAIL,
-        attempts=1,
-        trace_id=None,
-        language="en",
-        recipient="partner@family.example",
-        subject="Your support abroad",
-        body="Hello",
-        html="",
-        notified_at=datetime.now(UTC),
-    )
+    return email_delivery(language="en", subject="Your support abroad", body="Hello", html="")
 
 
 @pytest.mark.parametrize("tls", ["starttls", "implicit"])

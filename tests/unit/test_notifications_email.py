@@ -3,7 +3,6 @@ long non-ASCII subjects (folded into several encoded words) and non-ASCII displa
 
 import email
 import email.policy
-import uuid
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
@@ -12,26 +11,16 @@ from aiosmtplib.email import flatten_message
 
 from services.notifications.channels import email_message
 from services.notifications.deliveries import Delivery
-from shared.contracts import DeliveryChannel, Stakeholder
+from tests.email_deliveries import email_delivery
 
 LONG_SUBJECT = "Was sich an Ihrer beruflichen Unterstützung in Stavanger geändert hat – und was nicht, Übersicht"
 
 
 def delivery(subject: str, *, html: str = "<p>Ihre Karriere zählt.</p>", recipient: str = "a@b.example") -> Delivery:
-    return Delivery(
-        delivery_id=uuid.uuid4(),
-        notification_id=uuid.uuid4(),
-        assignment_id=uuid.uuid4(),
-        firm_id="nordic-relocation",
-        stakeholder=Stakeholder.PARTNER,
+    return email_delivery(
         content_kind="partner.match_update",
-        channel=DeliveryChannel.EMAIL,
-        attempts=1,
-        trace_id=None,
-        language="de",
         recipient=recipient,
         subject=subject,
-        body="Guten Tag,\n\nIhre Karriere zählt.\n",
         html=html,
         notified_at=datetime(2026, 12, 1, 8, 30, tzinfo=UTC),
     )
