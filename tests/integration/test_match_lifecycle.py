@@ -28,6 +28,7 @@ from shared.topics import FirmEvent, firm_topic
 
 from .conftest import SERVICE_ENV
 from .matching_catalog import COACHES, FIRM, JOB_LEADS, coach, job_lead, publish_requests, publish_to, unique
+from .polling import eventually
 
 pytestmark = pytest.mark.integration
 # The firm's own topics (a local firm: they come with the stack).
@@ -107,18 +108,6 @@ async def proposed(reader: TopicReader, request: dict[str, Any]) -> dict[str, An
 async def refusals(reader: TopicReader, request: dict[str, Any], count: int = 1) -> list[list[tuple[str, str]]]:
     found = await reader.wait_for(about(REFUSED, request), count=count)
     return [[(e["field"], e["code"]) for e in r.value["payload"]["errors"]] for r in found]
-
-
-async def eventually(check: Callable[[], Awaitable[T]], *, timeout_s: float = 60.0) -> T:
-    """The check's first truthy result, polling the database as a firm's operator would."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"still {result!r} after {timeout_s:.0f} s")
-        await asyncio.sleep(0.2)
 
 
 async def reservation(db: asyncpg.Connection, request: dict[str, Any]) -> tuple[str, str] | None:

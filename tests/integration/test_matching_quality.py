@@ -22,6 +22,7 @@ from shared import topics
 from shared.db import create_pool
 
 from .matching_catalog import COACHES, JOB_LEADS, coach, job_lead, publish_requests, publish_to, unique
+from .polling import eventually
 from .test_match_lifecycle import (
     CANCELLED,
     about,
@@ -29,7 +30,6 @@ from .test_match_lifecycle import (
     cancellation,
     coaches_stored,
     equals,
-    eventually,
     handled,
     load_of,
     partner_speaking,

@@ -4,13 +4,12 @@ changes nothing of A's and is refused with a reason; a provider cannot change an
 coach; a firm onboarded while the services run is served; A's topics carry A's assignments only.
 (With the broker's authorizer on, B cannot even write to A's topics: tests/integration/test_tenancy.py.)"""
 
-import asyncio
 import functools
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import pytest
@@ -23,11 +22,11 @@ from shared.topics import FirmEvent, ProviderEvent, firm_topic, provider_topic
 
 from .matching_catalog import coach, publish_to
 from .notifications_helpers import own_addresses
+from .polling import eventually
 from .tenants import firm_topics, on, onboard
 
 pytestmark = pytest.mark.integration
 
-T = TypeVar("T")
 A, B = LOCAL_FIRMS  # the local stack's two firms: their topics come with the stack
 RUN = uuid.uuid4().hex[:8]  # a stack directory may be reused: this run's own tenants
 OWNER, RIVAL = LOCAL_PROVIDERS[0], f"rival-coaching-{RUN}"
@@ -40,18 +39,6 @@ OUTBOUND = (
 # Every service that reads a firm's cancellations and consent withdrawals dead-letters its own copy
 # of one it refuses (firms have no refusal topic for them: docs/events.md).
 STOPPERS = {"matching", "notifications", "care"}
-
-
-async def eventually(check: Callable[[], Awaitable[T]], what: str, timeout_s: float = 60.0) -> T:
-    """The check's first truthy result, polling the database as an operator would."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what}: still {result!r} after {timeout_s:.0f} s")
-        await asyncio.sleep(0.2)
 
 
 def firm_event(firm_id: str, assignment_id: str, event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
