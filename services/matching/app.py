@@ -1,5 +1,5 @@
-"""Wires matching: its settings, migrations, handlers, the lead expiry worker and the optional
-sample catalog."""
+"""Wires matching: its settings, migrations, handlers, the lead expiry worker, the catalog
+listener and the optional sample catalog."""
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
@@ -17,6 +17,7 @@ from shared.topics import DEAD_LETTER, MATCH_PROPOSED, MATCH_UPDATED, FirmEvent,
 
 from . import handlers, repository
 from .catalog.cache import CatalogCache
+from .catalog.listener import catalog_listener
 from .lifecycle import expiry
 from .settings import MatchingSettings
 
@@ -43,7 +44,7 @@ def create_service(settings: MatchingSettings | None = None) -> Service:
             DEAD_LETTER,
         ),
         after_migrate=_seeder(settings.sample_catalog_provider) if settings.sample_catalog else None,
-        workers=(expiry.lead_expiry_worker(cache),),
+        workers=(expiry.lead_expiry_worker(cache), catalog_listener(cache)),
         samplers=(lambda _connection: _sample_cache_age(cache),),
     )
 

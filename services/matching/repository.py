@@ -27,7 +27,7 @@ async def upsert_coaches(connection: Connection, coaches: Iterable[Coach]) -> No
         ON CONFLICT (coach_id) DO UPDATE SET coach = EXCLUDED.coach, active = EXCLUDED.active,
             remote = EXCLUDED.remote, service_countries = EXCLUDED.service_countries,
             capacity = GREATEST(EXCLUDED.capacity, coaches.active_partners), deleted = false,
-            updated_at = clock_timestamp()
+            updated_at = clock_timestamp(), changed_by = pg_current_xact_id()
         """,
         [
             (
@@ -41,13 +41,16 @@ async def upsert_coaches(connection: Connection, coaches: Iterable[Coach]) -> No
             for c in coaches
         ],
     )
+    await wake_catalog_caches(connection)
 
 
 async def delete_coach(connection: Connection, coach_id: str) -> None:
     await connection.execute(
-        "UPDATE coaches SET deleted = true, active = false, updated_at = clock_timestamp() WHERE coach_id = $1",
+        "UPDATE coaches SET deleted = true, active = false, updated_at = clock_timestamp(),"
+        " changed_by = pg_current_xact_id() WHERE coach_id = $1",
         coach_id,
     )
+    await wake_catalog_caches(connection)
 
 
 async def upsert_job_leads(connection: Connection, leads: Iterable[JobLead]) -> None:
@@ -57,21 +60,31 @@ async def upsert_job_leads(connection: Connection, leads: Iterable[JobLead]) -> 
         VALUES ($1, $2, $3, $4, $5, false)
         ON CONFLICT (job_lead_id) DO UPDATE SET job_lead = EXCLUDED.job_lead,
             country = EXCLUDED.country, remote = EXCLUDED.remote, deleted = false,
-            expires_at = EXCLUDED.expires_at, updated_at = clock_timestamp()
+            expires_at = EXCLUDED.expires_at, updated_at = clock_timestamp(), changed_by = pg_current_xact_id()
         """,
         [(j.job_lead_id, _json(j), j.location.country, j.remote, j.expires_at) for j in leads],
     )
+    await wake_catalog_caches(connection)
 
 
 async def delete_job_lead(connection: Connection, lead_id: str) -> str | None:
     """Mark the lead deleted; returns its shard (see `lock_lead_shard`), None if it is unknown."""
     shard: str | None = await connection.fetchval(
-        "UPDATE job_leads SET deleted = true, updated_at = clock_timestamp() WHERE job_lead_id = $1"
-        " RETURNING CASE WHEN remote THEN $2 ELSE country END",
+        "UPDATE job_leads SET deleted = true, updated_at = clock_timestamp(), changed_by = pg_current_xact_id()"
+        " WHERE job_lead_id = $1 RETURNING CASE WHEN remote THEN $2 ELSE country END",
         lead_id,
         REMOTE_LEADS,
     )
+    await wake_catalog_caches(connection)
     return shard
+
+
+async def wake_catalog_caches(connection: Connection) -> None:
+    """Tell every replica's cache, at commit, that the catalog changed (`CATALOG_CHANNEL`): only a
+    wake-up, so that an idle cache catches up before its next use; what changed is read from the
+    change feed (`catalog_changes`), which misses nothing whether the notification arrives or not.
+    Notifications of one transaction are delivered once."""
+    await connection.execute("SELECT pg_notify($1, '')", CATALOG_CHANNEL)
 
 
 async def claim_catalog_record(connection: Connection, catalog: str, record_id: str, provider_id: str) -> str:
@@ -101,34 +114,66 @@ async def catalog_is_empty(connection: Connection) -> bool:
     return not await connection.fetchval("SELECT EXISTS (SELECT 1 FROM coaches)")
 
 
+CATALOG_CHANNEL = "matching_catalog"  # LISTEN/NOTIFY channel: the catalog changed
+
+
 @dataclass(frozen=True)
 class CatalogChanges:
     coaches: list[Coach]
     deleted_coaches: list[str]
     leads: list[JobLead]
     deleted_leads: list[str]
+    # Rows the reading transaction itself changed and has not committed: not the catalog yet (it
+    # may roll back), to be read again by id (migration 006).
+    own_coaches: list[str]
+    own_leads: list[str]
+    watermark: int  # read from here next time
     read_at: datetime
 
 
-async def catalog_changes(connection: Connection, since: datetime | None) -> CatalogChanges:
-    """Every catalog row written after `since` (all rows if None). Deleted rows, and leads that
-    have expired, come back as ids to remove: a lead re-sent with a past expiry must replace the
+async def catalog_changes(
+    connection: Connection,
+    watermark: int | None,
+    coach_ids: Sequence[str] = (),
+    lead_ids: Sequence[str] = (),
+) -> CatalogChanges:
+    """The change feed (migration 006): every catalog row changed by a transaction at or after
+    `watermark` (all rows if None), and the rows `coach_ids` and `lead_ids` whatever changed them;
+    the next watermark is the xmin of a snapshot taken first, so that whatever this read cannot
+    see yet (a transaction still running) is at or above it. Deleted rows, and leads that have
+    expired, come back as ids to remove: a lead re-sent with a past expiry must replace the
     version a cache holds, not be skipped."""
-    read_at = await connection.fetchval("SELECT clock_timestamp()")
-    after = since or datetime.min.replace(tzinfo=read_at.tzinfo)
-    coach_rows = await connection.fetch("SELECT coach_id, coach, deleted FROM coaches WHERE updated_at > $1", after)
-    lead_rows = await connection.fetch(
-        "SELECT job_lead_id, job_lead, deleted OR expires_at <= now() AS gone FROM job_leads"
-        " WHERE updated_at > $1 AND ($2 OR (expires_at > now() AND NOT deleted))",
-        after,
-        since is not None,  # a first read needs only the open leads
+    row = await connection.fetchrow(
+        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin, clock_timestamp() AS read_at"
     )
+    assert row is not None
+    since = str(watermark or 0)
+    coach_rows = await connection.fetch(
+        "SELECT coach_id, coach, deleted, (changed_by = pg_current_xact_id_if_assigned()) IS TRUE AS own"
+        " FROM coaches WHERE changed_by >= $1::text::xid8 OR coach_id = ANY($2)",
+        since,
+        list(coach_ids),
+    )
+    lead_rows = await connection.fetch(
+        "SELECT job_lead_id, job_lead, deleted OR expires_at <= now() AS gone,"
+        " (changed_by = pg_current_xact_id_if_assigned()) IS TRUE AS own FROM job_leads"
+        " WHERE (changed_by >= $1::text::xid8 OR job_lead_id = ANY($2))"
+        " AND ($3 OR (expires_at > now() AND NOT deleted) OR changed_by = pg_current_xact_id_if_assigned())",
+        since,
+        list(lead_ids),
+        watermark is not None,  # a first read needs only the open leads
+    )
+    coaches = [r for r in coach_rows if not r["own"]]
+    leads = [r for r in lead_rows if not r["own"]]
     return CatalogChanges(
-        coaches=[Coach.model_validate(r["coach"]) for r in coach_rows if not r["deleted"]],
-        deleted_coaches=[r["coach_id"] for r in coach_rows if r["deleted"]],
-        leads=[JobLead.model_validate(r["job_lead"]) for r in lead_rows if not r["gone"]],
-        deleted_leads=[r["job_lead_id"] for r in lead_rows if r["gone"]],
-        read_at=read_at,
+        coaches=[Coach.model_validate(r["coach"]) for r in coaches if not r["deleted"]],
+        deleted_coaches=[r["coach_id"] for r in coaches if r["deleted"]],
+        leads=[JobLead.model_validate(r["job_lead"]) for r in leads if not r["gone"]],
+        deleted_leads=[r["job_lead_id"] for r in leads if r["gone"]],
+        own_coaches=[r["coach_id"] for r in coach_rows if r["own"]],
+        own_leads=[r["job_lead_id"] for r in lead_rows if r["own"]],
+        watermark=int(row["xmin"]),
+        read_at=row["read_at"],
     )
 
 

@@ -33,9 +33,10 @@ PLACE_BLOCK = 1000
 async def rebalance(connection: Connection, cache: CatalogCache, settings: MatchingSettings) -> int:
     """Re-assign every open partner whose coach is not accepted; returns how many changed."""
     now = utc_now()
-    await cache.refresh(connection)
-    # Serialise with online reservations: nobody takes a place while we plan.
+    # Serialise with online reservations: nobody takes a place while we plan. Catalog writes to
+    # coaches wait too, so the cache read after the lock holds every coach as the plan sees it.
     await connection.execute("LOCK TABLE coaches IN SHARE ROW EXCLUSIVE MODE")
+    await cache.refresh(connection)
     proposed = await repository.proposed_reservations(connection)
     pool = await repository.open_partners(connection)
     accepted = await repository.accepted_partners(connection)

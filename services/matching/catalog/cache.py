@@ -1,11 +1,19 @@
 """The catalog as this process holds it: coaches as a CoachMatrix, open leads in a LeadIndex.
 
 PostgreSQL is the truth; the cache reads what changed since its last read before each use
-(usually nothing, one indexed query). Rows are re-read with a few seconds of overlap, so a
-catalog transaction that committed late with an earlier timestamp is still seen.
+(usually nothing, one indexed query) from an exact change feed (`repository.catalog_changes`,
+migration 006): rows changed by transactions at or after a watermark that is the xmin of the
+previous read's snapshot. A catalog transaction that commits late, however late, is read once it
+has committed; no clock is involved. A notification (`wake_catalog_caches`) only makes an idle
+cache catch up early (catalog/listener.py).
+
+Rows the reading transaction changed itself are not applied (it may still roll back, and the
+cache outlives it); their ids are read again at the next refresh.
 """
 
-from datetime import datetime, timedelta
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 
 import numpy as np
 
@@ -17,15 +25,22 @@ from ..assignment.prices import RUNS_AVERAGED, MarketPrices, average
 from ..ranking.lead_index import LeadIndex
 from ..ranking.vectors import CoachMatrix, Floats
 
-OVERLAP = timedelta(seconds=10)
+ChangeFeed = Callable[[Connection, int | None, Sequence[str], Sequence[str]], Awaitable[repository.CatalogChanges]]
 
 
 class CatalogCache:
-    def __init__(self) -> None:
+    def __init__(self, feed: ChangeFeed = repository.catalog_changes) -> None:
         self.coaches: dict[str, Coach] = {}
         self.leads = LeadIndex()
         self._matrix: CoachMatrix | None = None
         self._read_at: datetime | None = None
+        self._feed = feed
+        self._watermark: int | None = None
+        # Rows a reading transaction had changed itself: read again by id next time.
+        self._own_coaches: set[str] = set()
+        self._own_leads: set[str] = set()
+        # One refresh at a time: two reads applied out of order would put back an older row.
+        self._refreshing = asyncio.Lock()
         # What the latest batch runs taught the online path, and its prices per matrix row.
         self.market = MarketPrices()
         self._prices: tuple[CoachMatrix, tuple[int, ...], Floats] | None = None
@@ -36,27 +51,35 @@ class CatalogCache:
         return self._read_at
 
     @property
+    def watermark(self) -> int | None:
+        """Every catalog transaction below this id is in the cache (None: nothing read yet)."""
+        return self._watermark
+
+    @property
     def matrix(self) -> CoachMatrix:
         if self._matrix is None:
             self._matrix = CoachMatrix.build(sorted(self.coaches.values(), key=lambda c: c.coach_id))
         return self._matrix
 
     async def refresh(self, connection: Connection) -> None:
-        since = None if self._read_at is None else self._read_at - OVERLAP
-        changes = await repository.catalog_changes(connection, since)
-        for coach in changes.coaches:
-            if self.coaches.get(coach.coach_id) != coach:
-                self.coaches[coach.coach_id] = coach
-                self._matrix = None
-        for coach_id in changes.deleted_coaches:
-            if self.coaches.pop(coach_id, None) is not None:
-                self._matrix = None
-        for lead in changes.leads:
-            self.leads.upsert(lead)
-        for lead_id in changes.deleted_leads:
-            self.leads.remove(lead_id)
-        self.leads.drop_expired(changes.read_at)
-        self._read_at = changes.read_at
+        async with self._refreshing:
+            changes = await self._feed(connection, self._watermark, sorted(self._own_coaches), sorted(self._own_leads))
+            for coach in changes.coaches:
+                if self.coaches.get(coach.coach_id) != coach:
+                    self.coaches[coach.coach_id] = coach
+                    self._matrix = None
+            for coach_id in changes.deleted_coaches:
+                if self.coaches.pop(coach_id, None) is not None:
+                    self._matrix = None
+            for lead in changes.leads:
+                self.leads.upsert(lead)
+            for lead_id in changes.deleted_leads:
+                self.leads.remove(lead_id)
+            self.leads.drop_expired(changes.read_at)
+            self._own_coaches = set(changes.own_coaches)
+            self._own_leads = set(changes.own_leads)
+            self._watermark = changes.watermark
+            self._read_at = changes.read_at
 
     async def refresh_prices(self, connection: Connection) -> MarketPrices:
         """The latest batch runs' prices: one small query, and a read of the prices only when a
