@@ -356,22 +356,36 @@ async def save_proposals(connection: Connection, proposals: Sequence[MatchPropos
         )
 
 
+# Proposals are read to be changed, and locked until the transaction ends: of two replicas
+# changing one partner's proposal at once (a new lead, the coach leaving), the second reads the
+# first's result instead of overwriting it. Locked in assignment order, so they never deadlock.
+
+
 async def open_proposals(connection: Connection, country: str | None) -> list[tuple[OpenPartner, MatchProposedPayload]]:
-    """The open partners of a host country (every one if None) who have a proposal, with it: one
-    query for a whole set of partners."""
+    """The open partners of a host country (every one if None) who have a proposal, with it, locked:
+    one query for a whole set of partners."""
     where = "" if country is None else "WHERE o.host_country = $1"
     rows = await connection.fetch(
         "SELECT o.assignment_id, o.firm_id, o.correlation_id, o.profile, o.host, o.start_date, p.proposal"
         f" FROM open_partners o JOIN proposals p USING (assignment_id) {where}"
-        " ORDER BY o.opened_at, o.assignment_id",
+        " ORDER BY o.assignment_id FOR UPDATE OF p",
         *(() if country is None else (country,)),
     )
     return [(_open_partner(r), MatchProposedPayload.model_validate(r["proposal"])) for r in rows]
 
 
 async def proposal(connection: Connection, assignment_id: uuid.UUID) -> MatchProposedPayload | None:
-    raw = await connection.fetchval("SELECT proposal FROM proposals WHERE assignment_id = $1", assignment_id)
+    """The partner's proposal, locked."""
+    raw = await connection.fetchval("SELECT proposal FROM proposals WHERE assignment_id = $1 FOR UPDATE", assignment_id)
     return None if raw is None else MatchProposedPayload.model_validate(raw)
+
+
+async def lock_proposals(connection: Connection, assignment_ids: Sequence[uuid.UUID]) -> None:
+    """Lock many partners' proposals at once, before changing them one by one in another order."""
+    await connection.execute(
+        "SELECT 1 FROM proposals WHERE assignment_id = ANY($1) ORDER BY assignment_id FOR UPDATE",
+        list(assignment_ids),
+    )
 
 
 async def proposals_with_lead(connection: Connection, lead_id: str) -> list[uuid.UUID]:

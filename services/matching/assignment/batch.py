@@ -41,6 +41,7 @@ async def rebalance(connection: Connection, cache: CatalogCache, settings: Match
     pool = await repository.open_partners(connection)
     accepted = await repository.accepted_partners(connection)
     pool = [p for p in pool if p.assignment_id not in accepted]
+    await repository.lock_proposals(connection, [p.assignment_id for p in pool])
     for partner in pool:
         if partner.assignment_id in proposed:
             await repository.release_reservation(connection, partner.assignment_id)
