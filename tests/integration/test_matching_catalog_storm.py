@@ -89,13 +89,15 @@ async def test_two_replicas_under_a_catalog_storm_never_overbook_a_coach_nor_mis
                 latest = _latest_matches(reader.records, ids)
                 if len(latest) < len(ids) or any(_storm_leads(m) != set(kept) for m in latest.values()):
                     return False
+                if await _capacities(database, coach_ids) != capacity:  # the last coach records not read yet
+                    return False
                 return await _places(database, coach_ids) == _named_coaches(latest)
 
             try:
                 await eventually(settled, "the storm's outcome in every partner's latest match and in the database")
             except AssertionError as timeout:
                 raise AssertionError(
-                    await _what_differs(database, reader.records, ids, set(kept), coach_ids)
+                    await _what_differs(database, reader.records, ids, set(kept), capacity)
                 ) from timeout
             storming = False
             await watcher
@@ -108,10 +110,7 @@ async def test_two_replicas_under_a_catalog_storm_never_overbook_a_coach_nor_mis
         named = _named_coaches(latest)
         assert named, "some partners got one of the storm's coaches"
         assert await _places(database, coach_ids) == named, "each named coach holds that partner's place"
-        final = await database.fetch(
-            "SELECT coach_id, (coach->>'capacity')::int AS n FROM coaches WHERE coach_id = ANY($1)", coach_ids
-        )
-        assert {r["coach_id"]: r["n"] for r in final} == capacity, "every capacity change applied"
+        assert await _capacities(database, coach_ids) == capacity, "every capacity change applied"
         assert all(_handled(local_stack, replica, topics.ASSIGNMENT_CREATED) for replica in (0, 1)), "both matched"
     finally:
         await database.close()
@@ -164,8 +163,9 @@ def _latest_matches(records: list[Received], ids: set[str]) -> dict[str, dict[st
 
 
 async def _what_differs(
-    database: asyncpg.Connection, records: list[Received], ids: set[str], kept: set[str], coach_ids: list[str]
+    database: asyncpg.Connection, records: list[Received], ids: set[str], kept: set[str], capacity: dict[str, int]
 ) -> str:
+    coach_ids = list(capacity)
     latest = _latest_matches(records, ids)
     leads = {k: (sorted(kept - _storm_leads(m)), sorted(_storm_leads(m) - kept)) for k, m in latest.items()}
     places, named = await _places(database, coach_ids), _named_coaches(latest)
@@ -173,12 +173,20 @@ async def _what_differs(
         f"{len(ids) - len(latest)} partners without a match;"
         f" (missing, extra) leads: { {k[:8]: v for k, v in leads.items() if v != ([], [])} };"
         f" places held but not named: { {k[:8]: v for k, v in places.items() if named.get(k) != v} };"
-        f" named but not held: { {k[:8]: v for k, v in named.items() if places.get(k) != v} }"
+        f" named but not held: { {k[:8]: v for k, v in named.items() if places.get(k) != v} };"
+        f" capacities {await _capacities(database, coach_ids)}, published {capacity}"
     )
 
 
 def _named_coaches(latest: dict[str, dict[str, Any]]) -> dict[str, str]:
     return {key: match["coach"]["coach_id"] for key, match in latest.items() if match["coach"] is not None}
+
+
+async def _capacities(database: asyncpg.Connection, coach_ids: list[str]) -> dict[str, int]:
+    rows = await database.fetch(
+        "SELECT coach_id, (coach->>'capacity')::int AS n FROM coaches WHERE coach_id = ANY($1)", coach_ids
+    )
+    return {r["coach_id"]: r["n"] for r in rows}
 
 
 async def _places(database: asyncpg.Connection, coach_ids: list[str]) -> dict[str, str]:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import numpy as np
 
-from shared.contracts import CoachProposal, JobLeadProposal, Unmatched
+from shared.contracts import CoachProposal, JobLeadProposal, PartnerProfile, Unmatched
 from shared.db import Connection
 from shared.telemetry import span
 
@@ -14,7 +14,7 @@ from .. import domain, repository
 from ..catalog.cache import CatalogCache
 from ..catalog.reference import timezone_of
 from ..ranking.unmatched import places_held, why_no_coach, why_no_leads
-from ..ranking.vectors import Ints
+from ..ranking.vectors import CoachMatrix, Eligibility, Floats, Ints
 from ..settings import MatchingSettings
 from . import prices
 
@@ -95,11 +95,7 @@ async def reserve_priced_coach(
         balances = await repository.fairness_balances(connection, keys)
         allowance = market.group_boost.get(prices.group_of(partner.profile, partner.host), 0.0)
         allowance += sum(balances.get(key, 0.0) for key in keys)
-        args = ([partner.profile], [situation.arrival], situation)
-        mask, score = matrix.pool_scores(*args, load, eligibility)
-        _, at_batch = matrix.pool_scores(*args, np.zeros_like(load), eligibility)
-        free = np.flatnonzero(mask[0])
-        order = free[prices.coach_order(score[0][free], at_batch[0][free], cache.coach_prices[free], allowance)]
+        free, order = priced_order(matrix, eligibility, partner.profile, situation, load, cache.coach_prices, allowance)
         ranking.set_attributes(
             {"matching.coaches": len(matrix.coaches), "matching.feasible": len(free), "matching.cleared": len(order)}
         )
@@ -108,6 +104,25 @@ async def reserve_priced_coach(
         step = prices.balance_step(market.target, proposal is not None)
         await repository.shift_balances(connection, keys, step, prices.BALANCE_LIMIT)
     return proposal, proposal is None and len(free) > 0 and len(order) == 0
+
+
+def priced_order(
+    matrix: CoachMatrix,
+    eligibility: Eligibility,
+    profile: PartnerProfile,
+    situation: domain.Situation,
+    load: Ints,
+    coach_prices: Floats,
+    allowance: float,
+) -> tuple[Ints, Ints]:
+    """The in-memory part of the priced decision (pure; also what benchmarks/matching_benchmark.py
+    times): the coaches with a free place this partner could take, and those whose place the
+    partner may take, best first (matrix rows)."""
+    args = ([profile], [situation.arrival], situation)
+    mask, score = matrix.pool_scores(*args, load, eligibility)
+    _, at_batch = matrix.pool_scores(*args, np.zeros_like(load), eligibility)
+    free = np.flatnonzero(mask[0])
+    return free, free[prices.coach_order(score[0][free], at_batch[0][free], coach_prices[free], allowance)]
 
 
 async def reserve_best_coach(

@@ -93,7 +93,7 @@ async def coach_changed(
         await repository.upsert_coaches(connection, [coach])
     await cache.refresh(connection)
     for partner in await repository.open_partners_by_id(connection, released):
-        await reassign_coach(connection, cache, settings, partner, coach_id, now)
+        await reassign_coach(connection, cache, settings, partner, coach_id, coach, now)
     return len(released)
 
 
@@ -103,8 +103,11 @@ async def reassign_coach(
     settings: MatchingSettings,
     partner: repository.OpenPartner,
     leaving_coach: str,
+    leaving_as_now: Coach | None,
     now: datetime,
 ) -> None:
+    """Re-match a partner the coach released. The cache holds only committed rows, so the coach
+    as this transaction changed it (`leaving_as_now`, None if removed) is given apart."""
     before = await repository.proposal(connection, partner.assignment_id)
     if before is None:
         return
@@ -112,8 +115,10 @@ async def reassign_coach(
     coach = await reserve_best_coach(connection, cache, partner, situation, exclude_coach=leaving_coach)
     unmatched = [u for u in before.unmatched if u.subject != "coach"]
     if coach is None:
-        loads = await repository.coach_loads(connection, list(cache.coaches))
-        candidates = [domain.CoachCandidate(c, loads.get(c.coach_id, 0)) for c in cache.coaches.values()]
+        coaches = {**cache.coaches, leaving_coach: leaving_as_now}
+        present = [c for c in coaches.values() if c is not None]
+        loads = await repository.coach_loads(connection, [c.coach_id for c in present])
+        candidates = [domain.CoachCandidate(c, loads.get(c.coach_id, 0)) for c in present]
         unmatched.insert(0, why_no_coach(candidates, partner.profile, situation))
     after = before.model_copy(update={"coach": coach, "unmatched": unmatched, "proposed_at": now})
     await announce(connection, partner, before, after, UpdateReason.COACH_WITHDRAWN)
