@@ -1,18 +1,23 @@
-"""Queueing one composed message for each of its channels, in the caller's transaction: the
-notification row, a delivery per channel, the Kafka event and the record, all or nothing. And
-HR's messages, composed from what really happened to the others' deliveries."""
+"""Queueing composed messages for each of their channels, in the caller's transaction: the
+notification rows and a delivery per channel in one statement, then the Kafka events and the
+records, all or nothing. And HR's messages, composed from what really happened to the others'
+deliveries."""
 
+import contextlib
 import logging
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Span
 
 from shared import outbox
 from shared.contracts import (
     AssignmentCreatedPayload,
     DeliveryChannel,
     DeliveryStatus,
+    MatchProposedPayload,
     Stakeholder,
     StakeholderNotified,
     StakeholderNotifiedPayload,
@@ -51,56 +56,88 @@ async def queue_message(
     suppressed: bool = False,
 ) -> bool:
     """False if this stakeholder already has this content (a redelivery or another replica)."""
-    notification_id = uuid.uuid4()
+    queued = await queue_messages(
+        connection,
+        assignment_id=assignment_id,
+        firm_id=firm_id,
+        correlation_id=correlation_id,
+        messages=[message],
+        at=at,
+        firm_has_webhook=firm_has_webhook,
+        suppressed=lambda _: suppressed,
+    )
+    return bool(queued)
+
+
+async def queue_messages(
+    connection: Connection,
+    *,
+    assignment_id: uuid.UUID,
+    firm_id: str,
+    correlation_id: str,
+    messages: Sequence[Message],
+    at: datetime,
+    firm_has_webhook: bool,
+    suppressed: Callable[[Message], bool],
+) -> list[tuple[Message, DeliveryChannel, DeliveryStatus]]:
+    """Record the messages with a delivery per channel, in one statement, with their Kafka events
+    and duty records: (message, channel, status) of each delivery queued. A message whose
+    stakeholder already has its content (a redelivery or another replica) is left out."""
     trace_id = current_trace_id()
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
-    recorded = await repository.record_notification(
+    new: list[repository.NewNotification] = []
+    for message in messages:
+        deliveries = []
+        for channel in channels_for(message, firm_has_webhook):
+            status = DeliveryStatus.QUEUED
+            if suppressed(message):
+                status = DeliveryStatus.SUPPRESSED
+            elif channel is DeliveryChannel.KAFKA:
+                status = DeliveryStatus.SENT  # the outbox publishes it; see docs for what "sent" means here
+            deliveries.append(repository.NewDelivery(uuid.uuid4(), channel, status))
+        new.append(repository.NewNotification(uuid.uuid4(), message, deliveries))
+    recorded = await repository.record_notifications(
         connection,
-        notification_id=notification_id,
+        new,
         assignment_id=assignment_id,
         firm_id=firm_id,
-        message=message,
         trace_id=trace_id,
+        traceparent=carrier.get("traceparent"),
         at=at,
     )
-    if not recorded:
-        return False
-    for channel in channels_for(message, firm_has_webhook):
-        status = DeliveryStatus.QUEUED
-        if suppressed:
-            status = DeliveryStatus.SUPPRESSED
-        elif channel is DeliveryChannel.KAFKA:
-            status = DeliveryStatus.SENT  # the outbox publishes it; see docs for what "sent" means here
-            await _publish(connection, notification_id, assignment_id, firm_id, correlation_id, message, at)
-        delivery_id = await deliveries.queue(
-            connection,
-            notification_id=notification_id,
-            assignment_id=assignment_id,
-            firm_id=firm_id,
-            stakeholder=message.stakeholder,
-            content_kind=message.content_kind,
-            channel=channel,
-            status=status,
-            trace_id=trace_id,
-            traceparent=carrier.get("traceparent"),
+    queued: list[tuple[Message, DeliveryChannel, DeliveryStatus]] = []
+    for notification in new:
+        message = notification.message
+        if not notification.deliveries or notification.deliveries[0].delivery_id not in recorded:
+            continue
+        for delivery in notification.deliveries:
+            if delivery.channel is DeliveryChannel.KAFKA and delivery.status is DeliveryStatus.SENT:
+                await _publish(
+                    connection, notification.notification_id, assignment_id, firm_id, correlation_id, message, at
+                )
+            await record.status_changed(
+                connection,
+                firm_id=firm_id,
+                correlation_id=correlation_id,
+                delivery_id=delivery.delivery_id,
+                assignment_id=assignment_id,
+                stakeholder=message.stakeholder,
+                channel=delivery.channel,
+                content_kind=message.content_kind,
+                status=delivery.status,
+                attempts=0,
+                trace_id=trace_id,
+                queued_at=recorded[delivery.delivery_id],
+            )
+            queued.append((message, delivery.channel, delivery.status))
+        log.info(
+            "%s: %s queued%s",
+            message.stakeholder.value,
+            message.content_kind,
+            " (suppressed)" if suppressed(message) else "",
         )
-        assert delivery_id is not None  # the notification is new, so are its deliveries
-        await record.status_changed(
-            connection,
-            firm_id=firm_id,
-            correlation_id=correlation_id,
-            delivery_id=delivery_id,
-            assignment_id=assignment_id,
-            stakeholder=message.stakeholder,
-            channel=channel,
-            content_kind=message.content_kind,
-            status=status,
-            attempts=0,
-            trace_id=trace_id,
-        )
-    log.info("%s: %s queued%s", message.stakeholder.value, message.content_kind, " (suppressed)" if suppressed else "")
-    return True
+    return queued
 
 
 async def _publish(
@@ -132,40 +169,43 @@ async def _publish(
     await outbox.add_event(connection, topic=topic, key=str(assignment_id), event=event)
 
 
-async def report_when_settled(connection: Connection, assignment_id: uuid.UUID, settings: NotificationSettings) -> bool:
-    """Queue HR's duty-of-information record once every delivery of the partner's and the
-    employee's first messages has settled (sent, delivered, failed for good, suppressed): it then
-    names the channels really used and the times they really left. The caller holds the
-    assignment's lock, so two replicas settling the last two deliveries see each other; the
-    notifications table's uniqueness makes it once in any case. Composing it cannot fail the
-    caller's own outcome: a savepoint keeps that, and the error is logged."""
-    if await repository.hr_record_queued(connection, assignment_id):
-        return False
-    outcomes = await deliveries.first_outcomes(connection, assignment_id)
-    stakeholders = {outcome.stakeholder for outcome in outcomes}
-    if stakeholders != {Stakeholder.PARTNER, Stakeholder.EMPLOYEE}:
-        return False
-    if any(outcome.status in deliveries.UNSETTLED for outcome in outcomes):
-        return False
-    cancelled, _ = await deliveries.stops(connection, assignment_id)
-    known = await repository.assignment_and_match(connection, assignment_id)
-    if cancelled or known is None:
-        return False
-    firm_id, correlation_id, created, match = known
-    try:
-        async with connection.transaction(), outbox.gathered(connection):  # see outbox.gathered
-            return await queue_message(
-                connection,
-                assignment_id=assignment_id,
-                firm_id=firm_id,
-                correlation_id=correlation_id,
-                message=domain.for_hr(created.assignment, match, outcomes),
-                at=utc_now(),
-                firm_has_webhook=firm_id in settings.firm_webhooks,
-            )
-    except Exception as error:
-        log.error("HR's record for %s could not be queued: %s", assignment_id, type(error).__name__)
-        return False
+async def report_when_settled(
+    connection: Connection,
+    assignment_ids: Sequence[uuid.UUID],
+    settings: NotificationSettings,
+    *,
+    spans: Mapping[uuid.UUID, Span] | None = None,
+) -> int:
+    """Queue HR's duty-of-information record for each of these assignments whose partner's and
+    employee's first messages have all settled (sent, delivered, failed for good, suppressed): it
+    then names the channels really used and the times they really left. The caller holds the
+    assignments' locks, so two replicas settling the last two deliveries see each other; the
+    notifications table's uniqueness makes it once in any case. Composing one cannot fail the
+    caller's own outcomes: a savepoint keeps them, and the error is logged. Each is queued in the
+    trace of its span in `spans`, if given (else the caller's). Returns how many."""
+    if not assignment_ids:
+        return 0
+    ready = await deliveries.settled(connection, assignment_ids)
+    queued = 0
+    for found in ready:
+        span = (spans or {}).get(found.assignment_id)
+        with trace.use_span(span, end_on_exit=False) if span is not None else contextlib.nullcontext():
+            try:
+                async with connection.transaction(), outbox.gathered(connection):  # see outbox.gathered
+                    created = AssignmentCreatedPayload.model_validate(found.created)
+                    match = MatchProposedPayload.model_validate(found.proposal)
+                    queued += await queue_message(
+                        connection,
+                        assignment_id=found.assignment_id,
+                        firm_id=found.firm_id,
+                        correlation_id=found.correlation_id,
+                        message=domain.for_hr(created.assignment, match, found.outcomes),
+                        at=utc_now(),
+                        firm_has_webhook=found.firm_id in settings.firm_webhooks,
+                    )
+            except Exception as error:
+                log.error("HR's record for %s could not be queued: %s", found.assignment_id, type(error).__name__)
+    return queued
 
 
 async def tell_hr_of_failure(

@@ -2,11 +2,20 @@
 
 import json
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from shared.contracts import AssignmentCreated, AssignmentCreatedPayload, MatchProposedPayload
+from shared.contracts import (
+    AssignmentCreated,
+    AssignmentCreatedPayload,
+    DeliveryChannel,
+    DeliveryStatus,
+    MatchProposedPayload,
+)
 from shared.db import Connection
 
+from .deliveries import WAKE_CHANNEL
 from .domain import Message
 
 
@@ -14,6 +23,32 @@ async def lock_assignment(connection: Connection, assignment_id: uuid.UUID) -> N
     """Serialise the two handlers for one assignment until commit: otherwise the created event and
     the match, arriving at the same moment, could each miss the other and nobody would notify."""
     await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", str(assignment_id))
+
+
+async def lock_assignments(connection: Connection, assignment_ids: Sequence[uuid.UUID]) -> None:
+    """Several assignments' locks in one round trip, always in the same order (by id), so two
+    workers taking overlapping sets wait for each other instead of deadlocking."""
+    keys = sorted({str(a) for a in assignment_ids})
+    await connection.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) WITH ORDINALITY AS s(k, n)"
+        " ORDER BY n",
+        keys,
+    )
+
+
+async def locked_first_sighting(
+    connection: Connection, assignment_id: uuid.UUID, *, consumer: str, event_id: str
+) -> bool:
+    """The assignment's lock (`lock_assignment`), then the inbox's first sighting of the event
+    (`shared.inbox.first_sighting`), in one round trip."""
+    inserted = await connection.fetchval(
+        "WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0)))"
+        " INSERT INTO inbox(consumer, event_id) SELECT $2, $3 FROM locked ON CONFLICT DO NOTHING RETURNING 1",
+        str(assignment_id),
+        consumer,
+        event_id,
+    )
+    return inserted is not None
 
 
 async def save_assignment(connection: Connection, created: AssignmentCreated) -> None:
@@ -46,91 +81,137 @@ async def created_of(
     return row["firm_id"], row["correlation_id"], AssignmentCreatedPayload.model_validate(row["created"])
 
 
-async def save_match(connection: Connection, match: MatchProposedPayload) -> bool:
-    """Keep the newest match; False if the one already held is newer. `match.proposed` and
-    `match.updated` travel on different topics, so an update may overtake its proposal."""
-    saved = await connection.fetchval(
-        "INSERT INTO matches(assignment_id, proposal) VALUES ($1, $2)"
-        " ON CONFLICT (assignment_id) DO UPDATE SET proposal = EXCLUDED.proposal, received_at = now()"
-        " WHERE (matches.proposal->>'proposed_at')::timestamptz <= (EXCLUDED.proposal->>'proposed_at')::timestamptz"
-        " RETURNING 1",
+async def save_match(connection: Connection, match: MatchProposedPayload) -> tuple[bool, MatchProposedPayload | None]:
+    """Keep the newest match: (saved, the match held before). Not saved if the one already held is
+    newer: `match.proposed` and `match.updated` travel on different topics, so an update may
+    overtake its proposal."""
+    row = await connection.fetchrow(
+        "WITH previous AS (SELECT proposal FROM matches WHERE assignment_id = $1),"
+        " saved AS (INSERT INTO matches(assignment_id, proposal) VALUES ($1, $2)"
+        "  ON CONFLICT (assignment_id) DO UPDATE SET proposal = EXCLUDED.proposal, received_at = now()"
+        "  WHERE (matches.proposal->>'proposed_at')::timestamptz <= (EXCLUDED.proposal->>'proposed_at')::timestamptz"
+        "  RETURNING 1)"
+        " SELECT EXISTS (SELECT 1 FROM saved) AS saved, (SELECT proposal FROM previous) AS previous",
         match.assignment_id,
         json.loads(match.model_dump_json()),
     )
-    return saved is not None
+    assert row is not None
+    previous = None if row["previous"] is None else MatchProposedPayload.model_validate(row["previous"])
+    return bool(row["saved"]), previous
 
 
-async def previous_match(connection: Connection, assignment_id: uuid.UUID) -> MatchProposedPayload | None:
-    proposal = await connection.fetchval("SELECT proposal FROM matches WHERE assignment_id = $1", assignment_id)
-    return None if proposal is None else MatchProposedPayload.model_validate(proposal)
+@dataclass(frozen=True)
+class Informing:
+    """What informing the stakeholders of an assignment needs, once its assignment and match are
+    both known: read in one round trip."""
+
+    firm_id: str
+    correlation_id: str
+    created: AssignmentCreatedPayload
+    match: MatchProposedPayload
+    cancelled: bool
+    withdrawn: bool  # the partner's consent
+    informed: bool  # the partner's first message is recorded
 
 
-async def was_informed(connection: Connection, assignment_id: uuid.UUID) -> bool:
-    found = await connection.fetchval(
-        "SELECT 1 FROM notifications WHERE assignment_id = $1 AND content_kind = 'partner.support_and_match'",
-        assignment_id,
-    )
-    return found is not None
-
-
-async def hr_record_queued(connection: Connection, assignment_id: uuid.UUID) -> bool:
-    found = await connection.fetchval(
-        "SELECT 1 FROM notifications WHERE assignment_id = $1 AND content_kind = 'hr.duty_of_information_record'",
-        assignment_id,
-    )
-    return found is not None
-
-
-async def assignment_and_match(
-    connection: Connection, assignment_id: uuid.UUID
-) -> tuple[str, str, AssignmentCreatedPayload, MatchProposedPayload] | None:
-    """Firm id, correlation id, the assignment and its match, once both have arrived."""
+async def informing(connection: Connection, assignment_id: uuid.UUID) -> Informing | None:
     row = await connection.fetchrow(
-        "SELECT a.firm_id, a.correlation_id, a.created, m.proposal FROM assignments a"
-        " JOIN matches m USING (assignment_id) WHERE a.assignment_id = $1",
+        "SELECT a.firm_id, a.correlation_id, a.created, m.proposal,"
+        " EXISTS (SELECT 1 FROM cancellations c WHERE c.assignment_id = a.assignment_id) AS cancelled,"
+        " EXISTS (SELECT 1 FROM consent_withdrawals w WHERE w.assignment_id = a.assignment_id) AS withdrawn,"
+        " EXISTS (SELECT 1 FROM notifications n WHERE n.assignment_id = a.assignment_id"
+        "  AND n.content_kind = 'partner.support_and_match') AS informed"
+        " FROM assignments a JOIN matches m USING (assignment_id) WHERE a.assignment_id = $1",
         assignment_id,
     )
     if row is None:
         return None
-    return (
-        row["firm_id"],
-        row["correlation_id"],
-        AssignmentCreatedPayload.model_validate(row["created"]),
-        MatchProposedPayload.model_validate(row["proposal"]),
+    return Informing(
+        firm_id=row["firm_id"],
+        correlation_id=row["correlation_id"],
+        created=AssignmentCreatedPayload.model_validate(row["created"]),
+        match=MatchProposedPayload.model_validate(row["proposal"]),
+        cancelled=row["cancelled"],
+        withdrawn=row["withdrawn"],
+        informed=row["informed"],
     )
 
 
-async def record_notification(
+@dataclass(frozen=True)
+class NewDelivery:
+    delivery_id: uuid.UUID
+    channel: DeliveryChannel
+    status: DeliveryStatus
+
+
+@dataclass(frozen=True)
+class NewNotification:
+    notification_id: uuid.UUID
+    message: Message
+    deliveries: list[NewDelivery]
+
+
+async def record_notifications(
     connection: Connection,
+    notifications: Sequence[NewNotification],
     *,
-    notification_id: uuid.UUID,
     assignment_id: uuid.UUID,
     firm_id: str,
-    message: Message,
     trace_id: str | None,
+    traceparent: str | None,
     at: datetime,
-) -> bool:
-    """Record one notification; False if this stakeholder already got this content."""
-    inserted = await connection.fetchval(
+) -> dict[uuid.UUID, datetime]:
+    """Record the notifications with their deliveries, in one statement (and wake the worker if
+    one is queued): delivery id → queued_at of those recorded. A notification whose stakeholder
+    already has its content (a redelivery, another replica) is skipped with its deliveries."""
+    rows = [(n, d) for n in notifications for d in n.deliveries]
+    recorded = await connection.fetch(
         """
-        INSERT INTO notifications(notification_id, assignment_id, firm_id, stakeholder, channel,
-            content_kind, language, recipient, subject, body, trace_id, notified_at, html)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-        ON CONFLICT (assignment_id, stakeholder, content_kind) DO NOTHING
-        RETURNING 1
+        WITH n AS (
+            INSERT INTO notifications(notification_id, assignment_id, firm_id, stakeholder, channel,
+                content_kind, language, recipient, subject, body, trace_id, notified_at, html)
+            SELECT r.notification_id, $1, $2, r.stakeholder, r.channel, r.content_kind, r.language, r.recipient,
+                r.subject, r.body, $3, $4, r.html
+            FROM unnest($5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+                $12::text[], $13::text[]) WITH ORDINALITY
+                AS r(notification_id, stakeholder, channel, content_kind, language, recipient, subject, body, html, i)
+            ORDER BY r.i
+            ON CONFLICT (assignment_id, stakeholder, content_kind) DO NOTHING
+            RETURNING notification_id
+        ), d AS (
+            INSERT INTO deliveries(delivery_id, notification_id, assignment_id, firm_id, stakeholder, content_kind,
+                channel, status, trace_id, traceparent, sent_at)
+            SELECT q.delivery_id, q.notification_id, $1, $2, q.stakeholder, q.content_kind, q.channel, q.status, $3,
+                $14, CASE WHEN q.status = 'sent' THEN now() END
+            FROM unnest($15::uuid[], $16::uuid[], $17::text[], $18::text[], $19::text[], $20::text[]) WITH ORDINALITY
+                AS q(delivery_id, notification_id, stakeholder, content_kind, channel, status, i)
+            JOIN n USING (notification_id)
+            ORDER BY q.i
+            RETURNING delivery_id, status, queued_at
+        )
+        SELECT d.delivery_id, d.queued_at, w.woken
+        FROM d, (SELECT CASE WHEN bool_or(status = 'queued') THEN pg_notify($21, '') END AS woken FROM d) AS w
         """,
-        notification_id,
         assignment_id,
         firm_id,
-        message.stakeholder.value,
-        message.channel.value,
-        message.content_kind,
-        message.language,
-        message.recipient,
-        message.subject,
-        message.body,
         trace_id,
         at,
-        message.html,
+        [n.notification_id for n in notifications],
+        [n.message.stakeholder.value for n in notifications],
+        [n.message.channel.value for n in notifications],
+        [n.message.content_kind for n in notifications],
+        [n.message.language for n in notifications],
+        [n.message.recipient for n in notifications],
+        [n.message.subject for n in notifications],
+        [n.message.body for n in notifications],
+        [n.message.html for n in notifications],
+        traceparent,
+        [d.delivery_id for _, d in rows],
+        [n.notification_id for n, _ in rows],
+        [n.message.stakeholder.value for n, _ in rows],
+        [n.message.content_kind for n, _ in rows],
+        [d.channel.value for _, d in rows],
+        [d.status.value for _, d in rows],
+        WAKE_CHANNEL,
     )
-    return inserted is not None
+    return {row["delivery_id"]: row["queued_at"] for row in recorded}
