@@ -7,7 +7,8 @@ delivery: it never stops the worker or another delivery. Each delivery's work is
 assignment's trace.
 
 Round trips per set, whatever its size: the claim; a check for stops that arrived meanwhile; the
-outcomes (the set's locks, one update, HR's records where due, the outbox). Not per delivery."""
+outcomes (the set's locks, one update, HR's records where due, the outbox), for all the sends that
+end together (a slow one is recorded on its own). Not per delivery."""
 
 import asyncio
 import contextlib
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("trailblazer.notifications.deliveries")
 
 _BATCH = 20
+# How long the outcomes of a set's sends that have ended wait for the others still under way, to be
+# recorded in the same transaction.
+_LINGER_S = 0.05
 # A deadlock between the set's locks and a handler's (PostgreSQL ends one of the two): the
 # outcomes are recorded again, so the deliveries need not wait for their lease.
 _RECORDING_TRIES = 3
@@ -94,7 +98,10 @@ class DeliveryWorker:
         return listener
 
     async def deliver_due(self) -> int:
-        """Claim a set of due deliveries, send them, record what came of them; how many."""
+        """Claim a set of due deliveries, send them, record what came of them; how many.
+
+        Outcomes are recorded in groups as the sends end: those that end within `_LINGER_S` of
+        each other share a transaction, so a slow webhook holds up only itself."""
         claimed = await deliveries.claim(
             self._pool,
             lease_s=self._settings.delivery_lease_s,
@@ -106,24 +113,55 @@ class DeliveryWorker:
         attempts = [Attempt(delivery, self._start_span(delivery)) for delivery in claimed]
         try:
             await self._check_stops(attempts)
-            await asyncio.gather(*(self._attempt(a) for a in attempts if a.stop is None and not a.delivery.exhausted))
-            await self._record(attempts)
-        except Exception as error:  # the database failed: each delivery comes back after its lease
-            for attempt in attempts:
-                if attempt.change is None:
-                    attempt.span.set_attribute("trailblazer.delivery.outcome", "unrecorded")
-                    attempt.span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-            log.error(
-                "%d deliveries: outcome not recorded (%s); claimed again after their lease",
-                len(attempts),
-                type(error).__name__,
-            )
-            if isinstance(error, TRANSIENT_DB_ERRORS):
-                raise
-        finally:
-            for attempt in attempts:
-                attempt.span.end()
+        except Exception as error:  # nothing was sent: each delivery comes back after its lease
+            await self._unrecorded(attempts, error)
+            return len(claimed)
+        sending = {
+            asyncio.create_task(self._attempt(a)): a for a in attempts if a.stop is None and not a.delivery.exhausted
+        }
+        # Stopped, or out of attempts: nothing to send, recorded at once.
+        group = [a for a in attempts if a.stop is not None or a.delivery.exhausted]
+        failures: list[BaseException] = []
+        while group or sending:
+            if group:
+                failures.extend(await self._record_group(group))
+            group = []
+            if sending:
+                done, _ = await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
+                if len(done) < len(sending):  # the others may end in a moment: one transaction for all
+                    more, _ = await asyncio.wait(set(sending) - done, timeout=_LINGER_S)
+                    done |= more
+                group = [sending.pop(task) for task in done]
+        transient = [f for f in failures if isinstance(f, TRANSIENT_DB_ERRORS)]
+        if transient:
+            raise transient[0]  # the worker's loop waits for the database
         return len(claimed)
+
+    async def _record_group(self, group: Sequence[Attempt]) -> list[BaseException]:
+        """Record a group's outcomes and end their spans; the database's error, if it failed."""
+        try:
+            await self._record(group)
+        except Exception as error:
+            await self._unrecorded(group, error)
+            return [error]
+        for attempt in group:
+            attempt.span.end()
+        return []
+
+    async def _unrecorded(self, group: Sequence[Attempt], error: BaseException) -> None:
+        """The database failed: each delivery of the group comes back after its lease."""
+        for attempt in group:
+            attempt.change = None
+            attempt.span.set_attribute("trailblazer.delivery.outcome", "unrecorded")
+            attempt.span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+            attempt.span.end()
+        log.error(
+            "%d deliveries: outcome not recorded (%s); claimed again after their lease",
+            len(group),
+            type(error).__name__,
+        )
+        if not isinstance(error, TRANSIENT_DB_ERRORS):
+            log.debug("recording failed", exc_info=error)
 
     def _start_span(self, delivery: Delivery) -> Span:
         """The delivery's span, a child of the assignment's trace where it was queued."""
@@ -149,7 +187,7 @@ class DeliveryWorker:
         """A stop changes only pending deliveries; one claimed at that moment, or taken over after
         a worker died while sending it, must not go out now. Waits for the stops being recorded
         for the set's assignments (`deliveries.wait_for_stops`), then reads them: two round trips
-        for the set, and a transaction only for the stopped ones."""
+        for the set. The stopped ones are recorded with the first group, unsent."""
         async with self._pool.acquire() as connection:
             assignment_ids = [a.delivery.assignment_id for a in attempts]
             await deliveries.wait_for_stops(connection, assignment_ids)
@@ -198,7 +236,7 @@ class DeliveryWorker:
                 self._log(attempt)
 
     async def _record_once(self, attempts: Sequence[Attempt]) -> None:
-        """The set's outcomes in one transaction, under the set's assignment locks (as the stop
+        """A group's outcomes in one transaction, under its assignments' locks (as the stop
         handlers take them: a stop is either seen here or finds the delivery pending again): one
         update for all, their records, HR told of those parked, HR's records that are now due."""
         async with self._pool.acquire() as connection, connection.transaction(), outbox.gathered(connection):
