@@ -236,18 +236,6 @@ async def record_stop(connection: Connection, table: str, assignment_id: uuid.UU
     )
 
 
-async def forget_foreign_stops(connection: Connection, assignment_id: uuid.UUID, firm_id: str) -> int:
-    """Drop stops of the assignment by other firms than its own (kept while it was unknown here)."""
-    dropped: int = await connection.fetchval(
-        "WITH c AS (DELETE FROM cancellations WHERE assignment_id = $1 AND firm_id NOT IN ('', $2) RETURNING 1),"
-        " w AS (DELETE FROM consent_withdrawals WHERE assignment_id = $1 AND firm_id NOT IN ('', $2) RETURNING 1)"
-        " SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM w)",
-        assignment_id,
-        firm_id,
-    )
-    return dropped
-
-
 async def stops(connection: Connection, assignment_id: uuid.UUID) -> tuple[bool, bool]:
     """(cancelled, partner consent withdrawn) for the assignment."""
     row = await connection.fetchrow(

@@ -100,10 +100,11 @@ class Handlers:
         if await repository.locked_first_sighting(
             connection, assignment_id, consumer=CONSUMER, event_id=str(created.event_id)
         ):
-            await repository.save_assignment(connection, created)
-            if await deliveries.forget_foreign_stops(connection, assignment_id, created.firm_id):
+            dropped, known = await repository.save_assignment(connection, created)
+            if dropped:
                 log.warning("a stop of assignment %s by another firm than its own is ignored", assignment_id)
-            await self.inform_when_ready(connection, assignment_id)
+            if known is not None:  # else the match has not arrived yet; its handler will inform
+                await self.inform(connection, assignment_id, known)
 
     async def remember_match(self, connection: Connection, message: KafkaMessage) -> None:
         proposed = decode(message.body, MatchProposed)
@@ -125,20 +126,12 @@ class Handlers:
         assignment_id = match.assignment_id
         if not await repository.locked_first_sighting(connection, assignment_id, consumer=CONSUMER, event_id=event_id):
             return
-        saved, previous = await repository.save_match(connection, match)
-        if not saved:
-            return  # an older match than the one already held: nothing to tell
-        known = await repository.informing(connection, assignment_id)
-        if known is None:
-            return  # the assignment has not arrived yet; its handler will inform
+        saved, previous, known = await repository.save_match(connection, match)
+        if not saved or known is None:
+            return  # an older match than the one held (nothing to tell), or the assignment is not here yet
         if previous is not None and known.informed:
             await self.tell_what_changed(connection, assignment_id, previous, known)
         else:
-            await self.inform(connection, assignment_id, known)
-
-    async def inform_when_ready(self, connection: Connection, assignment_id: uuid.UUID) -> None:
-        known = await repository.informing(connection, assignment_id)
-        if known is not None:  # else the match has not arrived yet; its handler will inform
             await self.inform(connection, assignment_id, known)
 
     async def inform(self, connection: Connection, assignment_id: uuid.UUID, known: repository.Informing) -> None:

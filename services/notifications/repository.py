@@ -51,15 +51,63 @@ async def locked_first_sighting(
     return inserted is not None
 
 
-async def save_assignment(connection: Connection, created: AssignmentCreated) -> None:
-    await connection.execute(
-        "INSERT INTO assignments(assignment_id, firm_id, correlation_id, created) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (assignment_id) DO NOTHING",
-        created.payload.assignment.assignment_id,
+@dataclass(frozen=True)
+class Informing:
+    """What informing the stakeholders of an assignment needs, once its assignment and match are
+    both known: read in one round trip."""
+
+    firm_id: str
+    correlation_id: str
+    created: AssignmentCreatedPayload
+    match: MatchProposedPayload
+    cancelled: bool
+    withdrawn: bool  # the partner's consent
+    informed: bool  # the partner's first message is recorded
+
+
+def _stops_and_informed(firm: str) -> str:
+    """What informing needs besides the assignment and the match, for the assignment $1 of the
+    firm `firm` (an SQL expression): its stops (one by another firm never counts) and whether the
+    partner's first message is recorded."""
+    return f"""
+    EXISTS (SELECT 1 FROM cancellations x WHERE x.assignment_id = $1 AND x.firm_id IN ('', {firm})) AS cancelled,
+    EXISTS (SELECT 1 FROM consent_withdrawals x WHERE x.assignment_id = $1 AND x.firm_id IN ('', {firm})) AS withdrawn,
+    EXISTS (SELECT 1 FROM notifications n WHERE n.assignment_id = $1
+        AND n.content_kind = 'partner.support_and_match') AS informed"""
+
+
+async def save_assignment(connection: Connection, created: AssignmentCreated) -> tuple[int, Informing | None]:
+    """Remember the assignment and drop the stops of it by other firms than its own (kept while it
+    was unknown here), in one statement: (how many stops were dropped, what informing needs if its
+    match is known)."""
+    assignment_id = created.payload.assignment.assignment_id
+    row = await connection.fetchrow(
+        "WITH saved AS (INSERT INTO assignments(assignment_id, firm_id, correlation_id, created)"
+        "  VALUES ($1, $2, $3, $4) ON CONFLICT (assignment_id) DO NOTHING RETURNING 1),"
+        " c AS (DELETE FROM cancellations WHERE assignment_id = $1 AND firm_id NOT IN ('', $2) RETURNING 1),"
+        " w AS (DELETE FROM consent_withdrawals WHERE assignment_id = $1 AND firm_id NOT IN ('', $2) RETURNING 1)"
+        " SELECT EXISTS (SELECT 1 FROM saved) AS saved, (SELECT count(*) FROM c) + (SELECT count(*) FROM w) AS dropped,"
+        " (SELECT proposal FROM matches WHERE assignment_id = $1) AS proposal," + _stops_and_informed("$2"),
+        assignment_id,
         created.firm_id,
         created.correlation_id,
         json.loads(created.payload.model_dump_json()),
     )
+    assert row is not None
+    if not row["saved"]:  # known already (another event for it): the one held counts
+        return row["dropped"], await informing(connection, assignment_id)
+    if row["proposal"] is None:
+        return row["dropped"], None
+    known = Informing(
+        firm_id=created.firm_id,
+        correlation_id=created.correlation_id,
+        created=created.payload,
+        match=MatchProposedPayload.model_validate(row["proposal"]),
+        cancelled=row["cancelled"],
+        withdrawn=row["withdrawn"],
+        informed=row["informed"],
+    )
+    return row["dropped"], known
 
 
 async def firm_of(connection: Connection, assignment_id: uuid.UUID) -> str | None:
@@ -81,37 +129,38 @@ async def created_of(
     return row["firm_id"], row["correlation_id"], AssignmentCreatedPayload.model_validate(row["created"])
 
 
-async def save_match(connection: Connection, match: MatchProposedPayload) -> tuple[bool, MatchProposedPayload | None]:
-    """Keep the newest match: (saved, the match held before). Not saved if the one already held is
-    newer: `match.proposed` and `match.updated` travel on different topics, so an update may
-    overtake its proposal."""
+async def save_match(
+    connection: Connection, match: MatchProposedPayload
+) -> tuple[bool, MatchProposedPayload | None, Informing | None]:
+    """Keep the newest match, in one statement: (saved, the match held before, what informing needs
+    if the assignment is known). Not saved if the one already held is newer: `match.proposed` and
+    `match.updated` travel on different topics, so an update may overtake its proposal."""
     row = await connection.fetchrow(
         "WITH previous AS (SELECT proposal FROM matches WHERE assignment_id = $1),"
         " saved AS (INSERT INTO matches(assignment_id, proposal) VALUES ($1, $2)"
         "  ON CONFLICT (assignment_id) DO UPDATE SET proposal = EXCLUDED.proposal, received_at = now()"
         "  WHERE (matches.proposal->>'proposed_at')::timestamptz <= (EXCLUDED.proposal->>'proposed_at')::timestamptz"
         "  RETURNING 1)"
-        " SELECT EXISTS (SELECT 1 FROM saved) AS saved, (SELECT proposal FROM previous) AS previous",
+        " SELECT EXISTS (SELECT 1 FROM saved) AS saved, (SELECT proposal FROM previous) AS previous,"
+        " a.firm_id, a.correlation_id, a.created," + _stops_and_informed("a.firm_id") + " FROM (SELECT 1) AS one"
+        " LEFT JOIN assignments a ON a.assignment_id = $1",
         match.assignment_id,
         json.loads(match.model_dump_json()),
     )
     assert row is not None
     previous = None if row["previous"] is None else MatchProposedPayload.model_validate(row["previous"])
-    return bool(row["saved"]), previous
-
-
-@dataclass(frozen=True)
-class Informing:
-    """What informing the stakeholders of an assignment needs, once its assignment and match are
-    both known: read in one round trip."""
-
-    firm_id: str
-    correlation_id: str
-    created: AssignmentCreatedPayload
-    match: MatchProposedPayload
-    cancelled: bool
-    withdrawn: bool  # the partner's consent
-    informed: bool  # the partner's first message is recorded
+    if not row["saved"] or row["created"] is None:
+        return bool(row["saved"]), previous, None
+    known = Informing(
+        firm_id=row["firm_id"],
+        correlation_id=row["correlation_id"],
+        created=AssignmentCreatedPayload.model_validate(row["created"]),
+        match=match,
+        cancelled=row["cancelled"],
+        withdrawn=row["withdrawn"],
+        informed=row["informed"],
+    )
+    return True, previous, known
 
 
 async def informing(connection: Connection, assignment_id: uuid.UUID) -> Informing | None:
