@@ -55,12 +55,12 @@ class Change:
     retry_in_s: float = 0.0  # retrying: when the next attempt is due
 
 
-async def claim(pool: asyncpg.Pool, *, lease_s: float, limit: int, max_attempts: int) -> list[Delivery]:
+async def claim(connection: Connection, *, lease_s: float, limit: int, max_attempts: int) -> list[Delivery]:
     """Take due deliveries for this worker. SKIP LOCKED lets replicas claim side by side; the lease
     returns a delivery to the queue if its worker dies while sending. A claim is an attempt, but
     never beyond `max_attempts`: a delivery whose last allowed attempt was cut short (its worker
     died, its lease ran out) comes back `exhausted`, to be parked without another try."""
-    rows = await pool.fetch(
+    rows = await connection.fetch(
         """
         WITH due AS (
             SELECT delivery_id, notification_id, attempts FROM deliveries

@@ -81,22 +81,22 @@ async def queue_messages(
     suppressed: Callable[[Message], bool],
 ) -> list[tuple[Message, DeliveryChannel, DeliveryStatus]]:
     """Record the messages with a delivery per channel, in one statement, with their Kafka events
-    and duty records: (message, channel, status) of each delivery queued. A message whose
+    and duty records: (message, channel, status) of each delivery recorded. A message whose
     stakeholder already has its content (a redelivery or another replica) is left out."""
     trace_id = current_trace_id()
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     new: list[repository.NewNotification] = []
     for message in messages:
-        deliveries = []
+        by_channel = []
         for channel in channels_for(message, firm_has_webhook):
             status = DeliveryStatus.QUEUED
             if suppressed(message):
                 status = DeliveryStatus.SUPPRESSED
             elif channel is DeliveryChannel.KAFKA:
                 status = DeliveryStatus.SENT  # the outbox publishes it; see docs for what "sent" means here
-            deliveries.append(repository.NewDelivery(uuid.uuid4(), channel, status))
-        new.append(repository.NewNotification(uuid.uuid4(), message, deliveries))
+            by_channel.append(repository.NewDelivery(uuid.uuid4(), channel, status))
+        new.append(repository.NewNotification(uuid.uuid4(), message, by_channel))
     recorded = await repository.record_notifications(
         connection,
         new,

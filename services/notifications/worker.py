@@ -102,20 +102,21 @@ class DeliveryWorker:
 
         Outcomes are recorded in groups as the sends end: those that end within `_LINGER_S` of
         each other share a transaction, so a slow webhook holds up only itself."""
-        claimed = await deliveries.claim(
-            self._pool,
-            lease_s=self._settings.delivery_lease_s,
-            limit=_BATCH,
-            max_attempts=self._settings.delivery_max_attempts,
-        )
-        if not claimed:
-            return 0
-        attempts = [Attempt(delivery, self._start_span(delivery)) for delivery in claimed]
-        try:
-            await self._check_stops(attempts)
-        except Exception as error:  # nothing was sent: each delivery comes back after its lease
-            await self._unrecorded(attempts, error)
-            return len(claimed)
+        async with self._pool.acquire() as connection:
+            claimed = await deliveries.claim(
+                connection,
+                lease_s=self._settings.delivery_lease_s,
+                limit=_BATCH,
+                max_attempts=self._settings.delivery_max_attempts,
+            )
+            if not claimed:
+                return 0
+            attempts = [Attempt(delivery, self._start_span(delivery)) for delivery in claimed]
+            try:
+                await self._check_stops(connection, attempts)
+            except Exception as error:  # nothing was sent: each delivery comes back after its lease
+                await self._unrecorded(attempts, error)
+                return len(claimed)
         sending = {
             asyncio.create_task(self._attempt(a)): a for a in attempts if a.stop is None and not a.delivery.exhausted
         }
@@ -183,15 +184,15 @@ class DeliveryWorker:
             set_status_on_exception=False,
         )
 
-    async def _check_stops(self, attempts: Sequence[Attempt]) -> None:
+    async def _check_stops(self, connection: Connection, attempts: Sequence[Attempt]) -> None:
         """A stop changes only pending deliveries; one claimed at that moment, or taken over after
         a worker died while sending it, must not go out now. Waits for the stops being recorded
         for the set's assignments (`deliveries.wait_for_stops`), then reads them: two round trips
-        for the set. The stopped ones are recorded with the first group, unsent."""
-        async with self._pool.acquire() as connection:
-            assignment_ids = [a.delivery.assignment_id for a in attempts]
-            await deliveries.wait_for_stops(connection, assignment_ids)
-            stops = await deliveries.stops_of(connection, assignment_ids)
+        for the set, on the connection that claimed it. The stopped ones are recorded with the
+        first group, unsent."""
+        assignment_ids = [a.delivery.assignment_id for a in attempts]
+        await deliveries.wait_for_stops(connection, assignment_ids)
+        stops = await deliveries.stops_of(connection, assignment_ids)
         for attempt in attempts:
             attempt.stop = _stop_of(attempt.delivery, stops)
             if attempt.stop is not None:
