@@ -37,7 +37,7 @@ from shared.topics import (
 )
 
 from . import check_ins, deliveries, domain, record, repository
-from .informing import queue_message, queue_messages, report_when_settled
+from .informing import Owed, queue, queue_message, report_when_settled
 from .settings import NotificationSettings
 from .worker import DeliveryWorker
 
@@ -138,16 +138,20 @@ class Handlers:
         """The partner's and the employee's first messages, in one statement."""
         if known.cancelled:
             return
-        queued = await queue_messages(
-            connection,
-            assignment_id=assignment_id,
-            firm_id=known.firm_id,
-            correlation_id=known.correlation_id,
-            messages=domain.duty_of_information(known.created.assignment, known.match),
-            at=utc_now(),
-            firm_has_webhook=self._has_webhook(known.firm_id),
-            suppressed=lambda message: known.withdrawn and message.stakeholder is Stakeholder.PARTNER,
-        )
+        at, webhook = utc_now(), self._has_webhook(known.firm_id)
+        owed = [
+            Owed(
+                assignment_id,
+                known.firm_id,
+                known.correlation_id,
+                message,
+                at,
+                webhook,
+                suppressed=known.withdrawn and message.stakeholder is Stakeholder.PARTNER,
+            )
+            for message in domain.duty_of_information(known.created.assignment, known.match)
+        ]
+        queued = await queue(connection, owed)
         # A delivery queued now is not settled: HR's record waits for the worker. Only if nothing
         # was left to send (suppressed, or queued before) could it be due already.
         if not any(status is DeliveryStatus.QUEUED for _, _, status in queued):

@@ -196,56 +196,54 @@ class NewDelivery:
 @dataclass(frozen=True)
 class NewNotification:
     notification_id: uuid.UUID
+    assignment_id: uuid.UUID
+    firm_id: str
     message: Message
+    trace_id: str | None
+    traceparent: str | None  # where it was queued: its deliveries' spans join that trace
+    at: datetime
     deliveries: list[NewDelivery]
 
 
 async def record_notifications(
-    connection: Connection,
-    notifications: Sequence[NewNotification],
-    *,
-    assignment_id: uuid.UUID,
-    firm_id: str,
-    trace_id: str | None,
-    traceparent: str | None,
-    at: datetime,
+    connection: Connection, notifications: Sequence[NewNotification]
 ) -> dict[uuid.UUID, datetime]:
-    """Record the notifications with their deliveries, in one statement (and wake the worker if
-    one is queued): delivery id → queued_at of those recorded. A notification whose stakeholder
-    already has its content (a redelivery, another replica) is skipped with its deliveries."""
+    """Record the notifications (of one assignment or several) with their deliveries, in one
+    statement, and wake the worker if one is queued: delivery id → queued_at of those recorded. A
+    notification whose stakeholder already has its content (a redelivery, another replica) is
+    skipped with its deliveries."""
     rows = [(n, d) for n in notifications for d in n.deliveries]
     recorded = await connection.fetch(
         """
         WITH n AS (
             INSERT INTO notifications(notification_id, assignment_id, firm_id, stakeholder, channel,
                 content_kind, language, recipient, subject, body, trace_id, notified_at, html)
-            SELECT r.notification_id, $1, $2, r.stakeholder, r.channel, r.content_kind, r.language, r.recipient,
-                r.subject, r.body, $3, $4, r.html
-            FROM unnest($5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
-                $12::text[], $13::text[]) WITH ORDINALITY
-                AS r(notification_id, stakeholder, channel, content_kind, language, recipient, subject, body, html, i)
+            SELECT r.notification_id, r.assignment_id, r.firm_id, r.stakeholder, r.channel, r.content_kind,
+                r.language, r.recipient, r.subject, r.body, r.trace_id, r.notified_at, r.html
+            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::text[]) WITH ORDINALITY
+                AS r(notification_id, assignment_id, firm_id, stakeholder, channel, content_kind, language,
+                    recipient, subject, body, trace_id, notified_at, html, i)
             ORDER BY r.i
             ON CONFLICT (assignment_id, stakeholder, content_kind) DO NOTHING
-            RETURNING notification_id
+            RETURNING notification_id, assignment_id, firm_id, stakeholder, content_kind, trace_id
         ), d AS (
             INSERT INTO deliveries(delivery_id, notification_id, assignment_id, firm_id, stakeholder, content_kind,
                 channel, status, trace_id, traceparent, sent_at)
-            SELECT q.delivery_id, q.notification_id, $1, $2, q.stakeholder, q.content_kind, q.channel, q.status, $3,
-                $14, CASE WHEN q.status = 'sent' THEN now() END
-            FROM unnest($15::uuid[], $16::uuid[], $17::text[], $18::text[], $19::text[], $20::text[]) WITH ORDINALITY
-                AS q(delivery_id, notification_id, stakeholder, content_kind, channel, status, i)
+            SELECT q.delivery_id, n.notification_id, n.assignment_id, n.firm_id, n.stakeholder, n.content_kind,
+                q.channel, q.status, n.trace_id, q.traceparent, CASE WHEN q.status = 'sent' THEN now() END
+            FROM unnest($14::uuid[], $15::uuid[], $16::text[], $17::text[], $18::text[]) WITH ORDINALITY
+                AS q(delivery_id, notification_id, channel, status, traceparent, i)
             JOIN n USING (notification_id)
             ORDER BY q.i
             RETURNING delivery_id, status, queued_at
         )
         SELECT d.delivery_id, d.queued_at, w.woken
-        FROM d, (SELECT CASE WHEN bool_or(status = 'queued') THEN pg_notify($21, '') END AS woken FROM d) AS w
+        FROM d, (SELECT CASE WHEN bool_or(status = 'queued') THEN pg_notify($19, '') END AS woken FROM d) AS w
         """,
-        assignment_id,
-        firm_id,
-        trace_id,
-        at,
         [n.notification_id for n in notifications],
+        [n.assignment_id for n in notifications],
+        [n.firm_id for n in notifications],
         [n.message.stakeholder.value for n in notifications],
         [n.message.channel.value for n in notifications],
         [n.message.content_kind for n in notifications],
@@ -253,14 +251,14 @@ async def record_notifications(
         [n.message.recipient for n in notifications],
         [n.message.subject for n in notifications],
         [n.message.body for n in notifications],
+        [n.trace_id for n in notifications],
+        [n.at for n in notifications],
         [n.message.html for n in notifications],
-        traceparent,
         [d.delivery_id for _, d in rows],
         [n.notification_id for n, _ in rows],
-        [n.message.stakeholder.value for n, _ in rows],
-        [n.message.content_kind for n, _ in rows],
         [d.channel.value for _, d in rows],
         [d.status.value for _, d in rows],
+        [n.traceparent for n, _ in rows],
         WAKE_CHANNEL,
     )
     return {row["delivery_id"]: row["queued_at"] for row in recorded}
