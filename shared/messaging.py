@@ -2,12 +2,15 @@
 consume loop that separates transient failures (retry, then hand back to Kafka) from permanent
 ones (dead-letter and move on, so one bad record never blocks a partition).
 
-Delivery is at-least-once. Subscribers use `AckPolicy.NACK_ON_ERROR` (auto-commit off). In
-FastStream 0.6.7 `ack()` commits the consumer's current position of every assigned partition,
-which is safe here because records are handled one at a time, in order: whatever the consumer
-has handed out has been handled by the time the next ack commits. `nack()` seeks the partition
-back to the failed record, so it and everything after it on that partition is fetched again:
-order within a key holds.
+Delivery is at-least-once. Subscribers take the records that have arrived in batches (up to
+`consume_batch_records`), handle them in order in one database transaction, and commit the
+offsets once (`AckPolicy.NACK_ON_ERROR`, auto-commit off; in FastStream 0.6.7 `ack()` commits
+the consumer's position of every assigned partition, which after a batch is exactly past it).
+A record that fails rolls the batch back, and the batch is handled again one record at a time,
+each in its own transaction, so the failing record alone is retried or dead-lettered and its
+neighbours commit. When a batch is handed back to Kafka (a database outage, a halted handler),
+every partition in it is rewound to its first record in the batch: each effect records its
+event in the inbox, so what had committed is skipped, and order within a key holds.
 """
 
 import asyncio
@@ -15,14 +18,19 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import asyncpg
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.structs import RecordMetadata
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
-from faststream.kafka.opentelemetry.provider import KafkaTelemetrySettingsProvider
+from faststream.kafka.opentelemetry.provider import (
+    BatchKafkaTelemetrySettingsProvider,
+    KafkaTelemetrySettingsProvider,
+)
+from faststream.kafka.parser import AioKafkaParser
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.kafka.response import KafkaPublishCommand
 from faststream.message import StreamMessage
@@ -37,7 +45,7 @@ from .db import TRANSIENT_DB_ERRORS, Connection
 from .inbox import first_sighting
 from .kafka_security import KafkaSecurity
 from .settings import ServiceSettings
-from .telemetry import DB, span
+from .telemetry import DB, record_span, span
 from .topics import DEAD_LETTER, firm_of_topic
 
 log = logging.getLogger(__name__)
@@ -68,7 +76,12 @@ class TextKeyTelemetryMiddleware(TelemetryMiddleware[KafkaPublishCommand]):
     """FastStream's Kafka telemetry middleware, with the record key as text."""
 
     def __init__(self, *, tracer_provider: TracerProvider) -> None:
-        super().__init__(settings_provider_factory=lambda _message: _TextKeys(), tracer_provider=tracer_provider)
+        super().__init__(settings_provider_factory=_telemetry_settings, tracer_provider=tracer_provider)
+
+
+def _telemetry_settings(raw: Any) -> KafkaTelemetrySettingsProvider | BatchKafkaTelemetrySettingsProvider:
+    # A batch's span names no key (it has many); each record's own span is `<consumer>.handle`.
+    return BatchKafkaTelemetrySettingsProvider() if isinstance(raw, Sequence) else _TextKeys()
 
 
 def create_broker(settings: ServiceSettings, service_name: str, tracer_provider: TracerProvider) -> KafkaBroker:
@@ -96,14 +109,34 @@ def create_broker(settings: ServiceSettings, service_name: str, tracer_provider:
     )
 
 
-async def parse_leniently(record: Any, original: Parse) -> StreamMessage[Any]:
+async def parse_leniently(raw: Any, original: Parse) -> StreamMessage[Any]:
     """FastStream decodes every header value as strict UTF-8; one bad header byte (or a null
-    value) would fail parsing before our handler runs, and the record would be skipped without
-    an answer. Parse a copy with readable headers, keep the original for the dead letter."""
-    readable = [(name, (value or b"").decode("utf-8", "replace").encode()) for name, value in record.headers or ()]
-    message = await original(dataclasses.replace(record, headers=readable))
-    message.raw_message = record
+    value) would fail parsing before our handler runs, and the batch would be skipped without an
+    answer. Parse copies with readable headers, keep the originals for the dead letter."""
+    copies = tuple(_readable(record) for record in raw) if isinstance(raw, tuple) else _readable(raw)
+    message = await original(copies)
+    message.raw_message = raw
     return message
+
+
+def _readable(record: ConsumerRecord[Any, Any]) -> ConsumerRecord[Any, Any]:
+    headers = [(name, (value or b"").decode("utf-8", "replace").encode()) for name, value in record.headers or ()]
+    return dataclasses.replace(record, headers=headers)
+
+
+_RECORD_PARSER = AioKafkaParser(msg_class=KafkaMessage, regex=None)
+
+
+async def one_by_one(batch: KafkaMessage) -> list[KafkaMessage]:
+    """A batch's records as messages of their own, in the order consumed (per partition, the
+    partition's order), each with its original record as `raw_message`."""
+    records: tuple[ConsumerRecord[Any, Any], ...] = batch.raw_message
+    messages = []
+    for record in records:
+        message = await _RECORD_PARSER.parse_message(_readable(record))
+        message.raw_message = record
+        messages.append(message)
+    return messages  # type: ignore[return-value]
 
 
 async def keep_raw_body(message: StreamMessage[Any]) -> Any:
@@ -199,39 +232,130 @@ class Consumer:
         self._attempts = max(1, settings.unexpected_error_attempts)
         self._first_delay_s = settings.unexpected_error_backoff_s
         self._halt_after = settings.halt_after_failures
+        self._batch_records = settings.consume_batch_records
+        self._batch_wait_ms = settings.consume_batch_wait_ms
         # Per handler: records in a row that ended dead-lettered for an unexpected error.
         self._failures_in_a_row: dict[Effect, int] = {}
         self._halted_pauses: dict[Effect, Iterator[float]] = {}
 
     def subscribe(self, broker: KafkaBroker, topic: str, effect: Effect, *, group_id: str) -> None:
         """Consume `topic` with the delivery policy every service shares: from the earliest offset
-        for a new group, one record at a time, the offset committed only after the effect's
-        transaction (`NACK_ON_ERROR` instead of auto-commit)."""
-
-        @broker.subscriber(topic, group_id=group_id, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR)
-        async def on_record(message: KafkaMessage) -> None:
-            await self.run(message, effect)
+        for a new group, in batches, the offsets committed only after the batch's transaction
+        (`NACK_ON_ERROR` instead of auto-commit)."""
+        self._subscribe(broker, effect, topic, group_id=group_id)
 
     def subscribe_pattern(self, broker: KafkaBroker, pattern: str, effect: Effect, *, group_id: str) -> None:
         """Consume every topic that matches `pattern` (every firm's or provider's topics of some
         events: `shared.topics.firm_pattern`), with the same delivery policy. A tenant onboarded
         while the service runs is found at the next metadata refresh (`kafka_metadata_max_age_s`);
         its first records are already waiting then, hence the earliest offset."""
+        self._subscribe(broker, effect, pattern=pattern, group_id=group_id)
 
+    def _subscribe(
+        self, broker: KafkaBroker, effect: Effect, *topics: str, pattern: str | None = None, group_id: str
+    ) -> None:
         @broker.subscriber(
-            pattern=pattern, group_id=group_id, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR
+            *topics,
+            pattern=pattern,
+            group_id=group_id,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            batch=True,
+            max_records=self._batch_records,
+            batch_timeout_ms=self._batch_wait_ms,
         )
-        async def on_record(message: KafkaMessage) -> None:
-            await self.run(message, effect)
+        async def on_batch(batch: KafkaMessage) -> None:
+            await self.run_batch(batch, effect)
 
-    async def run(self, message: KafkaMessage, effect: Effect) -> None:
-        topic = message.raw_message.topic  # type: ignore[union-attr]
+    async def run_batch(self, batch: KafkaMessage, effect: Effect) -> None:
+        """Handle a batch in one transaction; if a record in it fails, one record at a time. A
+        record handed back to Kafka (an outage outlasting the retry budget, a halted handler) is
+        consumed again with everything after it: the partitions are rewound to the first record
+        not handled, and the subscriber's ack then commits exactly what was."""
+        messages = await one_by_one(batch)
+        metrics.CONSUMED_BATCH.labels(self.name).observe(len(messages))
+        consumer: Any = batch.consumer
+        pending = messages
+        try:
+            failed = await self._together(messages, effect) if len(messages) > 1 else messages[0]
+            if failed is None:
+                return
+            for index, message in enumerate(messages):
+                pending = messages[index:]
+                # The batch's try counts as the failing record's first attempt.
+                await self.run(message, effect, tried=1 if message is failed and len(messages) > 1 else 0)
+        except Exception as error:
+            _rewind(consumer, pending)
+            log.warning(
+                "%s hands %d records back to Kafka from %s (%s)",
+                self.name, len(pending), _position(pending[0]), type(error).__name__,
+            )  # fmt: skip
+        except BaseException:
+            _rewind(consumer, pending)
+            raise
+
+    async def _together(self, messages: list[KafkaMessage], effect: Effect) -> KafkaMessage | None:
+        """The batch's effects in order in one transaction, their outbox records in one write.
+        None once committed; the record that failed, with nothing committed, if one failed for
+        any reason but a database outage (which is retried, then raised)."""
+        timer = metrics.Timer()
+        failed: list[tuple[KafkaMessage, Exception]] = []
+
+        async def in_transaction() -> None:
+            failed.clear()
+            async with self._pool.acquire() as connection:
+                transaction = connection.transaction()
+                await transaction.start()
+                try:
+                    async with outbox.gathered(connection):
+                        for message in messages:
+                            with record_span(f"{self.name}.handle", message.headers, batch=len(messages)):
+                                try:
+                                    await effect(connection, message)
+                                except TRANSIENT_DB_ERRORS:
+                                    raise
+                                except Exception as error:
+                                    failed.append((message, error))
+                                    raise
+                except BaseException:
+                    with contextlib.suppress(Exception):  # the effect's error is the one to tell
+                        await transaction.rollback()
+                    raise
+                with span("db.commit", **DB):
+                    await transaction.commit()
+
+        try:
+            await retry_transient(in_transaction, budget_s=self._budget_s)
+        except TRANSIENT_DB_ERRORS:
+            for message in messages:
+                metrics.HANDLER_ERRORS.labels(self.name, _topic(message), "transient").inc()
+            raise
+        except Exception as error:
+            # The record that failed, or, if writing the batch's outbox records failed, the first.
+            message, error = failed[0] if failed else (messages[0], error)
+            metrics.BATCH_FALLBACKS.labels(self.name).inc()
+            # Type only: an exception's text may quote personal data from the record.
+            log.warning(
+                "%s: %s at %s in a batch of %d; handling the batch one record at a time",
+                self.name, type(error).__name__, _position(message), len(messages),
+            )  # fmt: skip
+            return message
+        self._recovered(effect)
+        share = timer.elapsed / len(messages)
+        for message in messages:
+            metrics.HANDLED.labels(self.name, _topic(message), "ok").observe(share)
+        return None
+
+    async def run(self, message: KafkaMessage, effect: Effect, *, tried: int = 0) -> None:
+        """One record in its own transaction, under the failure policy; raises when the record is
+        to be handed back to Kafka (an outage outlasting the budget, a halted handler)."""
+        topic = _topic(message)
         timer = metrics.Timer()
 
         async def in_transaction() -> None:
             # Spans: `<consumer>.handle` over the whole transaction, its repository operations,
             # then `commit`; so a trace shows where a handler's time goes.
-            with span(f"{self.name}.handle", **{"trailblazer.attempt": attempt}):
+            with record_span(f"{self.name}.handle", message.headers, attempt=attempt):
                 async with contextlib.AsyncExitStack() as stack:
                     with span("db.begin", **DB):  # a connection from the pool, the transaction opened
                         connection = await stack.enter_async_context(self._pool.acquire())
@@ -249,7 +373,7 @@ class Consumer:
                         await transaction.commit()
 
         delays = backoff_delays(self._first_delay_s, cap_s=30.0)
-        attempt = 0
+        attempt = tried
         while True:
             attempt += 1
             try:
@@ -321,6 +445,23 @@ class Consumer:
             # A redelivery after a crash must not dead-letter the same record twice.
             if await first_sighting(connection, consumer=self.name, event_id=f"dead-letter:{origin.record_id}"):
                 await add_dead_letter(connection, message, consumer=self.name, reason=reason)
+
+
+def _rewind(consumer: Any, pending: list[KafkaMessage]) -> None:
+    """Seek each partition with records not handled back to the first of them."""
+    first: dict[TopicPartition, int] = {}
+    for message in pending:
+        raw: Any = message.raw_message
+        first.setdefault(TopicPartition(raw.topic, raw.partition), raw.offset)
+    for partition, offset in first.items():
+        # A partition revoked meanwhile is another consumer's now; it resumes from the commit.
+        with contextlib.suppress(Exception):
+            consumer.seek(partition, offset)
+
+
+def _topic(message: KafkaMessage) -> str:
+    raw: Any = message.raw_message
+    return str(raw.topic)
 
 
 def _position(message: KafkaMessage) -> str:

@@ -37,6 +37,19 @@ DEAD_LETTERS = Counter(
     ["consumer", "topic", "reason"],
     registry=REGISTRY,
 )
+CONSUMED_BATCH = Histogram(
+    "trailblazer_consumer_batch_records",
+    "Records a consumer handled together in one transaction and one offset commit",
+    ["consumer"],
+    buckets=(1, 2, 5, 10, 25, 50, 100, 200, 500),
+    registry=REGISTRY,
+)
+BATCH_FALLBACKS = Counter(
+    "trailblazer_consumer_batch_fallbacks_total",
+    "Batches handled again one record at a time because a record in them failed",
+    ["consumer"],
+    registry=REGISTRY,
+)
 CONSUMER_HALTED = Gauge(
     "trailblazer_consumer_halted",
     "1 while a consumer holds its records back because several in a row failed unexpectedly "

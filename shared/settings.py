@@ -51,6 +51,12 @@ class ServiceSettings(BaseSettings):
     # a 9 KB `match.proposed` alone in its request; a relay batch goes out in a few requests instead.
     kafka_linger_ms: int = Field(default=5, ge=0)
     kafka_max_batch_bytes: int = Field(default=512 * 1024, ge=16 * 1024)
+    # Consumers take what has arrived, up to this many records, and handle them in one transaction
+    # with one offset commit (1: one record at a time). A consumer with nothing to do looks again
+    # after the wait below, twice (FastStream sleeps as long after an empty fetch): the longest a
+    # record waits on an idle consumer.
+    consume_batch_records: int = Field(default=200, ge=1)
+    consume_batch_wait_ms: int = Field(default=20, ge=1)
     database_url: str = Field(default="postgresql://postgres@127.0.0.1:15432/postgres", repr=False)
     health_host: str = "127.0.0.1"
     health_port: int = 8100

@@ -9,13 +9,13 @@ import contextlib
 import functools
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Any, TypeVar, cast
 
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -98,6 +98,18 @@ def span(name: str, **attributes: str | int | float | bool) -> AbstractContextMa
     if not _in_a_trace():
         return contextlib.nullcontext(trace.INVALID_SPAN)
     return _tracer.start_as_current_span(name, attributes=attributes)
+
+
+def record_span(name: str, carrier: Mapping[str, str], **trailblazer: int) -> AbstractContextManager[trace.Span]:
+    """The span of handling one consumed record, in the record's own trace: a child of the
+    context its headers carry, or the root of a new trace if they carry none (a firm's request).
+    Records handled together in a batch so each stay in their own assignment's trace."""
+    return _tracer.start_as_current_span(
+        name,
+        context=propagate.extract(carrier),
+        kind=trace.SpanKind.CONSUMER,
+        attributes={f"trailblazer.{key}": value for key, value in trailblazer.items()},
+    )
 
 
 # On the spans of database work, so a trace viewer can filter them as the SQL spans were.

@@ -65,7 +65,14 @@ class TopicReader:
     async def __aexit__(self, *_: object) -> None:
         if self._task:
             self._task.cancel()
-        await self._consumer.stop()
+        try:
+            await self._consumer.stop()
+        except asyncio.CancelledError:
+            # aiokafka's stop() re-raises the cancellation of a fetch that had just timed out (a
+            # slow broker on a loaded machine); only a cancellation of this task is ours to pass on.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
 
     async def _collect(self) -> None:
         async for record in self._consumer:

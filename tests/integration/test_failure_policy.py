@@ -8,7 +8,8 @@
   them halts the handler instead of dead-lettering its whole topic, until a record succeeds.
 
 The relay and the consumer here are the services' own classes, on a database of the test's own
-(the services' relays hold their databases' relay locks) and topics of its own.
+(the services' relays hold their databases' relay locks) and topics of its own. Consumers take
+records in batches: a batch commits together, and a poison record in it fails alone.
 """
 
 import asyncio
@@ -28,10 +29,13 @@ from deploy.local.config import StackConfig
 from deploy.local.topic_reader import TopicReader
 from shared import dead_letter, metrics, outbox
 from shared.db import SHARED_MIGRATIONS, Connection, apply_migrations, create_pool
+from shared.inbox import first_sighting
 from shared.messaging import Consumer, create_broker, publish_record
 from shared.ops import outbox as outbox_ops
 from shared.settings import ServiceSettings
 from shared.topics import DEAD_LETTER
+
+from .polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -230,3 +234,84 @@ async def _until(condition: Any, timeout_s: float) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.1)
+
+
+async def test_a_batch_commits_together_and_a_poison_record_in_it_is_dead_lettered_alone(
+    local_stack: StackConfig, database: str
+) -> None:
+    """Records waiting when the consumer starts arrive as batches: each handled once, in order per
+    key, one poison record dead-lettered alone while its neighbours commit, offsets committed."""
+    topic = await _topic(local_stack, partitions=3)
+    settings = _settings(local_stack, database, unexpected_error_attempts=2, unexpected_error_backoff_s=0.05)
+    pool = await create_pool(database, size=4)
+    async with pool.acquire() as connection:
+        await connection.execute("CREATE TABLE handled (id bigserial PRIMARY KEY, key text, seq int)")
+    keys = [f"k{n}" for n in range(6)]
+    bodies = [(key, f"{key}-{seq}".encode()) for seq in range(20) for key in keys]
+    bodies.insert(61, ("k1", b"poison"))
+
+    async def effect(connection: Connection, message: KafkaMessage) -> None:
+        body = bytes(message.body)
+        if not await first_sighting(connection, consumer="batch-test", event_id=body.decode()):
+            return
+        if body == b"poison":
+            raise RuntimeError("a record the code cannot handle")
+        key, seq = body.decode().split("-")
+        await connection.execute("INSERT INTO handled(key, seq) VALUES ($1, $2)", key, int(seq))
+        await _add(connection, f"{topic}.out", key, body)  # an outbox record per record
+
+    group = f"policy-{uuid.uuid4().hex[:6]}"
+    producer = AIOKafkaProducer(
+        bootstrap_servers=local_stack.kafka_bootstrap, **kafka_access.client_options(local_stack)
+    )
+    await producer.start()
+    try:
+        for key, body in bodies:
+            await producer.send(topic, value=body, key=key.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+    batches_before = _value("trailblazer_consumer_batch_records_count", consumer="batch-test")
+    fallbacks_before = _value("trailblazer_consumer_batch_fallbacks_total", consumer="batch-test")
+    consumer = Consumer("batch-test", pool, settings)
+    broker: KafkaBroker = create_broker(settings, "policy-test", TracerProvider())
+    consumer.subscribe(broker, topic, effect, group_id=group)
+    await broker.start()
+    try:
+
+        async def all_handled() -> bool:
+            async with pool.acquire() as connection:
+                return bool(await connection.fetchval("SELECT count(*) FROM handled") == 120)
+
+        await eventually(all_handled, "all 120 good records handled", timeout_s=60)
+        async with pool.acquire() as connection:
+            rows = await connection.fetch("SELECT key, seq FROM handled ORDER BY id")
+            letters = await connection.fetch(
+                "SELECT key, payload, headers->>'dead_letter.reason' AS reason FROM outbox WHERE topic = $1",
+                DEAD_LETTER,
+            )
+            relayed = await connection.fetchval("SELECT count(*) FROM outbox WHERE topic = $1", f"{topic}.out")
+        for key in keys:
+            assert [row["seq"] for row in rows if row["key"] == key] == list(range(20)), f"order of {key}"
+        assert [(bytes(row["key"]), bytes(row["payload"])) for row in letters] == [(b"k1", b"poison")]
+        assert letters[0]["reason"].startswith("unexpected: RuntimeError")
+        assert relayed == 120, "each good record's outbox record once, none of the rolled-back batch twice"
+        batches = _value("trailblazer_consumer_batch_records_count", consumer="batch-test") - batches_before
+        assert batches < 121, "the waiting records arrived in batches"
+        assert _value("trailblazer_consumer_batch_fallbacks_total", consumer="batch-test") - fallbacks_before == 1
+
+        async def committed() -> bool:
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=local_stack.kafka_bootstrap, **kafka_access.client_options(local_stack)
+            )
+            await admin.start()
+            try:
+                offsets = await admin.list_consumer_group_offsets(group)
+            finally:
+                await admin.close()
+            return bool(sum(meta.offset for meta in offsets.values()) == len(bodies))
+
+        await eventually(committed, "the group's offsets past every record")
+    finally:
+        await broker.stop()
+        await pool.close()
