@@ -238,11 +238,12 @@ class Consumer:
         self._failures_in_a_row: dict[Effect, int] = {}
         self._halted_pauses: dict[Effect, Iterator[float]] = {}
 
-    def subscribe(self, broker: KafkaBroker, topic: str, effect: Effect, *, group_id: str) -> None:
-        """Consume `topic` with the delivery policy every service shares: from the earliest offset
-        for a new group, in batches, the offsets committed only after the batch's transaction
-        (`NACK_ON_ERROR` instead of auto-commit)."""
-        self._subscribe(broker, effect, topic, group_id=group_id)
+    def subscribe(self, broker: KafkaBroker, topic: str | tuple[str, ...], effect: Effect, *, group_id: str) -> None:
+        """Consume `topic` (or several topics with one consumer: each consumer that joins a group
+        rebalances all of it) with the delivery policy every service shares: from the earliest
+        offset for a new group, in batches, the offsets committed only after the batch's
+        transaction (`NACK_ON_ERROR` instead of auto-commit)."""
+        self._subscribe(broker, effect, *((topic,) if isinstance(topic, str) else topic), group_id=group_id)
 
     def subscribe_pattern(self, broker: KafkaBroker, pattern: str, effect: Effect, *, group_id: str) -> None:
         """Consume every topic that matches `pattern` (every firm's or provider's topics of some

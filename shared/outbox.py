@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +63,8 @@ class _Gathering:
     connection: Connection
     rows: list[tuple[str, str, bytes, bytes, str]] = field(default_factory=list)  # event_id .. headers (JSON)
     open: bool = True
+    # Snapshots of which only the latest counts, made once at the end of the outermost block.
+    latest: dict[Hashable, Callable[[], Awaitable[None]]] = field(default_factory=dict)
 
 
 _gathering: ContextVar[_Gathering | None] = ContextVar("outbox_gathering", default=None)
@@ -81,17 +83,35 @@ async def gathered(connection: Connection) -> AsyncIterator[None]:
     (`async with connection.transaction(), outbox.gathered(connection):`): records added in a
     savepoint without one would be written even if the savepoint rolled back."""
     enclosing = _gathering.get()
+    nested = enclosing is not None and enclosing.open and enclosing.connection is connection
     gathering = _Gathering(connection)
     token = _gathering.set(gathering)
     try:
         yield
+        while not nested and gathering.latest:  # their records join this block's, in order
+            await gathering.latest.pop(next(iter(gathering.latest)))()
     finally:
         gathering.open = False
         _gathering.reset(token)
-    if enclosing is not None and enclosing.open and enclosing.connection is connection:
+    if nested:
+        assert enclosing is not None
         enclosing.rows.extend(gathering.rows)
+        enclosing.latest.update(gathering.latest)
     else:
         await _write(connection, gathering.rows)
+
+
+async def add_latest(connection: Connection, key: Hashable, make: Callable[[], Awaitable[None]]) -> None:
+    """For records of which only the newest matters (a snapshot on a compacted topic): inside a
+    `gathered` block, `make` (which adds the records) runs once per `key` when the outermost
+    block ends, the last one given; a batch of events about one provider makes one scorecard,
+    not one per event. Outside a block, at once."""
+    gathering = _gathering.get()
+    if gathering is not None and gathering.open and gathering.connection is connection:
+        gathering.latest.pop(key, None)  # kept in the order of the last request
+        gathering.latest[key] = make
+        return
+    await make()
 
 
 async def add_raw(

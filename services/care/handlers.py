@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from opentelemetry import propagate
 
@@ -114,11 +113,8 @@ def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings)
     # One consumer for the platform's topics and one for the firms' (a subscription is either
     # topics or a pattern): every consumer of a group that joins rebalances the whole group, and a
     # start (or a restart after a crash) with one per topic took a minute.
-    @broker.subscriber(*internal, group_id=GROUP, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR)
-    async def on_platform_record(message: KafkaMessage) -> None:
-        await consumer.run(message, by_topic)
-
-    _subscribe_pattern(broker, consumer, firm_pattern(*lifecycle), by_event, GROUP)
+    consumer.subscribe(broker, tuple(internal), by_topic, group_id=GROUP)
+    consumer.subscribe_pattern(broker, firm_pattern(*lifecycle), by_event, group_id=GROUP)
 
     for event, model, firm_effect in (
         (FirmEvent.CARE_PULSE_GIVEN, PulseGiven, handlers.pulse),
@@ -127,20 +123,10 @@ def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings)
         (FirmEvent.CARE_ESCALATION_CLOSED, EscalationClosed, handlers.close_escalation),
         (FirmEvent.CARE_PERMIT_CLARIFIED, PermitClarified, handlers.permit_clarified),
     ):
-        _subscribe_pattern(broker, consumer, firm_pattern(event), _firm_event(model, firm_effect), FIRM_GROUP)
-    _subscribe_pattern(
-        broker, consumer, provider_pattern(ProviderEvent.CATALOG_COACHES), handlers.on_coach, CATALOG_GROUP
+        consumer.subscribe_pattern(broker, firm_pattern(event), _firm_event(model, firm_effect), group_id=FIRM_GROUP)
+    consumer.subscribe_pattern(
+        broker, provider_pattern(ProviderEvent.CATALOG_COACHES), handlers.on_coach, group_id=CATALOG_GROUP
     )
-
-
-def _subscribe_pattern(broker: KafkaBroker, consumer: Consumer, pattern: str, effect: Effect, group_id: str) -> None:
-    """Every tenant's topic for one event, with the delivery policy of `Consumer.subscribe`."""
-
-    @broker.subscriber(
-        pattern=pattern, group_id=group_id, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR
-    )
-    async def on_record(message: KafkaMessage) -> None:
-        await consumer.run(message, effect)
 
 
 def trace_headers() -> dict[str, str]:

@@ -1,6 +1,7 @@
 """SQL of the deliveries table: queueing, claiming with FOR UPDATE SKIP LOCKED, outcomes, stops."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -9,7 +10,7 @@ import asyncpg
 from shared.contracts import DeliveryChannel, DeliveryStatus, Stakeholder
 from shared.db import Connection
 
-from .domain import EMPLOYEE_CONTENT, PARTNER_CONTENT, Outcome
+from .domain import EMPLOYEE_CONTENT, HR_RECORD, PARTNER_CONTENT, Outcome
 
 WAKE_CHANNEL = "deliveries"
 _PENDING = ("queued", "retrying")
@@ -39,66 +40,42 @@ class Delivery:
     traceparent: str | None = None
     # Its last allowed attempt was cut short: park it, do not send again.
     exhausted: bool = False
+    correlation_id: str | None = None  # the firm's reference, for the records
+    queued_at: datetime | None = None
 
 
-async def queue(
-    connection: Connection,
-    *,
-    notification_id: uuid.UUID,
-    assignment_id: uuid.UUID,
-    firm_id: str,
-    stakeholder: Stakeholder,
-    content_kind: str,
-    channel: DeliveryChannel,
-    status: DeliveryStatus,
-    trace_id: str | None,
-    traceparent: str | None = None,
-) -> uuid.UUID | None:
-    """Insert one delivery; None if this notification already has this channel."""
-    delivery_id = uuid.uuid4()
-    sent = "now()" if status is DeliveryStatus.SENT else "NULL"
-    inserted = await connection.fetchval(
-        "INSERT INTO deliveries(delivery_id, notification_id, assignment_id, firm_id, stakeholder, content_kind,"
-        f" channel, status, trace_id, traceparent, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, {sent})"
-        " ON CONFLICT (notification_id, channel) DO NOTHING RETURNING 1",
-        delivery_id,
-        notification_id,
-        assignment_id,
-        firm_id,
-        stakeholder.value,
-        content_kind,
-        channel.value,
-        status.value,
-        trace_id,
-        traceparent,
-    )
-    if inserted is None:
-        return None
-    if status is DeliveryStatus.QUEUED:
-        await connection.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
-    return delivery_id
+@dataclass(frozen=True)
+class Change:
+    """A claimed delivery's new status after its attempt (or instead of it)."""
+
+    delivery_id: uuid.UUID
+    status: DeliveryStatus
+    error: str | None = None
+    message_id: str | None = None  # sent e-mails: the Message-ID it went out with
+    retry_in_s: float = 0.0  # retrying: when the next attempt is due
 
 
-async def claim(pool: asyncpg.Pool, *, lease_s: float, limit: int, max_attempts: int) -> list[Delivery]:
+async def claim(connection: Connection, *, lease_s: float, limit: int, max_attempts: int) -> list[Delivery]:
     """Take due deliveries for this worker. SKIP LOCKED lets replicas claim side by side; the lease
     returns a delivery to the queue if its worker dies while sending. A claim is an attempt, but
     never beyond `max_attempts`: a delivery whose last allowed attempt was cut short (its worker
     died, its lease ran out) comes back `exhausted`, to be parked without another try."""
-    rows = await pool.fetch(
+    rows = await connection.fetch(
         """
         WITH due AS (
-            SELECT delivery_id, attempts FROM deliveries
+            SELECT delivery_id, notification_id, attempts FROM deliveries
             WHERE ((status IN ('queued', 'retrying') AND next_attempt_at <= now())
                    OR (status = 'sending' AND claimed_until < now()))
             ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
         UPDATE deliveries d SET status = 'sending', updated_at = now(),
             attempts = CASE WHEN due.attempts < $3 THEN due.attempts + 1 ELSE due.attempts END,
             claimed_until = now() + make_interval(secs => $1)
-        FROM due, notifications n
-        WHERE d.delivery_id = due.delivery_id AND n.notification_id = d.notification_id
+        FROM due JOIN notifications n ON n.notification_id = due.notification_id
+            LEFT JOIN assignments a ON a.assignment_id = n.assignment_id
+        WHERE d.delivery_id = due.delivery_id
         RETURNING d.delivery_id, d.notification_id, d.assignment_id, d.firm_id, d.stakeholder, d.content_kind,
             d.channel, d.attempts, d.trace_id, d.traceparent, n.language, n.recipient, n.subject, n.body, n.html,
-            n.notified_at, due.attempts >= $3 AS exhausted
+            n.notified_at, due.attempts >= $3 AS exhausted, a.correlation_id, d.queued_at
         """,
         lease_s,
         limit,
@@ -110,54 +87,60 @@ async def claim(pool: asyncpg.Pool, *, lease_s: float, limit: int, max_attempts:
     ]
 
 
-async def finish(
-    connection: Connection, delivery_id: uuid.UUID, status: DeliveryStatus, *, message_id: str | None = None
-) -> bool:
-    """Record success; False if the delivery was meanwhile cancelled or suppressed."""
-    column = "delivered_at" if status is DeliveryStatus.DELIVERED else "sent_at"
-    done = await connection.fetchval(
-        f"UPDATE deliveries SET status = $2, {column} = now(), message_id = $3, claimed_until = NULL,"
-        " last_error = NULL, updated_at = now() WHERE delivery_id = $1 AND status = 'sending' RETURNING 1",
-        delivery_id,
-        status.value,
-        message_id,
+async def settle(connection: Connection, changes: Sequence[Change]) -> dict[uuid.UUID, datetime]:
+    """Record claimed deliveries' new statuses in one statement: sent or delivered (with the time
+    and the Message-ID), retrying (due again after `retry_in_s`), failed (parked), cancelled or
+    suppressed. Only a delivery still `sending` changes (a stop meanwhile, or another worker after
+    the lease, took the others): delivery id → queued_at of those that changed."""
+    if not changes:
+        return {}
+    rows = await connection.fetch(
+        """
+        UPDATE deliveries d SET status = c.status, claimed_until = NULL, updated_at = now(),
+            sent_at = CASE WHEN c.status = 'sent' THEN now() ELSE d.sent_at END,
+            delivered_at = CASE WHEN c.status = 'delivered' THEN now() ELSE d.delivered_at END,
+            failed_at = CASE WHEN c.status = 'failed' THEN now() ELSE d.failed_at END,
+            message_id = CASE WHEN c.status IN ('sent', 'delivered') THEN c.message_id ELSE d.message_id END,
+            next_attempt_at = CASE WHEN c.status = 'retrying' THEN now() + make_interval(secs => c.retry_in_s)
+                ELSE d.next_attempt_at END,
+            last_error = CASE WHEN c.status IN ('sent', 'delivered') THEN NULL ELSE COALESCE(c.error, d.last_error) END
+        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::float8[])
+            AS c(delivery_id, status, error, message_id, retry_in_s)
+        WHERE d.delivery_id = c.delivery_id AND d.status = 'sending'
+        RETURNING d.delivery_id, d.queued_at
+        """,
+        [c.delivery_id for c in changes],
+        [c.status.value for c in changes],
+        [c.error for c in changes],
+        [c.message_id for c in changes],
+        [c.retry_in_s for c in changes],
     )
-    return done is not None
+    return {row["delivery_id"]: row["queued_at"] for row in rows}
 
 
-async def retry_later(connection: Connection, delivery_id: uuid.UUID, *, delay_s: float, error: str) -> None:
+async def wait_for_stops(connection: Connection, assignment_ids: Sequence[uuid.UUID]) -> None:
+    """Wait until no transaction holds one of these assignments' locks (a stop being recorded),
+    holding none of them meanwhile: each is taken and let go at once, shared. A stop that was
+    under way is then seen by the next statement; one that comes later finds the delivery
+    `sending` and leaves it to its attempt, as it would after the attempt started."""
+    keys = sorted({str(a) for a in assignment_ids})
     await connection.execute(
-        "UPDATE deliveries SET status = 'retrying', next_attempt_at = now() + make_interval(secs => $2),"
-        " claimed_until = NULL, last_error = $3, updated_at = now() WHERE delivery_id = $1 AND status = 'sending'",
-        delivery_id,
-        delay_s,
-        error,
+        "SELECT pg_advisory_lock_shared(hashtextextended(k, 0)), pg_advisory_unlock_shared(hashtextextended(k, 0))"
+        " FROM unnest($1::text[]) WITH ORDINALITY AS s(k, n) ORDER BY n",
+        keys,
     )
 
 
-async def park(connection: Connection, delivery_id: uuid.UUID, *, error: str) -> None:
-    await connection.execute(
-        "UPDATE deliveries SET status = 'failed', failed_at = now(), claimed_until = NULL, last_error = $2,"
-        " updated_at = now() WHERE delivery_id = $1 AND status = 'sending'",
-        delivery_id,
-        error,
+async def stops_of(connection: Connection, assignment_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[bool, bool]]:
+    """(cancelled, partner consent withdrawn) of each assignment that has a stop."""
+    rows = await connection.fetch(
+        "SELECT s.assignment_id,"
+        " EXISTS (SELECT 1 FROM cancellations c WHERE c.assignment_id = s.assignment_id) AS cancelled,"
+        " EXISTS (SELECT 1 FROM consent_withdrawals w WHERE w.assignment_id = s.assignment_id) AS withdrawn"
+        " FROM unnest($1::uuid[]) AS s(assignment_id)",
+        list(set(assignment_ids)),
     )
-
-
-async def stop_sending(
-    connection: Connection, delivery_id: uuid.UUID, status: DeliveryStatus, *, error: str | None = None
-) -> bool:
-    """Cancel or suppress a claimed delivery whose assignment was stopped: before its attempt, or
-    after one that failed (`error`)."""
-    done = await connection.fetchval(
-        "UPDATE deliveries SET status = $2, claimed_until = NULL, last_error = COALESCE($3, last_error),"
-        " updated_at = now()"
-        " WHERE delivery_id = $1 AND status = 'sending' RETURNING 1",
-        delivery_id,
-        status.value,
-        error,
-    )
-    return done is not None
+    return {r["assignment_id"]: (r["cancelled"], r["withdrawn"]) for r in rows if r["cancelled"] or r["withdrawn"]}
 
 
 async def stop_pending(
@@ -167,7 +150,7 @@ async def stop_pending(
     return await connection.fetch(
         "UPDATE deliveries SET status = $2, claimed_until = NULL, updated_at = now()"
         " WHERE assignment_id = $1 AND status = ANY($3::text[]) AND ($4::text IS NULL OR stakeholder = $4)"
-        " RETURNING delivery_id, stakeholder, channel, content_kind, attempts, trace_id",
+        " RETURNING delivery_id, stakeholder, channel, content_kind, attempts, trace_id, queued_at",
         assignment_id,
         status.value,
         list(_PENDING),
@@ -175,29 +158,72 @@ async def stop_pending(
     )
 
 
-async def first_outcomes(connection: Connection, assignment_id: uuid.UUID) -> list[Outcome]:
-    """Where the partner's and the employee's first messages stand on the channels that reach a
-    person (e-mail, the firm's portal): the status and when it was reached."""
+@dataclass(frozen=True)
+class Settled:
+    """An assignment whose partner's and employee's first messages have all settled and whose HR
+    record is not queued yet, with what composing that record needs."""
+
+    assignment_id: uuid.UUID
+    firm_id: str
+    correlation_id: str
+    created: dict[str, object]
+    proposal: dict[str, object]
+    outcomes: list[Outcome]
+
+
+async def settled(connection: Connection, assignment_ids: Sequence[uuid.UUID]) -> list[Settled]:
+    """Of these assignments, those ready for HR's record: not cancelled, no HR record yet, and every
+    delivery of the partner's and the employee's first messages on the channels that reach a person
+    (e-mail, the firm's portal) settled. One round trip for the set."""
     rows = await connection.fetch(
-        "SELECT stakeholder, channel, status, attempts, last_error,"
-        " CASE status WHEN 'sent' THEN sent_at WHEN 'delivered' THEN delivered_at WHEN 'failed' THEN failed_at"
-        " ELSE NULL END AS at"
-        " FROM deliveries WHERE assignment_id = $1 AND content_kind = ANY($2::text[]) AND channel <> 'kafka'"
-        " ORDER BY stakeholder DESC, channel",
-        assignment_id,
+        """
+        SELECT a.assignment_id, a.firm_id, a.correlation_id, a.created, m.proposal,
+            (SELECT json_agg(json_build_object('stakeholder', d.stakeholder, 'channel', d.channel,
+                    'status', d.status, 'attempts', d.attempts, 'error', d.last_error,
+                    'at', CASE d.status WHEN 'sent' THEN d.sent_at WHEN 'delivered' THEN d.delivered_at
+                               WHEN 'failed' THEN d.failed_at END)
+                    ORDER BY d.stakeholder DESC, d.channel)
+             FROM deliveries d WHERE d.assignment_id = a.assignment_id AND d.content_kind = ANY($2::text[])
+                AND d.channel <> 'kafka') AS outcomes
+        FROM assignments a JOIN matches m USING (assignment_id)
+        WHERE a.assignment_id = ANY($1::uuid[])
+            AND NOT EXISTS (SELECT 1 FROM cancellations c WHERE c.assignment_id = a.assignment_id)
+            AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.assignment_id = a.assignment_id
+                AND n.content_kind = $3)
+            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.assignment_id = a.assignment_id
+                AND d.content_kind = ANY($2::text[]) AND d.channel <> 'kafka' AND d.status = ANY($4::text[]))
+        ORDER BY a.assignment_id
+        """,
+        list(set(assignment_ids)),
         [PARTNER_CONTENT, EMPLOYEE_CONTENT],
+        HR_RECORD,
+        list(UNSETTLED),
     )
-    return [
-        Outcome(
-            stakeholder=Stakeholder(row["stakeholder"]),
-            channel=DeliveryChannel(row["channel"]),
-            status=row["status"],
-            at=row["at"],
-            attempts=row["attempts"],
-            error=row["last_error"],
-        )
-        for row in rows
-    ]
+    found = []
+    for row in rows:
+        outcomes = [
+            Outcome(
+                stakeholder=Stakeholder(o["stakeholder"]),
+                channel=DeliveryChannel(o["channel"]),
+                status=o["status"],
+                at=None if o["at"] is None else datetime.fromisoformat(o["at"]),
+                attempts=o["attempts"],
+                error=o["error"],
+            )
+            for o in row["outcomes"] or []
+        ]
+        if {o.stakeholder for o in outcomes} == {Stakeholder.PARTNER, Stakeholder.EMPLOYEE}:
+            found.append(
+                Settled(
+                    row["assignment_id"],
+                    row["firm_id"],
+                    row["correlation_id"],
+                    row["created"],
+                    row["proposal"],
+                    outcomes,
+                )
+            )
+    return found
 
 
 async def record_stop(connection: Connection, table: str, assignment_id: uuid.UUID, firm_id: str, at: datetime) -> None:
@@ -208,19 +234,6 @@ async def record_stop(connection: Connection, table: str, assignment_id: uuid.UU
         firm_id,
         at,
     )
-
-
-async def forget_foreign_stops(connection: Connection, assignment_id: uuid.UUID, firm_id: str) -> int:
-    """Drop stops of the assignment by other firms than its own (kept while it was unknown here)."""
-    dropped = 0
-    for table in ("cancellations", "consent_withdrawals"):
-        rows = await connection.fetch(
-            f"DELETE FROM {table} WHERE assignment_id = $1 AND firm_id NOT IN ('', $2) RETURNING 1",
-            assignment_id,
-            firm_id,
-        )
-        dropped += len(rows)
-    return dropped
 
 
 async def stops(connection: Connection, assignment_id: uuid.UUID) -> tuple[bool, bool]:

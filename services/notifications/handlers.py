@@ -24,7 +24,6 @@ from shared.contracts import (
 )
 from shared.contracts.decoding import decode, ensure_owner, ensure_sender
 from shared.db import Connection
-from shared.inbox import first_sighting
 from shared.messaging import Consumer, Effect, firm_of_record, record_coordinates
 from shared.settings import ServiceSettings
 from shared.topics import (
@@ -38,7 +37,7 @@ from shared.topics import (
 )
 
 from . import check_ins, deliveries, domain, record, repository
-from .informing import queue_message, report_when_settled
+from .informing import Owed, queue, queue_message, report_when_settled
 from .settings import NotificationSettings
 from .worker import DeliveryWorker
 
@@ -98,12 +97,14 @@ class Handlers:
     async def remember_assignment(self, connection: Connection, message: KafkaMessage) -> None:
         created = decode(message.body, AssignmentCreated)
         assignment_id = created.payload.assignment.assignment_id
-        await repository.lock_assignment(connection, assignment_id)
-        if await first_sighting(connection, consumer=CONSUMER, event_id=str(created.event_id)):
-            await repository.save_assignment(connection, created)
-            if await deliveries.forget_foreign_stops(connection, assignment_id, created.firm_id):
+        if await repository.locked_first_sighting(
+            connection, assignment_id, consumer=CONSUMER, event_id=str(created.event_id)
+        ):
+            dropped, known = await repository.save_assignment(connection, created)
+            if dropped:
                 log.warning("a stop of assignment %s by another firm than its own is ignored", assignment_id)
-            await self.inform_when_ready(connection, assignment_id)
+            if known is not None:  # else the match has not arrived yet; its handler will inform
+                await self.inform(connection, assignment_id, known)
 
     async def remember_match(self, connection: Connection, message: KafkaMessage) -> None:
         proposed = decode(message.body, MatchProposed)
@@ -123,58 +124,58 @@ class Handlers:
 
     async def _apply_match(self, connection: Connection, event_id: str, match: MatchProposedPayload) -> None:
         assignment_id = match.assignment_id
-        await repository.lock_assignment(connection, assignment_id)
-        if not await first_sighting(connection, consumer=CONSUMER, event_id=event_id):
+        if not await repository.locked_first_sighting(connection, assignment_id, consumer=CONSUMER, event_id=event_id):
             return
-        previous = await repository.previous_match(connection, assignment_id)
-        if not await repository.save_match(connection, match):
-            return  # an older match than the one already held: nothing to tell
-        if previous is not None and await repository.was_informed(connection, assignment_id):
-            await self.tell_what_changed(connection, assignment_id, previous)
+        saved, previous, known = await repository.save_match(connection, match)
+        if not saved or known is None:
+            return  # an older match than the one held (nothing to tell), or the assignment is not here yet
+        if previous is not None and known.informed:
+            await self.tell_what_changed(connection, assignment_id, previous, known)
         else:
-            await self.inform_when_ready(connection, assignment_id)
+            await self.inform(connection, assignment_id, known)
 
-    async def inform_when_ready(self, connection: Connection, assignment_id: uuid.UUID) -> None:
-        known = await repository.assignment_and_match(connection, assignment_id)
-        if known is None:
-            return  # the other event has not arrived yet; its handler will inform
-        cancelled, withdrawn = await deliveries.stops(connection, assignment_id)
-        if cancelled:
+    async def inform(self, connection: Connection, assignment_id: uuid.UUID, known: repository.Informing) -> None:
+        """The partner's and the employee's first messages, in one statement."""
+        if known.cancelled:
             return
-        firm_id, correlation_id, created, match = known
-        now = utc_now()
-        for message in domain.duty_of_information(created.assignment, match):
-            await queue_message(
-                connection,
-                assignment_id=assignment_id,
-                firm_id=firm_id,
-                correlation_id=correlation_id,
-                message=message,
-                at=now,
-                firm_has_webhook=self._has_webhook(firm_id),
-                suppressed=withdrawn and message.stakeholder is Stakeholder.PARTNER,
+        at, webhook = utc_now(), self._has_webhook(known.firm_id)
+        owed = [
+            Owed(
+                assignment_id,
+                known.firm_id,
+                known.correlation_id,
+                message,
+                at,
+                webhook,
+                suppressed=known.withdrawn and message.stakeholder is Stakeholder.PARTNER,
             )
-        await report_when_settled(connection, assignment_id, self._settings)
+            for message in domain.duty_of_information(known.created.assignment, known.match)
+        ]
+        queued = await queue(connection, owed)
+        # A delivery queued now is not settled: HR's record waits for the worker. Only if nothing
+        # was left to send (suppressed, or queued before) could it be due already.
+        if not any(status is DeliveryStatus.QUEUED for _, _, status in queued):
+            await report_when_settled(connection, [assignment_id], self._settings)
 
     async def tell_what_changed(
-        self, connection: Connection, assignment_id: uuid.UUID, previous: MatchProposedPayload
+        self,
+        connection: Connection,
+        assignment_id: uuid.UUID,
+        previous: MatchProposedPayload,
+        known: repository.Informing,
     ) -> None:
-        known = await repository.assignment_and_match(connection, assignment_id)
-        assert known is not None
-        firm_id, correlation_id, created, current = known
-        changes = domain.match_changes(previous, current)
-        cancelled, withdrawn = await deliveries.stops(connection, assignment_id)
-        if changes is None or cancelled:
+        changes = domain.match_changes(previous, known.match)
+        if changes is None or known.cancelled:
             return
         await queue_message(
             connection,
             assignment_id=assignment_id,
-            firm_id=firm_id,
-            correlation_id=correlation_id,
-            message=domain.for_partner_update(created.assignment, current, changes),
+            firm_id=known.firm_id,
+            correlation_id=known.correlation_id,
+            message=domain.for_partner_update(known.created.assignment, known.match, changes),
             at=utc_now(),
-            firm_has_webhook=self._has_webhook(firm_id),
-            suppressed=withdrawn,
+            firm_has_webhook=self._has_webhook(known.firm_id),
+            suppressed=known.withdrawn,
         )
 
     async def withdraw_consent(self, connection: Connection, message: KafkaMessage) -> None:
@@ -192,7 +193,7 @@ class Handlers:
             connection, assignment_id, DeliveryStatus.SUPPRESSED, Stakeholder.PARTNER
         )
         await _record_stops(connection, event.firm_id, assignment_id, stopped, DeliveryStatus.SUPPRESSED)
-        await report_when_settled(connection, assignment_id, self._settings)
+        await report_when_settled(connection, [assignment_id], self._settings)
 
     async def cancel(self, connection: Connection, message: KafkaMessage) -> None:
         event = decode(message.body, AssignmentCancelled)
@@ -224,5 +225,6 @@ async def _record_stops(
             status=status,
             attempts=row["attempts"],
             trace_id=row["trace_id"],
+            queued_at=row["queued_at"],
         )
     log.info("%d pending deliveries %s", len(rows), status.value)

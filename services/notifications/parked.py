@@ -157,6 +157,8 @@ async def requeue_one(connection: Connection, delivery_id: uuid.UUID, assignment
                 status=DeliveryStatus.QUEUED,
                 attempts=0,
                 trace_id=row["trace_id"],
+                queued_at=None,
+                requeued=True,
             )
     return Outcome(delivery_id, verdict)
 

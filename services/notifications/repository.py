@@ -2,11 +2,20 @@
 
 import json
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from shared.contracts import AssignmentCreated, AssignmentCreatedPayload, MatchProposedPayload
+from shared.contracts import (
+    AssignmentCreated,
+    AssignmentCreatedPayload,
+    DeliveryChannel,
+    DeliveryStatus,
+    MatchProposedPayload,
+)
 from shared.db import Connection
 
+from .deliveries import WAKE_CHANNEL
 from .domain import Message
 
 
@@ -16,15 +25,89 @@ async def lock_assignment(connection: Connection, assignment_id: uuid.UUID) -> N
     await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", str(assignment_id))
 
 
-async def save_assignment(connection: Connection, created: AssignmentCreated) -> None:
+async def lock_assignments(connection: Connection, assignment_ids: Sequence[uuid.UUID]) -> None:
+    """Several assignments' locks in one round trip, always in the same order (by id), so two
+    workers taking overlapping sets wait for each other instead of deadlocking."""
+    keys = sorted({str(a) for a in assignment_ids})
     await connection.execute(
-        "INSERT INTO assignments(assignment_id, firm_id, correlation_id, created) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (assignment_id) DO NOTHING",
-        created.payload.assignment.assignment_id,
+        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) WITH ORDINALITY AS s(k, n)"
+        " ORDER BY n",
+        keys,
+    )
+
+
+async def locked_first_sighting(
+    connection: Connection, assignment_id: uuid.UUID, *, consumer: str, event_id: str
+) -> bool:
+    """The assignment's lock (`lock_assignment`), then the inbox's first sighting of the event
+    (`shared.inbox.first_sighting`), in one round trip."""
+    inserted = await connection.fetchval(
+        "WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0)))"
+        " INSERT INTO inbox(consumer, event_id) SELECT $2, $3 FROM locked ON CONFLICT DO NOTHING RETURNING 1",
+        str(assignment_id),
+        consumer,
+        event_id,
+    )
+    return inserted is not None
+
+
+@dataclass(frozen=True)
+class Informing:
+    """What informing the stakeholders of an assignment needs, once its assignment and match are
+    both known: read in one round trip."""
+
+    firm_id: str
+    correlation_id: str
+    created: AssignmentCreatedPayload
+    match: MatchProposedPayload
+    cancelled: bool
+    withdrawn: bool  # the partner's consent
+    informed: bool  # the partner's first message is recorded
+
+
+def _stops_and_informed(firm: str) -> str:
+    """What informing needs besides the assignment and the match, for the assignment $1 of the
+    firm `firm` (an SQL expression): its stops (one by another firm never counts) and whether the
+    partner's first message is recorded."""
+    return f"""
+    EXISTS (SELECT 1 FROM cancellations x WHERE x.assignment_id = $1 AND x.firm_id IN ('', {firm})) AS cancelled,
+    EXISTS (SELECT 1 FROM consent_withdrawals x WHERE x.assignment_id = $1 AND x.firm_id IN ('', {firm})) AS withdrawn,
+    EXISTS (SELECT 1 FROM notifications n WHERE n.assignment_id = $1
+        AND n.content_kind = 'partner.support_and_match') AS informed"""
+
+
+async def save_assignment(connection: Connection, created: AssignmentCreated) -> tuple[int, Informing | None]:
+    """Remember the assignment and drop the stops of it by other firms than its own (kept while it
+    was unknown here), in one statement: (how many stops were dropped, what informing needs if its
+    match is known)."""
+    assignment_id = created.payload.assignment.assignment_id
+    row = await connection.fetchrow(
+        "WITH saved AS (INSERT INTO assignments(assignment_id, firm_id, correlation_id, created)"
+        "  VALUES ($1, $2, $3, $4) ON CONFLICT (assignment_id) DO NOTHING RETURNING 1),"
+        " c AS (DELETE FROM cancellations WHERE assignment_id = $1 AND firm_id NOT IN ('', $2) RETURNING 1),"
+        " w AS (DELETE FROM consent_withdrawals WHERE assignment_id = $1 AND firm_id NOT IN ('', $2) RETURNING 1)"
+        " SELECT EXISTS (SELECT 1 FROM saved) AS saved, (SELECT count(*) FROM c) + (SELECT count(*) FROM w) AS dropped,"
+        " (SELECT proposal FROM matches WHERE assignment_id = $1) AS proposal," + _stops_and_informed("$2"),
+        assignment_id,
         created.firm_id,
         created.correlation_id,
         json.loads(created.payload.model_dump_json()),
     )
+    assert row is not None
+    if not row["saved"]:  # known already (another event for it): the one held counts
+        return row["dropped"], await informing(connection, assignment_id)
+    if row["proposal"] is None:
+        return row["dropped"], None
+    known = Informing(
+        firm_id=created.firm_id,
+        correlation_id=created.correlation_id,
+        created=created.payload,
+        match=MatchProposedPayload.model_validate(row["proposal"]),
+        cancelled=row["cancelled"],
+        withdrawn=row["withdrawn"],
+        informed=row["informed"],
+    )
+    return row["dropped"], known
 
 
 async def firm_of(connection: Connection, assignment_id: uuid.UUID) -> str | None:
@@ -46,91 +129,136 @@ async def created_of(
     return row["firm_id"], row["correlation_id"], AssignmentCreatedPayload.model_validate(row["created"])
 
 
-async def save_match(connection: Connection, match: MatchProposedPayload) -> bool:
-    """Keep the newest match; False if the one already held is newer. `match.proposed` and
+async def save_match(
+    connection: Connection, match: MatchProposedPayload
+) -> tuple[bool, MatchProposedPayload | None, Informing | None]:
+    """Keep the newest match, in one statement: (saved, the match held before, what informing needs
+    if the assignment is known). Not saved if the one already held is newer: `match.proposed` and
     `match.updated` travel on different topics, so an update may overtake its proposal."""
-    saved = await connection.fetchval(
-        "INSERT INTO matches(assignment_id, proposal) VALUES ($1, $2)"
-        " ON CONFLICT (assignment_id) DO UPDATE SET proposal = EXCLUDED.proposal, received_at = now()"
-        " WHERE (matches.proposal->>'proposed_at')::timestamptz <= (EXCLUDED.proposal->>'proposed_at')::timestamptz"
-        " RETURNING 1",
+    row = await connection.fetchrow(
+        "WITH previous AS (SELECT proposal FROM matches WHERE assignment_id = $1),"
+        " saved AS (INSERT INTO matches(assignment_id, proposal) VALUES ($1, $2)"
+        "  ON CONFLICT (assignment_id) DO UPDATE SET proposal = EXCLUDED.proposal, received_at = now()"
+        "  WHERE (matches.proposal->>'proposed_at')::timestamptz <= (EXCLUDED.proposal->>'proposed_at')::timestamptz"
+        "  RETURNING 1)"
+        " SELECT EXISTS (SELECT 1 FROM saved) AS saved, (SELECT proposal FROM previous) AS previous,"
+        " a.firm_id, a.correlation_id, a.created," + _stops_and_informed("a.firm_id") + " FROM (SELECT 1) AS one"
+        " LEFT JOIN assignments a ON a.assignment_id = $1",
         match.assignment_id,
         json.loads(match.model_dump_json()),
     )
-    return saved is not None
-
-
-async def previous_match(connection: Connection, assignment_id: uuid.UUID) -> MatchProposedPayload | None:
-    proposal = await connection.fetchval("SELECT proposal FROM matches WHERE assignment_id = $1", assignment_id)
-    return None if proposal is None else MatchProposedPayload.model_validate(proposal)
-
-
-async def was_informed(connection: Connection, assignment_id: uuid.UUID) -> bool:
-    found = await connection.fetchval(
-        "SELECT 1 FROM notifications WHERE assignment_id = $1 AND content_kind = 'partner.support_and_match'",
-        assignment_id,
+    assert row is not None
+    previous = None if row["previous"] is None else MatchProposedPayload.model_validate(row["previous"])
+    if not row["saved"] or row["created"] is None:
+        return bool(row["saved"]), previous, None
+    known = Informing(
+        firm_id=row["firm_id"],
+        correlation_id=row["correlation_id"],
+        created=AssignmentCreatedPayload.model_validate(row["created"]),
+        match=match,
+        cancelled=row["cancelled"],
+        withdrawn=row["withdrawn"],
+        informed=row["informed"],
     )
-    return found is not None
+    return True, previous, known
 
 
-async def hr_record_queued(connection: Connection, assignment_id: uuid.UUID) -> bool:
-    found = await connection.fetchval(
-        "SELECT 1 FROM notifications WHERE assignment_id = $1 AND content_kind = 'hr.duty_of_information_record'",
-        assignment_id,
-    )
-    return found is not None
-
-
-async def assignment_and_match(
-    connection: Connection, assignment_id: uuid.UUID
-) -> tuple[str, str, AssignmentCreatedPayload, MatchProposedPayload] | None:
-    """Firm id, correlation id, the assignment and its match, once both have arrived."""
+async def informing(connection: Connection, assignment_id: uuid.UUID) -> Informing | None:
     row = await connection.fetchrow(
-        "SELECT a.firm_id, a.correlation_id, a.created, m.proposal FROM assignments a"
-        " JOIN matches m USING (assignment_id) WHERE a.assignment_id = $1",
+        "SELECT a.firm_id, a.correlation_id, a.created, m.proposal,"
+        " EXISTS (SELECT 1 FROM cancellations c WHERE c.assignment_id = a.assignment_id) AS cancelled,"
+        " EXISTS (SELECT 1 FROM consent_withdrawals w WHERE w.assignment_id = a.assignment_id) AS withdrawn,"
+        " EXISTS (SELECT 1 FROM notifications n WHERE n.assignment_id = a.assignment_id"
+        "  AND n.content_kind = 'partner.support_and_match') AS informed"
+        " FROM assignments a JOIN matches m USING (assignment_id) WHERE a.assignment_id = $1",
         assignment_id,
     )
     if row is None:
         return None
-    return (
-        row["firm_id"],
-        row["correlation_id"],
-        AssignmentCreatedPayload.model_validate(row["created"]),
-        MatchProposedPayload.model_validate(row["proposal"]),
+    return Informing(
+        firm_id=row["firm_id"],
+        correlation_id=row["correlation_id"],
+        created=AssignmentCreatedPayload.model_validate(row["created"]),
+        match=MatchProposedPayload.model_validate(row["proposal"]),
+        cancelled=row["cancelled"],
+        withdrawn=row["withdrawn"],
+        informed=row["informed"],
     )
 
 
-async def record_notification(
-    connection: Connection,
-    *,
-    notification_id: uuid.UUID,
-    assignment_id: uuid.UUID,
-    firm_id: str,
-    message: Message,
-    trace_id: str | None,
-    at: datetime,
-) -> bool:
-    """Record one notification; False if this stakeholder already got this content."""
-    inserted = await connection.fetchval(
+@dataclass(frozen=True)
+class NewDelivery:
+    delivery_id: uuid.UUID
+    channel: DeliveryChannel
+    status: DeliveryStatus
+
+
+@dataclass(frozen=True)
+class NewNotification:
+    notification_id: uuid.UUID
+    assignment_id: uuid.UUID
+    firm_id: str
+    message: Message
+    trace_id: str | None
+    traceparent: str | None  # where it was queued: its deliveries' spans join that trace
+    at: datetime
+    deliveries: list[NewDelivery]
+
+
+async def record_notifications(
+    connection: Connection, notifications: Sequence[NewNotification]
+) -> dict[uuid.UUID, datetime]:
+    """Record the notifications (of one assignment or several) with their deliveries, in one
+    statement, and wake the worker if one is queued: delivery id → queued_at of those recorded. A
+    notification whose stakeholder already has its content (a redelivery, another replica) is
+    skipped with its deliveries."""
+    rows = [(n, d) for n in notifications for d in n.deliveries]
+    recorded = await connection.fetch(
         """
-        INSERT INTO notifications(notification_id, assignment_id, firm_id, stakeholder, channel,
-            content_kind, language, recipient, subject, body, trace_id, notified_at, html)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-        ON CONFLICT (assignment_id, stakeholder, content_kind) DO NOTHING
-        RETURNING 1
+        WITH n AS (
+            INSERT INTO notifications(notification_id, assignment_id, firm_id, stakeholder, channel,
+                content_kind, language, recipient, subject, body, trace_id, notified_at, html)
+            SELECT r.notification_id, r.assignment_id, r.firm_id, r.stakeholder, r.channel, r.content_kind,
+                r.language, r.recipient, r.subject, r.body, r.trace_id, r.notified_at, r.html
+            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::text[]) WITH ORDINALITY
+                AS r(notification_id, assignment_id, firm_id, stakeholder, channel, content_kind, language,
+                    recipient, subject, body, trace_id, notified_at, html, i)
+            ORDER BY r.i
+            ON CONFLICT (assignment_id, stakeholder, content_kind) DO NOTHING
+            RETURNING notification_id, assignment_id, firm_id, stakeholder, content_kind, trace_id
+        ), d AS (
+            INSERT INTO deliveries(delivery_id, notification_id, assignment_id, firm_id, stakeholder, content_kind,
+                channel, status, trace_id, traceparent, sent_at)
+            SELECT q.delivery_id, n.notification_id, n.assignment_id, n.firm_id, n.stakeholder, n.content_kind,
+                q.channel, q.status, n.trace_id, q.traceparent, CASE WHEN q.status = 'sent' THEN now() END
+            FROM unnest($14::uuid[], $15::uuid[], $16::text[], $17::text[], $18::text[]) WITH ORDINALITY
+                AS q(delivery_id, notification_id, channel, status, traceparent, i)
+            JOIN n USING (notification_id)
+            ORDER BY q.i
+            RETURNING delivery_id, status, queued_at
+        )
+        SELECT d.delivery_id, d.queued_at, w.woken
+        FROM d, (SELECT CASE WHEN bool_or(status = 'queued') THEN pg_notify($19, '') END AS woken FROM d) AS w
         """,
-        notification_id,
-        assignment_id,
-        firm_id,
-        message.stakeholder.value,
-        message.channel.value,
-        message.content_kind,
-        message.language,
-        message.recipient,
-        message.subject,
-        message.body,
-        trace_id,
-        at,
-        message.html,
+        [n.notification_id for n in notifications],
+        [n.assignment_id for n in notifications],
+        [n.firm_id for n in notifications],
+        [n.message.stakeholder.value for n in notifications],
+        [n.message.channel.value for n in notifications],
+        [n.message.content_kind for n in notifications],
+        [n.message.language for n in notifications],
+        [n.message.recipient for n in notifications],
+        [n.message.subject for n in notifications],
+        [n.message.body for n in notifications],
+        [n.trace_id for n in notifications],
+        [n.at for n in notifications],
+        [n.message.html for n in notifications],
+        [d.delivery_id for _, d in rows],
+        [n.notification_id for n, _ in rows],
+        [d.channel.value for _, d in rows],
+        [d.status.value for _, d in rows],
+        [n.traceparent for n, _ in rows],
+        WAKE_CHANNEL,
     )
-    return inserted is not None
+    return {row["delivery_id"]: row["queued_at"] for row in recorded}

@@ -40,13 +40,22 @@ class DeliveryRecordedPayload(Contract):
     recorded_at: UtcDatetime
     trace_id: str | None
     error: str | None = None  # a reason code and short text, never message content
+    # Revision 2: when the delivery was queued (the duty arose), now that `queued` is not published.
+    queued_at: UtcDatetime | None = None
+
+
+# Revision 2 (2026-12-01): records only for the channels that reach a person (email, webhook) and
+# only for the statuses that say where a delivery stands (not `queued`); `queued_at` added.
+DUTY_RECORD_REVISION = 2
 
 
 class DeliveryRecorded(Envelope):
     """Published by notifications on the firm's `trailblazer.firm.<firm_id>.duty-of-information.v1`
-    at every status change: the duty-of-information record as a stream. Carries no personal data."""
+    when a delivery to a person (e-mail, the firm's webhook) is sent, delivered, retried, failed,
+    cancelled or suppressed: the duty-of-information record as a stream. Carries no personal data."""
 
     event_type: Literal["duty_of_information.delivery"] = "duty_of_information.delivery"
+    schema_version: Annotated[int, Field(ge=1)] = DUTY_RECORD_REVISION
     payload: DeliveryRecordedPayload
 
 

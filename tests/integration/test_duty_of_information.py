@@ -111,7 +111,12 @@ async def test_norway_host_german_partner_everyone_informed_once_by_email_webhoo
         [created] = await reader.wait_for(about(topics.ASSIGNMENT_CREATED, assignment_id))
         await reader.wait_for(about(FirmEvent.STAKEHOLDER_NOTIFIED, assignment_id), count=3)
         wanted = {("partner", "email"): "sent", ("employee", "email"): "sent", ("hr", "email"): "sent"}
-        await wait_status(reader, assignment_id, {**wanted, ("hr", "webhook"): "delivered"})
+        records = await wait_status(reader, assignment_id, {**wanted, ("hr", "webhook"): "delivered"})
+        # Revision 2 of the record: one per delivery to a person, its outcome, with when it was queued.
+        assert sorted((r.value["payload"]["stakeholder"], r.value["payload"]["channel"]) for r in records) == sorted(
+            [*wanted, ("hr", "webhook")]
+        )
+        assert all(r.value["schema_version"] == 2 and r.value["payload"]["queued_at"] for r in records)
 
         # The partner: German, with the Norway permit facts, the coach and the leads.
         [partner_mail] = mails_to(local_stack, partner_email)
@@ -310,7 +315,7 @@ async def test_consent_withdrawn_suppresses_what_the_partner_has_not_received_an
         await reader.wait_for(
             lambda _: (
                 partner_update_statuses(reader.matching(about(FirmEvent.DUTY_OF_INFORMATION, assignment_id)))
-                == {"email": {"suppressed"}, "webhook": {"suppressed"}, "kafka": {"suppressed"}}
+                == {"email": {"suppressed"}, "webhook": {"suppressed"}}  # kafka: not a person (revision 2)
             ),
             timeout_s=90,
         )
@@ -319,7 +324,7 @@ async def test_consent_withdrawn_suppresses_what_the_partner_has_not_received_an
         firm.answers["/withdrawing"] = 204
         records = await wait_status(reader, assignment_id, {("hr", "webhook"): "delivered"})
 
-    assert status_of(records, "partner", "webhook") == {"queued", "retrying", "suppressed"}, "never sent"
+    assert status_of(records, "partner", "webhook") == {"retrying", "suppressed"}, "never sent"
     assert [b["stakeholder"] for b in firm.bodies(assignment_id)].count("partner") == partner_calls
     assert [b["stakeholder"] for b in firm.bodies(assignment_id)][-1] == "hr"
     notified = reader.matching(about(FirmEvent.STAKEHOLDER_NOTIFIED, assignment_id))
@@ -366,7 +371,7 @@ async def test_consent_withdrawn_while_a_partner_delivery_is_in_flight_it_is_not
         assert (suppressed["attempts"], suppressed["error"]) == (1, "webhook_http_503")
         firm.answers["/holding"] = 204
         records = await wait_status(reader, assignment_id, {("hr", "webhook"): "delivered"})
-    assert status_of(records, "partner", "webhook") == {"queued", "suppressed"}
+    assert status_of(records, "partner", "webhook") == {"suppressed"}
     assert [b["stakeholder"] for b in firm.bodies(assignment_id)].count("partner") == 1, "not retried"
 
 

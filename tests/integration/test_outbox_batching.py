@@ -159,3 +159,46 @@ async def test_a_rolled_back_savepoint_or_block_writes_none_of_its_records(datab
         ]
     finally:
         await pool.close()
+
+
+async def test_a_snapshot_is_made_once_per_key_at_the_end_of_the_outermost_block(database: str) -> None:
+    """`add_latest`: of several requests for one key in a transaction, the last is made, once, when
+    the outermost block ends, from the state then; a failed block makes none; outside a block, at once."""
+    pool = await create_pool(database, size=1)
+    made: list[str] = []
+
+    def snapshot(connection: Any, key: str, label: str) -> Any:
+        async def make() -> None:
+            made.append(label)
+            state = await connection.fetchval("SELECT count(*) FROM outbox")  # the state at the end
+            await _add(connection, "scorecards", key, f"{label} after {state} rows".encode())
+
+        return make
+
+    try:
+        async with pool.acquire() as connection:
+            async with connection.transaction(), outbox.gathered(connection):
+                for n in range(3):
+                    await _add(connection, "events", "p1", f"event {n}".encode())
+                    await outbox.add_latest(connection, "p1", snapshot(connection, "p1", f"p1 #{n}"))
+                async with connection.transaction(), outbox.gathered(connection):  # a nested block
+                    await outbox.add_latest(connection, "p2", snapshot(connection, "p2", "p2"))
+                assert made == [], "nothing is made before the outermost block ends"
+            with pytest.raises(RuntimeError):
+                async with connection.transaction(), outbox.gathered(connection):
+                    await outbox.add_latest(connection, "p3", snapshot(connection, "p3", "p3"))
+                    raise RuntimeError("the transaction rolls back")
+            async with connection.transaction():
+                await outbox.add_latest(connection, "p4", snapshot(connection, "p4", "p4 alone"))
+            rows = await connection.fetch("SELECT topic, key, payload FROM outbox ORDER BY id")
+        assert made == ["p1 #2", "p2", "p4 alone"]
+        assert [(row["topic"], bytes(row["key"]), bytes(row["payload"])) for row in rows] == [
+            ("events", b"p1", b"event 0"),
+            ("events", b"p1", b"event 1"),
+            ("events", b"p1", b"event 2"),
+            ("scorecards", b"p1", b"p1 #2 after 0 rows"),  # gathered rows are written at the end
+            ("scorecards", b"p2", b"p2 after 0 rows"),
+            ("scorecards", b"p4", b"p4 alone after 5 rows"),
+        ]
+    finally:
+        await pool.close()
