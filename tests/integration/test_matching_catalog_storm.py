@@ -7,12 +7,10 @@ real outputs only: the consumer groups' members, the topics, the database."""
 
 import asyncio
 import random
-import urllib.request
 from typing import Any
 
 import asyncpg
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.local import stack
 from deploy.local.config import StackConfig
@@ -20,14 +18,24 @@ from deploy.local.topic_reader import Received, TopicReader
 from shared import topics
 
 from .conftest import SERVICE_ENV
-from .matching_catalog import COACHES, JOB_LEADS, coach, job_lead, partner_request, publish_requests, publish_to, unique
+from .matching_catalog import (
+    COACHES,
+    JOB_LEADS,
+    coach,
+    handled,
+    job_lead,
+    partner_request,
+    publish_requests,
+    publish_to,
+    second_replica_consumes,
+    unique,
+)
 from .polling import eventually
 
 pytestmark = pytest.mark.integration
 
 HOST = ("Luxembourg", "LU")  # no sample coach or lead: the storm's records are the host's catalog
 LANGUAGE = "lb"
-WARM_UP = ("Vaduz", "LI")  # nobody matches here: records that only show a replica consumes
 ROUNDS = 6
 PARTNERS_PER_ROUND = 4
 
@@ -40,7 +48,7 @@ async def test_two_replicas_under_a_catalog_storm_never_overbook_a_coach_nor_mis
     database = await asyncpg.connect(local_stack.database_url("matching"))
     try:
         await eventually(
-            lambda: _second_replica_consumes(local_stack), "the second replica took partitions", timeout_s=90
+            lambda: second_replica_consumes(local_stack), "the second replica took partitions", timeout_s=90
         )
         rng = random.Random(15)
         coach_ids = [unique("coach-storm") for _ in range(3)]
@@ -111,23 +119,10 @@ async def test_two_replicas_under_a_catalog_storm_never_overbook_a_coach_nor_mis
         assert named, "some partners got one of the storm's coaches"
         assert await _places(database, coach_ids) == named, "each named coach holds that partner's place"
         assert await _capacities(database, coach_ids) == capacity, "every capacity change applied"
-        assert all(_handled(local_stack, replica, topics.ASSIGNMENT_CREATED) for replica in (0, 1)), "both matched"
+        assert all(handled(local_stack, replica, topics.ASSIGNMENT_CREATED) for replica in (0, 1)), "both matched"
     finally:
         await database.close()
         stack.kill_service(local_stack, "matching", 1, signal=15)
-
-
-async def _second_replica_consumes(cfg: StackConfig) -> bool:
-    """Whether the second replica has handled an assignment and a coach record yet (then both
-    consumer groups have rebalanced: the first replica keeps the other partitions). Each call
-    that finds it has not publishes a few more, for a place no test matches in."""
-    handled = [await asyncio.to_thread(_handled, cfg, 1, topic) for topic in (topics.ASSIGNMENT_CREATED, COACHES)]
-    if all(handled):
-        return True
-    await publish_requests(cfg, [partner_request("de", *WARM_UP) for _ in range(2)])
-    warm_up = [unique("coach-warm-up") for _ in range(2)]
-    await publish_to(cfg, COACHES, [(c, coach(c, "de", *WARM_UP, 0)) for c in warm_up])
-    return False
 
 
 async def _known(database: asyncpg.Connection, coach_ids: list[str]) -> bool:
@@ -202,18 +197,3 @@ def _storm_leads(match: dict[str, Any]) -> set[str]:
         for lead in match["job_leads"]
         if lead["job_lead_id"].startswith(("lead-storm", "lead-passing"))
     }
-
-
-def _handled(cfg: StackConfig, replica: int, topic: str) -> float:
-    """Records of `topic` the replica has handled (its /metrics)."""
-    url = f"http://127.0.0.1:{cfg.health_port('matching', replica)}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "trailblazer_handler_duration_seconds_count"
-        and sample.labels.get("topic") == topic
-        and sample.labels.get("outcome") == "ok"
-    )

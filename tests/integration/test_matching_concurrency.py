@@ -1,8 +1,6 @@
 """No coach over capacity, also when many assignments for the same scarce coach arrive at once
 on several partitions and two matching processes race for the last places."""
 
-import asyncio
-
 import asyncpg
 import pytest
 
@@ -13,7 +11,16 @@ from deploy.local.topic_reader import TopicReader
 from shared import topics
 
 from .conftest import SERVICE_ENV
-from .matching_catalog import COACHES, coach, partner_request, publish_requests, publish_to, unique
+from .matching_catalog import (
+    COACHES,
+    coach,
+    partner_request,
+    publish_requests,
+    publish_to,
+    second_replica_consumes,
+    unique,
+)
+from .polling import eventually
 
 pytestmark = pytest.mark.integration
 PARTNERS = 24
@@ -24,9 +31,12 @@ async def test_two_matching_processes_never_overbook_a_coach(local_stack: StackC
     stack.start_services(local_stack, replicas={"matching": 2}, extra_env={"matching": SERVICE_ENV})
     try:
         kafka = local_stack
+        await eventually(
+            lambda: second_replica_consumes(local_stack), "the second replica took partitions", timeout_s=90
+        )
         coach_id = unique("coach-mt")
         await publish_to(kafka, COACHES, [(coach_id, coach(coach_id, "mt", "Valletta", "MT", CAPACITY))])
-        await asyncio.sleep(3)  # the coach record is applied before the rush
+        await eventually(lambda: _coach_known(local_stack, coach_id), "the coach in matching's catalog before the rush")
         requests = [partner_request("mt", "Valletta", "MT") for _ in range(PARTNERS)]
         ids = {r["payload"]["assignment_id"] for r in requests}
         async with TopicReader(kafka, topics.MATCH_PROPOSED) as reader:
@@ -47,3 +57,11 @@ async def test_two_matching_processes_never_overbook_a_coach(local_stack: StackC
         assert service_ready(local_stack, "matching", 1), "the second replica took part and still runs"
     finally:
         stack.kill_service(local_stack, "matching", 1, signal=15)
+
+
+async def _coach_known(cfg: StackConfig, coach_id: str) -> bool:
+    connection = await asyncpg.connect(cfg.database_url("matching"))
+    try:
+        return bool(await connection.fetchval("SELECT EXISTS (SELECT 1 FROM coaches WHERE coach_id = $1)", coach_id))
+    finally:
+        await connection.close()
