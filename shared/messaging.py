@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
@@ -51,6 +52,8 @@ from .topics import DEAD_LETTER, firm_of_topic
 log = logging.getLogger(__name__)
 
 Effect = Callable[[Connection, KafkaMessage], Awaitable[None]]
+# Takes a service's locks for the given record keys (sorted, distinct) in that order.
+LockKeys = Callable[[Connection, list[str]], Awaitable[None]]
 Parse = Callable[[Any], Awaitable[StreamMessage[Any]]]
 
 
@@ -225,9 +228,15 @@ class Consumer:
       is 1 meanwhile.
     """
 
-    def __init__(self, name: str, pool: asyncpg.Pool, settings: ServiceSettings) -> None:
+    def __init__(
+        self, name: str, pool: asyncpg.Pool, settings: ServiceSettings, *, lock_keys: LockKeys | None = None
+    ) -> None:
+        """`lock_keys`: for a service whose effects lock per record key (the assignment), so that
+        a batch takes all its locks at its start in one order; batches of two consumers that took
+        them in record order could deadlock."""
         self.name = name
         self._pool = pool
+        self._lock_keys = lock_keys
         self._budget_s = settings.transient_retry_budget_s
         self._attempts = max(1, settings.unexpected_error_attempts)
         self._first_delay_s = settings.unexpected_error_backoff_s
@@ -308,6 +317,8 @@ class Consumer:
                 transaction = connection.transaction()
                 await transaction.start()
                 try:
+                    if self._lock_keys is not None:
+                        await self._lock_keys(connection, _keys(messages))
                     async with outbox.gathered(connection):
                         for message in messages:
                             with record_span(f"{self.name}.handle", message.headers, batch=len(messages)):
@@ -458,6 +469,18 @@ def _rewind(consumer: Any, pending: list[KafkaMessage]) -> None:
         # A partition revoked meanwhile is another consumer's now; it resumes from the commit.
         with contextlib.suppress(Exception):
             consumer.seek(partition, offset)
+
+
+def _keys(messages: list[KafkaMessage]) -> list[str]:
+    """The batch's record keys, sorted and distinct; an id written in capitals is the same id."""
+    keys = set()
+    for message in messages:
+        key = record_coordinates(message)[3]
+        if key is not None:
+            with contextlib.suppress(ValueError):
+                key = str(uuid.UUID(key))
+            keys.add(key)
+    return sorted(keys)
 
 
 def _topic(message: KafkaMessage) -> str:

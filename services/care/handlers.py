@@ -87,7 +87,7 @@ def care_settings(settings: ServiceSettings) -> CareSettings:
 
 def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings) -> None:
     handlers = Handlers(care_settings(settings))
-    consumer = Consumer(CONSUMER, pool, settings)
+    consumer = Consumer(CONSUMER, pool, settings, lock_keys=repository.lock_assignments)
     internal: dict[str, Effect] = {
         ASSIGNMENT_CREATED: handlers.on_assignment,
         MATCH_PROPOSED: handlers.on_match_proposed,

@@ -35,6 +35,17 @@ async def lock_assignment(connection: Connection, assignment_id: uuid.UUID) -> N
     await connection.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _LOCK_NAMESPACE, str(assignment_id))
 
 
+async def lock_assignments(connection: Connection, assignment_ids: Sequence[uuid.UUID | str]) -> None:
+    """Several assignments' locks in one round trip, in one order (by id): a batch of records
+    takes its assignments' locks at its start, so two batches wait for each other instead of
+    deadlocking."""
+    await connection.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext(k)) FROM unnest($2::text[]) WITH ORDINALITY AS s(k, n) ORDER BY n",
+        _LOCK_NAMESPACE,
+        sorted({str(a) for a in assignment_ids}),
+    )
+
+
 async def save_assignment(
     connection: Connection, created: AssignmentCreated, owner_name: str, owner_email: str
 ) -> bool:

@@ -59,7 +59,7 @@ async def deliver(pool: asyncpg.Pool, settings: ServiceSettings) -> None:
 
 def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings) -> None:
     config = notification_settings(settings)
-    consumer = Consumer(CONSUMER, pool, settings)
+    consumer = Consumer(CONSUMER, pool, settings, lock_keys=repository.lock_assignments)
     handlers = Handlers(config)
 
     for topic, effect in (

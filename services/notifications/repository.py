@@ -25,9 +25,10 @@ async def lock_assignment(connection: Connection, assignment_id: uuid.UUID) -> N
     await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", str(assignment_id))
 
 
-async def lock_assignments(connection: Connection, assignment_ids: Sequence[uuid.UUID]) -> None:
+async def lock_assignments(connection: Connection, assignment_ids: Sequence[uuid.UUID | str]) -> None:
     """Several assignments' locks in one round trip, always in the same order (by id), so two
-    workers taking overlapping sets wait for each other instead of deadlocking."""
+    workers (or consumers' batches: the record keys) taking overlapping sets wait for each other
+    instead of deadlocking."""
     keys = sorted({str(a) for a in assignment_ids})
     await connection.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) WITH ORDINALITY AS s(k, n)"
