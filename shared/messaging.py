@@ -19,7 +19,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -313,28 +313,18 @@ class Consumer:
 
         async def in_transaction() -> None:
             failed.clear()
-            async with self._pool.acquire() as connection:
-                transaction = connection.transaction()
-                await transaction.start()
-                try:
-                    if self._lock_keys is not None:
-                        await self._lock_keys(connection, _keys(messages))
-                    async with outbox.gathered(connection):
-                        for message in messages:
-                            with record_span(f"{self.name}.handle", message.headers, batch=len(messages)):
-                                try:
-                                    await effect(connection, message)
-                                except TRANSIENT_DB_ERRORS:
-                                    raise
-                                except Exception as error:
-                                    failed.append((message, error))
-                                    raise
-                except BaseException:
-                    with contextlib.suppress(Exception):  # the effect's error is the one to tell
-                        await transaction.rollback()
-                    raise
-                with span("db.commit", **DB):
-                    await transaction.commit()
+            async with self._transaction() as connection:
+                if self._lock_keys is not None:
+                    await self._lock_keys(connection, _keys(messages))
+                for message in messages:
+                    with record_span(f"{self.name}.handle", message.headers, batch=len(messages)):
+                        try:
+                            await effect(connection, message)
+                        except TRANSIENT_DB_ERRORS:
+                            raise
+                        except Exception as error:
+                            failed.append((message, error))
+                            raise
 
         try:
             await retry_transient(in_transaction, budget_s=self._budget_s)
@@ -368,21 +358,8 @@ class Consumer:
             # Spans: `<consumer>.handle` over the whole transaction, its repository operations,
             # then `commit`; so a trace shows where a handler's time goes.
             with record_span(f"{self.name}.handle", message.headers, attempt=attempt):
-                async with contextlib.AsyncExitStack() as stack:
-                    with span("db.begin", **DB):  # a connection from the pool, the transaction opened
-                        connection = await stack.enter_async_context(self._pool.acquire())
-                        transaction = connection.transaction()
-                        await transaction.start()
-                    try:
-                        # The effect's outbox records: one statement and one notify at its end.
-                        async with outbox.gathered(connection):
-                            await effect(connection, message)
-                    except BaseException:
-                        with contextlib.suppress(Exception):  # the effect's error is the one to tell
-                            await transaction.rollback()
-                        raise
-                    with span("db.commit", **DB):
-                        await transaction.commit()
+                async with self._transaction() as connection:
+                    await effect(connection, message)
 
         delays = backoff_delays(self._first_delay_s, cap_s=30.0)
         attempt = tried
@@ -393,7 +370,7 @@ class Consumer:
             except TRANSIENT_DB_ERRORS:
                 metrics.HANDLER_ERRORS.labels(self.name, topic, "transient").inc()
                 metrics.HANDLED.labels(self.name, topic, "redelivered").observe(timer.elapsed)
-                # Raised on: the subscriber's NACK_ON_ERROR policy seeks back and Kafka redelivers.
+                # Raised on: `run_batch` rewinds the partitions to this record, Kafka hands it over again.
                 raise
             except InvalidEvent as error:
                 metrics.HANDLER_ERRORS.labels(self.name, topic, "invalid_event").inc()
@@ -420,6 +397,24 @@ class Consumer:
                 return
             metrics.HANDLED.labels(self.name, topic, "dead_lettered").observe(timer.elapsed)
             return
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Connection]:
+        """A pooled connection in a transaction, committed when the block ends and rolled back if
+        it raises; the outbox records added in it are written with one statement at its end."""
+        async with self._pool.acquire() as connection:
+            with span("db.begin", **DB):
+                transaction = connection.transaction()
+                await transaction.start()
+            try:
+                async with outbox.gathered(connection):
+                    yield connection
+            except BaseException:
+                with contextlib.suppress(Exception):  # the effect's error is the one to tell
+                    await transaction.rollback()
+                raise
+            with span("db.commit", **DB):
+                await transaction.commit()
 
     async def _give_up(self, message: KafkaMessage, error: BaseException, summary: str) -> None:
         log.error("%s dead-letters the record at %s: %s", self.name, _position(message), summary)
