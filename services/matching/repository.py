@@ -374,6 +374,19 @@ async def open_proposals(connection: Connection, country: str | None) -> list[tu
     return [(_open_partner(r), MatchProposedPayload.model_validate(r["proposal"])) for r in rows]
 
 
+async def open_proposals_by_id(
+    connection: Connection, ids: Sequence[uuid.UUID]
+) -> list[tuple[OpenPartner, MatchProposedPayload]]:
+    """`open_proposals` for the given partners (those still open and proposed), locked."""
+    rows = await connection.fetch(
+        "SELECT o.assignment_id, o.firm_id, o.correlation_id, o.profile, o.host, o.start_date, p.proposal"
+        " FROM open_partners o JOIN proposals p USING (assignment_id) WHERE o.assignment_id = ANY($1)"
+        " ORDER BY o.assignment_id FOR UPDATE OF p",
+        list(ids),
+    )
+    return [(_open_partner(r), MatchProposedPayload.model_validate(r["proposal"])) for r in rows]
+
+
 async def proposal(connection: Connection, assignment_id: uuid.UUID) -> MatchProposedPayload | None:
     """The partner's proposal, locked."""
     raw = await connection.fetchval("SELECT proposal FROM proposals WHERE assignment_id = $1 FOR UPDATE", assignment_id)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import numpy as np
 
-from shared.contracts import CoachProposal, JobLeadProposal, PartnerProfile, Unmatched
+from shared.contracts import CoachProposal, JobLead, JobLeadProposal, PartnerProfile, Unmatched
 from shared.db import Connection
 from shared.telemetry import span
 
@@ -182,8 +182,20 @@ async def best_leads(
         ranked = cache.leads.rank(partner.profile, situation, limit=limit)
     with span("matching.explain_leads", **{"matching.leads": len(ranked)}):
         leads = await repository.job_leads_by_id(connection, [lead_id for lead_id, _ in ranked])
-        scored = [
-            domain.score_lead(leads[lead_id], partner.profile, situation) for lead_id, _ in ranked if lead_id in leads
-        ]
-        scored.sort(key=lambda s: (-s.score, s.item.job_lead_id))
-        return [domain.job_lead_proposal(s) for s in scored]
+        return explained_leads(ranked, leads, partner, situation)
+
+
+def explained_leads(
+    ranked: list[tuple[str, float]],
+    leads: dict[str, JobLead],
+    partner: repository.OpenPartner,
+    situation: domain.Situation,
+    limit: int | None = None,
+) -> list[JobLeadProposal]:
+    """The ranked leads still in `leads` (read now: one withdrawn since the cache read is not
+    among them), scored and explained, best first, at most `limit`."""
+    scored = [
+        domain.score_lead(leads[lead_id], partner.profile, situation) for lead_id, _ in ranked if lead_id in leads
+    ]
+    scored.sort(key=lambda s: (-s.score, s.item.job_lead_id))
+    return [domain.job_lead_proposal(s) for s in scored[:limit]]

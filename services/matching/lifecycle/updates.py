@@ -9,7 +9,6 @@ from shared import outbox
 from shared.contracts import (
     Coach,
     JobLead,
-    JobLeadProposal,
     MatchProposedPayload,
     MatchUpdated,
     MatchUpdatedPayload,
@@ -19,7 +18,7 @@ from shared.db import Connection
 from shared.topics import MATCH_UPDATED
 
 from .. import domain, repository
-from ..assignment.matcher import best_leads, match_partner, reserve_best_coach, situation_for
+from ..assignment.matcher import explained_leads, match_partner, reserve_best_coach, situation_for
 from ..catalog.cache import CatalogCache
 from ..ranking.unmatched import why_no_coach, why_no_leads
 from ..settings import MatchingSettings
@@ -176,36 +175,37 @@ async def leads_removed(
 ) -> int:
     """Take withdrawn or expired leads out of every proposal holding them (or only out of
     `assignment_ids`' proposals, found and locked by the caller), refilling each from the next
-    best leads."""
+    best leads, as a set: one query reads the partners with their proposals, the ranking runs in
+    memory, one query reads the leads ranked, one statement saves the changed proposals."""
     await cache.refresh(connection)
     affected: set[uuid.UUID] = set(assignment_ids or ())
     for lead_id in lead_ids if assignment_ids is None else ():
         affected.update(await repository.proposals_with_lead(connection, lead_id))
     gone = set(lead_ids)
-    for partner in await repository.open_partners_by_id(connection, sorted(affected)):
-        before = await repository.proposal(connection, partner.assignment_id)
-        if before is None:
-            continue
-        match = await match_partner_leads(connection, cache, settings, partner, now)
-        kept = [p for p in match if p.job_lead_id not in gone]
+    limit = settings.job_leads_per_partner
+    partners = await repository.open_proposals_by_id(connection, sorted(affected))
+    situations = [situation_for(partner, cache, settings, now) for partner, _ in partners]
+    # A lead this transaction withdrew is still in the cache (it holds committed rows only):
+    # rank as many more as were withdrawn, so that each partner is refilled to the limit.
+    ranked = [
+        [(i, score) for i, score in cache.leads.rank(p.profile, s, limit=limit + len(gone)) if i not in gone]
+        for (p, _), s in zip(partners, situations, strict=True)
+    ]
+    leads = await repository.job_leads_by_id(connection, sorted({i for found in ranked for i, _ in found}))
+    everything: dict[str, list[JobLead]] = {}  # per host country, read only if a partner has no lead left
+    changes = []
+    for (partner, before), situation, found in zip(partners, situations, ranked, strict=True):
+        kept = explained_leads(found, leads, partner, situation, limit)
         unmatched = [u for u in before.unmatched if u.subject != "job_leads"]
         if not kept:  # the last lead went: say why none is left, so that HR can act
-            everything = await repository.open_job_leads_for(connection, partner.host, now)
-            unmatched.append(why_no_leads(everything, partner.profile, situation_for(partner, cache, settings, now)))
+            country = partner.host.country
+            if country not in everything:
+                everything[country] = await repository.open_job_leads_for(connection, partner.host, now)
+            unmatched.append(why_no_leads(everything[country], partner.profile, situation))
         after = before.model_copy(update={"job_leads": kept, "unmatched": unmatched, "proposed_at": now})
-        await announce(connection, partner, before, after, reason)
+        changes.append((partner, before, after))
+    await announce_all(connection, changes, reason)
     return len(affected)
-
-
-async def match_partner_leads(
-    connection: Connection,
-    cache: CatalogCache,
-    settings: MatchingSettings,
-    partner: repository.OpenPartner,
-    now: datetime,
-) -> list[JobLeadProposal]:
-    situation = situation_for(partner, cache, settings, now)
-    return await best_leads(connection, cache, partner, situation, settings.job_leads_per_partner)
 
 
 __all__ = ["announce", "announce_all", "coach_changed", "lead_added", "leads_removed", "match_partner", "update"]
