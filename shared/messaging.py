@@ -19,7 +19,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -47,7 +47,7 @@ from .inbox import first_sighting
 from .kafka_security import KafkaSecurity
 from .settings import ServiceSettings
 from .telemetry import DB, record_span, span
-from .topics import DEAD_LETTER, firm_of_topic
+from .topics import DEAD_LETTER, FirmEvent, firm_of_topic, firm_pattern, tenant_of
 
 log = logging.getLogger(__name__)
 
@@ -260,6 +260,26 @@ class Consumer:
         while the service runs is found at the next metadata refresh (`kafka_metadata_max_age_s`);
         its first records are already waiting then, hence the earliest offset."""
         self._subscribe(broker, effect, pattern=pattern, group_id=group_id)
+
+    def subscribe_each(self, broker: KafkaBroker, effects: Mapping[str, Effect], *, group_id: str) -> None:
+        """Several topics with one consumer (so one group member and one batch across them), each
+        record to its own topic's effect."""
+
+        async def by_topic(connection: Connection, message: KafkaMessage) -> None:
+            await effects[_topic(message)](connection, message)
+
+        self.subscribe(broker, tuple(effects), by_topic, group_id=group_id)
+
+    def subscribe_firm_events(self, broker: KafkaBroker, effects: Mapping[FirmEvent, Effect], *, group_id: str) -> None:
+        """Every firm's topics of the given events with one consumer, by pattern, each record to
+        its event's effect (the firm is the topic's: `firm_of_record`)."""
+
+        async def by_event(connection: Connection, message: KafkaMessage) -> None:
+            tenant = tenant_of(_topic(message))
+            assert tenant is not None and isinstance(tenant.event, FirmEvent)  # the pattern matches firm topics only
+            await effects[tenant.event](connection, message)
+
+        self.subscribe_pattern(broker, firm_pattern(*effects), by_event, group_id=group_id)
 
     def _subscribe(
         self, broker: KafkaBroker, effect: Effect, *topics: str, pattern: str | None = None, group_id: str

@@ -88,33 +88,30 @@ def care_settings(settings: ServiceSettings) -> CareSettings:
 def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings) -> None:
     handlers = Handlers(care_settings(settings))
     consumer = Consumer(CONSUMER, pool, settings, lock_keys=repository.lock_assignments)
-    internal: dict[str, Effect] = {
-        ASSIGNMENT_CREATED: handlers.on_assignment,
-        MATCH_PROPOSED: handlers.on_match_proposed,
-        MATCH_UPDATED: handlers.on_match_updated,
-    }
-    # The firm's word on its assignments and notifications' delivery statuses, from every firm's
-    # own topics.
-    lifecycle: dict[FirmEvent, Effect] = {
-        FirmEvent.MATCH_ACCEPTED: handlers.on_acceptance,
-        FirmEvent.ASSIGNMENT_CANCELLED: handlers.on_cancelled,
-        FirmEvent.PARTNER_CONSENT_WITHDRAWN: handlers.on_consent_withdrawn,
-        FirmEvent.DUTY_OF_INFORMATION: handlers.on_delivery,
-    }
-
-    async def by_topic(connection: Connection, message: KafkaMessage) -> None:
-        await internal[record_coordinates(message)[0]](connection, message)
-
-    async def by_event(connection: Connection, message: KafkaMessage) -> None:
-        tenant = tenant_of(record_coordinates(message)[0])
-        assert tenant is not None and isinstance(tenant.event, FirmEvent)  # the pattern matches firm topics only
-        await lifecycle[tenant.event](connection, message)
-
     # One consumer for the platform's topics and one for the firms' (a subscription is either
     # topics or a pattern): every consumer of a group that joins rebalances the whole group, and a
     # start (or a restart after a crash) with one per topic took a minute.
-    consumer.subscribe(broker, tuple(internal), by_topic, group_id=GROUP)
-    consumer.subscribe_pattern(broker, firm_pattern(*lifecycle), by_event, group_id=GROUP)
+    consumer.subscribe_each(
+        broker,
+        {
+            ASSIGNMENT_CREATED: handlers.on_assignment,
+            MATCH_PROPOSED: handlers.on_match_proposed,
+            MATCH_UPDATED: handlers.on_match_updated,
+        },
+        group_id=GROUP,
+    )
+    # The firm's word on its assignments and notifications' delivery statuses, from every firm's
+    # own topics.
+    consumer.subscribe_firm_events(
+        broker,
+        {
+            FirmEvent.MATCH_ACCEPTED: handlers.on_acceptance,
+            FirmEvent.ASSIGNMENT_CANCELLED: handlers.on_cancelled,
+            FirmEvent.PARTNER_CONSENT_WITHDRAWN: handlers.on_consent_withdrawn,
+            FirmEvent.DUTY_OF_INFORMATION: handlers.on_delivery,
+        },
+        group_id=GROUP,
+    )
 
     for event, model, firm_effect in (
         (FirmEvent.CARE_PULSE_GIVEN, PulseGiven, handlers.pulse),

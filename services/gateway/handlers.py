@@ -25,9 +25,9 @@ from shared.contracts import (
 from shared.contracts.decoding import decode
 from shared.db import Connection
 from shared.inbox import first_sighting
-from shared.messaging import Consumer, firm_of_record, record_coordinates
+from shared.messaging import Consumer, firm_of_record
 from shared.settings import ServiceSettings
-from shared.topics import ASSIGNMENT_CREATED, MATCH_PROPOSED, MATCH_UPDATED, FirmEvent, firm_pattern, tenant_of
+from shared.topics import ASSIGNMENT_CREATED, MATCH_PROPOSED, MATCH_UPDATED, FirmEvent
 
 from . import repository
 
@@ -42,28 +42,28 @@ Effect = Callable[[Connection, KafkaMessage], Awaitable[None]]
 
 def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings) -> None:
     consumer = Consumer(CONSUMER, pool, settings)
-    for topic, contract, project in (
-        (ASSIGNMENT_CREATED, AssignmentCreated, created),
-        (MATCH_PROPOSED, MatchProposed, proposed),
-        (MATCH_UPDATED, MatchUpdated, updated),
-    ):
-        consumer.subscribe(broker, topic, _once(contract, project), group_id=GROUP)
+    consumer.subscribe_each(
+        broker,
+        {
+            ASSIGNMENT_CREATED: _once(AssignmentCreated, created),
+            MATCH_PROPOSED: _once(MatchProposed, proposed),
+            MATCH_UPDATED: _once(MatchUpdated, updated),
+        },
+        group_id=GROUP,
+    )
     # The services' answers on every firm's outbound topics, and the firm's own stops on its
     # inbound ones: one consumer, by pattern.
-    firms: dict[FirmEvent, Effect] = {
-        FirmEvent.ASSIGNMENT_REJECTED: _once(AssignmentRejected, rejected, of_firm=True),
-        FirmEvent.MATCH_ACCEPTANCE_REFUSED: _once(MatchAcceptanceRefused, refused, of_firm=True),
-        FirmEvent.ASSIGNMENT_CANCELLED: _once(AssignmentCancelled, cancelled, of_firm=True),
-        FirmEvent.PARTNER_CONSENT_WITHDRAWN: _once(PartnerConsentWithdrawn, withdrawn, of_firm=True),
-        FirmEvent.DUTY_OF_INFORMATION: _once(DeliveryRecorded, delivered, of_firm=True),
-    }
-
-    async def by_event(connection: Connection, message: KafkaMessage) -> None:
-        tenant = tenant_of(record_coordinates(message)[0])
-        assert tenant is not None and isinstance(tenant.event, FirmEvent)  # the pattern matches firm topics only
-        await firms[tenant.event](connection, message)
-
-    consumer.subscribe_pattern(broker, firm_pattern(*firms), by_event, group_id=GROUP)
+    consumer.subscribe_firm_events(
+        broker,
+        {
+            FirmEvent.ASSIGNMENT_REJECTED: _once(AssignmentRejected, rejected, of_firm=True),
+            FirmEvent.MATCH_ACCEPTANCE_REFUSED: _once(MatchAcceptanceRefused, refused, of_firm=True),
+            FirmEvent.ASSIGNMENT_CANCELLED: _once(AssignmentCancelled, cancelled, of_firm=True),
+            FirmEvent.PARTNER_CONSENT_WITHDRAWN: _once(PartnerConsentWithdrawn, withdrawn, of_firm=True),
+            FirmEvent.DUTY_OF_INFORMATION: _once(DeliveryRecorded, delivered, of_firm=True),
+        },
+        group_id=GROUP,
+    )
 
 
 def _once(contract: Any, project: Project, *, of_firm: bool = False) -> Effect:

@@ -24,7 +24,7 @@ from shared.contracts import (
 )
 from shared.contracts.decoding import decode, ensure_owner, ensure_sender
 from shared.db import Connection
-from shared.messaging import Consumer, Effect, firm_of_record, record_coordinates
+from shared.messaging import Consumer, firm_of_record
 from shared.settings import ServiceSettings
 from shared.topics import (
     ASSIGNMENT_CREATED,
@@ -32,8 +32,6 @@ from shared.topics import (
     MATCH_PROPOSED,
     MATCH_UPDATED,
     FirmEvent,
-    firm_pattern,
-    tenant_of,
 )
 
 from . import check_ins, deliveries, domain, record, repository
@@ -62,25 +60,25 @@ def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings)
     consumer = Consumer(CONSUMER, pool, settings, lock_keys=repository.lock_assignments)
     handlers = Handlers(config)
 
-    for topic, effect in (
-        (ASSIGNMENT_CREATED, handlers.remember_assignment),
-        (MATCH_PROPOSED, handlers.remember_match),
-        (MATCH_UPDATED, handlers.remember_match_update),
-    ):
-        consumer.subscribe(broker, topic, effect, group_id=GROUP)
-    consumer.subscribe(broker, CARE_CHECK_IN_DUE, handlers.send_check_in, group_id=GROUP)
+    consumer.subscribe_each(
+        broker,
+        {
+            ASSIGNMENT_CREATED: handlers.remember_assignment,
+            MATCH_PROPOSED: handlers.remember_match,
+            MATCH_UPDATED: handlers.remember_match_update,
+            CARE_CHECK_IN_DUE: handlers.send_check_in,
+        },
+        group_id=GROUP,
+    )
     # Every firm's stops, from its own topics: one consumer, by pattern.
-    stops: dict[FirmEvent, Effect] = {
-        FirmEvent.PARTNER_CONSENT_WITHDRAWN: handlers.withdraw_consent,
-        FirmEvent.ASSIGNMENT_CANCELLED: handlers.cancel,
-    }
-
-    async def stop(connection: Connection, message: KafkaMessage) -> None:
-        tenant = tenant_of(record_coordinates(message)[0])
-        assert tenant is not None and isinstance(tenant.event, FirmEvent)  # the pattern matches firm topics only
-        await stops[tenant.event](connection, message)
-
-    consumer.subscribe_pattern(broker, firm_pattern(*stops), stop, group_id=GROUP)
+    consumer.subscribe_firm_events(
+        broker,
+        {
+            FirmEvent.PARTNER_CONSENT_WITHDRAWN: handlers.withdraw_consent,
+            FirmEvent.ASSIGNMENT_CANCELLED: handlers.cancel,
+        },
+        group_id=GROUP,
+    )
 
 
 class Handlers:
