@@ -254,12 +254,16 @@ class Consumer:
         transaction (`NACK_ON_ERROR` instead of auto-commit)."""
         self._subscribe(broker, effect, *((topic,) if isinstance(topic, str) else topic), group_id=group_id)
 
-    def subscribe_pattern(self, broker: KafkaBroker, pattern: str, effect: Effect, *, group_id: str) -> None:
+    def subscribe_pattern(
+        self, broker: KafkaBroker, pattern: str, effect: Effect, *, group_id: str, max_records: int | None = None
+    ) -> None:
         """Consume every topic that matches `pattern` (every firm's or provider's topics of some
         events: `shared.topics.firm_pattern`), with the same delivery policy. A tenant onboarded
         while the service runs is found at the next metadata refresh (`kafka_metadata_max_age_s`);
-        its first records are already waiting then, hence the earliest offset."""
-        self._subscribe(broker, effect, pattern=pattern, group_id=group_id)
+        its first records are already waiting then, hence the earliest offset. `max_records`: a
+        smaller batch than the setting's for effects that must see each other's commits (1: each
+        record in its own transaction)."""
+        self._subscribe(broker, effect, pattern=pattern, group_id=group_id, max_records=max_records)
 
     def subscribe_each(self, broker: KafkaBroker, effects: Mapping[str, Effect], *, group_id: str) -> None:
         """Several topics with one consumer (so one group member and one batch across them), each
@@ -282,7 +286,13 @@ class Consumer:
         self.subscribe_pattern(broker, firm_pattern(*effects), by_event, group_id=group_id)
 
     def _subscribe(
-        self, broker: KafkaBroker, effect: Effect, *topics: str, pattern: str | None = None, group_id: str
+        self,
+        broker: KafkaBroker,
+        effect: Effect,
+        *topics: str,
+        pattern: str | None = None,
+        group_id: str,
+        max_records: int | None = None,
     ) -> None:
         @broker.subscriber(
             *topics,
@@ -291,7 +301,7 @@ class Consumer:
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             batch=True,
-            max_records=self._batch_records,
+            max_records=max_records or self._batch_records,
             batch_timeout_ms=self._batch_wait_ms,
         )
         async def on_batch(batch: KafkaMessage) -> None:

@@ -119,7 +119,12 @@ def register(
         FirmEvent.ASSIGNMENT_CANCELLED: close_cancelled,
         FirmEvent.PARTNER_CONSENT_WITHDRAWN: close_withdrawn,
     }
-    consumer.subscribe_pattern(broker, provider_pattern(*catalog), _by_event(catalog), group_id=CATALOG_GROUP)
+    # Catalog records one per transaction: each change re-ranks partners from the in-memory catalog,
+    # which holds committed rows only, so a change must be committed before the next one re-ranks
+    # (in one batch, a lead withdrawn after another was added re-ranked without the added one).
+    consumer.subscribe_pattern(
+        broker, provider_pattern(*catalog), _by_event(catalog), group_id=CATALOG_GROUP, max_records=1
+    )
     consumer.subscribe_pattern(broker, firm_pattern(*lifecycle), _by_event(lifecycle), group_id=LIFECYCLE_GROUP)
 
 

@@ -4,7 +4,9 @@ own uncommitted change is not kept, and a notification wakes an idle cache. The 
 transactions is set explicitly with separate connections; nothing waits for time to pass."""
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -14,17 +16,35 @@ from services.matching import repository
 from services.matching.catalog import listener
 from services.matching.catalog.cache import CatalogCache
 from shared.contracts import Coach, JobLead
-from shared.db import create_pool
+from shared.db import SHARED_MIGRATIONS, apply_migrations, create_pool
 
 from .matching_catalog import coach, job_lead, unique
 from .polling import eventually
 
 pytestmark = pytest.mark.integration
 
+MIGRATIONS = Path(repository.__file__).parent / "migrations"
+
 
 @pytest.fixture
-async def pool(local_stack: StackConfig) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(local_stack.database_url("matching"), size=4)
+async def database(local_stack: StackConfig) -> AsyncIterator[str]:
+    """A matching database of the test's own: its coaches and leads must not reach the running
+    matching service's partners (other tests count what that service proposes)."""
+    name = f"matching_feed_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(local_stack.database_url("postgres"))
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+        dsn = local_stack.database_url(name)
+        await apply_migrations(dsn, [SHARED_MIGRATIONS, MIGRATIONS])
+        yield dsn
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
+
+
+@pytest.fixture
+async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database, size=4)
     try:
         yield pool
     finally:
@@ -92,11 +112,11 @@ async def test_a_readers_own_uncommitted_change_is_not_kept_after_it_rolls_back(
 
 
 async def test_a_committed_catalog_change_wakes_an_idle_cache(
-    pool: asyncpg.Pool, local_stack: StackConfig, monkeypatch: pytest.MonkeyPatch
+    pool: asyncpg.Pool, database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(listener, "IDLE_REFRESH_S", 3600.0)  # only the notification can wake it
     cache = CatalogCache()
-    task = asyncio.create_task(listener.listen(cache, pool, local_stack.database_url("matching")))
+    task = asyncio.create_task(listener.listen(cache, pool, database))
     try:
         await eventually(lambda: _value(cache.watermark is not None), "the listener's first read")
         coach_ = a_coach()
