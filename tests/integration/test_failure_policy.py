@@ -17,7 +17,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -28,7 +27,7 @@ from deploy.local import kafka_access
 from deploy.local.config import StackConfig
 from deploy.local.topic_reader import TopicReader
 from shared import dead_letter, metrics, outbox
-from shared.db import SHARED_MIGRATIONS, Connection, apply_migrations, create_pool
+from shared.db import SHARED_MIGRATIONS, Connection, create_pool
 from shared.inbox import first_sighting
 from shared.messaging import Consumer, create_broker, publish_record
 from shared.ops import outbox as outbox_ops
@@ -36,22 +35,15 @@ from shared.settings import ServiceSettings
 from shared.topics import DEAD_LETTER
 
 from .polling import eventually
+from .scratch_database import scratch_database
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def database(local_stack: StackConfig) -> AsyncIterator[str]:
-    name = f"policy_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(local_stack.database_url("postgres"))
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-        dsn = local_stack.database_url(name)
-        await apply_migrations(dsn, [SHARED_MIGRATIONS])
+    async with scratch_database(local_stack, "policy", [SHARED_MIGRATIONS]) as dsn:
         yield dsn
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
 
 
 async def _topic(cfg: StackConfig, partitions: int = 1) -> str:

@@ -4,7 +4,6 @@ own uncommitted change is not kept, and a notification wakes an idle cache. The 
 transactions is set explicitly with separate connections; nothing waits for time to pass."""
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,10 +15,11 @@ from services.matching import repository
 from services.matching.catalog import listener
 from services.matching.catalog.cache import CatalogCache
 from shared.contracts import Coach, JobLead
-from shared.db import SHARED_MIGRATIONS, apply_migrations, create_pool
+from shared.db import SHARED_MIGRATIONS, create_pool
 
 from .matching_catalog import coach, job_lead, unique
 from .polling import eventually
+from .scratch_database import scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -30,16 +30,8 @@ MIGRATIONS = Path(repository.__file__).parent / "migrations"
 async def database(local_stack: StackConfig) -> AsyncIterator[str]:
     """A matching database of the test's own: its coaches and leads must not reach the running
     matching service's partners (other tests count what that service proposes)."""
-    name = f"matching_feed_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(local_stack.database_url("postgres"))
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-        dsn = local_stack.database_url(name)
-        await apply_migrations(dsn, [SHARED_MIGRATIONS, MIGRATIONS])
+    async with scratch_database(local_stack, "matching_feed", [SHARED_MIGRATIONS, MIGRATIONS]) as dsn:
         yield dsn
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
 
 
 @pytest.fixture

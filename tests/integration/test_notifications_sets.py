@@ -33,8 +33,10 @@ from services.notifications.settings import NotificationSettings
 from services.notifications.worker import DeliveryWorker
 from shared import outbox
 from shared.contracts import AssignmentCreated, AssignmentCreatedPayload, AssignmentRequested, MatchProposed
-from shared.db import SHARED_MIGRATIONS, apply_migrations
+from shared.db import SHARED_MIGRATIONS
 from tests.unit.test_notifications_golden import the_match
+
+from .scratch_database import scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -62,16 +64,8 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackConfig]:
 
 @pytest.fixture
 async def database(postgres: StackConfig) -> AsyncIterator[str]:
-    name = f"notifications_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres.database_url("postgres"))
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-        dsn = postgres.database_url(name)
-        await apply_migrations(dsn, [SHARED_MIGRATIONS, MIGRATIONS])
+    async with scratch_database(postgres, "notifications", [SHARED_MIGRATIONS, MIGRATIONS]) as dsn:
         yield dsn
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
 
 
 async def _codecs(connection: asyncpg.Connection) -> None:

@@ -19,9 +19,11 @@ from deploy.local import kafka_access
 from deploy.local.config import StackConfig
 from deploy.local.topic_reader import TopicReader
 from shared import outbox
-from shared.db import SHARED_MIGRATIONS, apply_migrations, create_pool
+from shared.db import SHARED_MIGRATIONS, create_pool
 from shared.messaging import create_broker, publish_record
 from shared.settings import ServiceSettings
+
+from .scratch_database import scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -31,16 +33,8 @@ RECORDS = 350  # more than one relay batch (200 rows)
 
 @pytest.fixture
 async def database(local_stack: StackConfig) -> AsyncIterator[str]:
-    name = f"outbox_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(local_stack.database_url("postgres"))
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-        dsn = local_stack.database_url(name)
-        await apply_migrations(dsn, [SHARED_MIGRATIONS])
+    async with scratch_database(local_stack, "outbox", [SHARED_MIGRATIONS]) as dsn:
         yield dsn
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
 
 
 async def _topic(cfg: StackConfig, partitions: int) -> str:
