@@ -47,7 +47,7 @@ from .inbox import first_sighting
 from .kafka_security import KafkaSecurity
 from .settings import ServiceSettings
 from .telemetry import DB, record_span, span
-from .topics import DEAD_LETTER, FirmEvent, firm_of_topic, firm_pattern, tenant_of
+from .topics import DEAD_LETTER, FirmEvent, ProviderEvent, firm_of_topic, firm_pattern, provider_pattern, tenant_of
 
 log = logging.getLogger(__name__)
 
@@ -274,16 +274,27 @@ class Consumer:
 
         self.subscribe(broker, tuple(effects), by_topic, group_id=group_id)
 
-    def subscribe_firm_events(self, broker: KafkaBroker, effects: Mapping[FirmEvent, Effect], *, group_id: str) -> None:
-        """Every firm's topics of the given events with one consumer, by pattern, each record to
-        its event's effect (the firm is the topic's: `firm_of_record`)."""
+    def subscribe_tenant_events(
+        self,
+        broker: KafkaBroker,
+        effects: Mapping[FirmEvent, Effect] | Mapping[ProviderEvent, Effect],
+        *,
+        group_id: str,
+        max_records: int | None = None,
+    ) -> None:
+        """Every firm's (or every provider's) topics of the given events with one consumer, by
+        pattern, each record to its event's effect (the tenant is the topic's: `firm_of_record`)."""
+        events = list(effects)
+        firms = all(isinstance(event, FirmEvent) for event in events)
+        pattern = firm_pattern(*events) if firms else provider_pattern(*events)
+        by_event_of: Mapping[FirmEvent | ProviderEvent, Effect] = effects  # type: ignore[assignment]
 
         async def by_event(connection: Connection, message: KafkaMessage) -> None:
             tenant = tenant_of(_topic(message))
-            assert tenant is not None and isinstance(tenant.event, FirmEvent)  # the pattern matches firm topics only
-            await effects[tenant.event](connection, message)
+            assert tenant is not None  # the pattern matches tenants' topics only
+            await by_event_of[tenant.event](connection, message)
 
-        self.subscribe_pattern(broker, firm_pattern(*effects), by_event, group_id=group_id)
+        self.subscribe_pattern(broker, pattern, by_event, group_id=group_id, max_records=max_records)
 
     def _subscribe(
         self,
@@ -317,13 +328,15 @@ class Consumer:
         consumer: Any = batch.consumer
         pending = messages
         try:
-            failed = await self._together(messages, effect) if len(messages) > 1 else messages[0]
-            if failed is None:
-                return
+            failed = None
+            if len(messages) > 1:
+                failed = await self._together(messages, effect)
+                if failed is None:
+                    return
             for index, message in enumerate(messages):
                 pending = messages[index:]
                 # The batch's try counts as the failing record's first attempt.
-                await self.run(message, effect, tried=1 if message is failed and len(messages) > 1 else 0)
+                await self.run(message, effect, tried=1 if message is failed else 0)
         except Exception as error:
             _rewind(consumer, pending)
             log.warning(

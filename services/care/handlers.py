@@ -102,7 +102,7 @@ def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings)
     )
     # The firm's word on its assignments and notifications' delivery statuses, from every firm's
     # own topics.
-    consumer.subscribe_firm_events(
+    consumer.subscribe_tenant_events(
         broker,
         {
             FirmEvent.MATCH_ACCEPTED: handlers.on_acceptance,

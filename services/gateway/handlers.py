@@ -53,7 +53,7 @@ def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings)
     )
     # The services' answers on every firm's outbound topics, and the firm's own stops on its
     # inbound ones: one consumer, by pattern.
-    consumer.subscribe_firm_events(
+    consumer.subscribe_tenant_events(
         broker,
         {
             FirmEvent.ASSIGNMENT_REJECTED: _once(AssignmentRejected, rejected, of_firm=True),

@@ -34,7 +34,7 @@ from shared.contracts.catalog_events import CATALOG_FIRM_ID
 from shared.contracts.decoding import FIRM_MISMATCH, UNKNOWN_ASSIGNMENT, InvalidEvent, decode, ensure_sender
 from shared.db import Connection
 from shared.inbox import first_sighting
-from shared.messaging import Consumer, Effect, add_dead_letter, failure_reason, firm_of_record, record_coordinates
+from shared.messaging import Consumer, add_dead_letter, failure_reason, firm_of_record, record_coordinates
 from shared.settings import ServiceSettings
 from shared.telemetry import span
 from shared.topics import (
@@ -42,11 +42,8 @@ from shared.topics import (
     MATCH_PROPOSED,
     FirmEvent,
     ProviderEvent,
-    firm_pattern,
     provider_of_topic,
-    provider_pattern,
     provider_topic,
-    tenant_of,
 )
 
 from . import repository
@@ -110,31 +107,24 @@ def register(
     consumer.subscribe(broker, ASSIGNMENT_CREATED, propose_match, group_id="trailblazer-matching")
     # Every provider's catalog, and every firm's word on its assignments: one consumer each, by
     # pattern (a provider or firm onboarded later is found at the next metadata refresh).
-    catalog: dict[ProviderEvent | FirmEvent, Effect] = {
-        ProviderEvent.CATALOG_COACHES: coach_record,
-        ProviderEvent.CATALOG_JOB_LEADS: lead_record,
-    }
-    lifecycle: dict[ProviderEvent | FirmEvent, Effect] = {
-        FirmEvent.MATCH_ACCEPTED: accept_match,
-        FirmEvent.ASSIGNMENT_CANCELLED: close_cancelled,
-        FirmEvent.PARTNER_CONSENT_WITHDRAWN: close_withdrawn,
-    }
     # Catalog records one per transaction: each change re-ranks partners from the in-memory catalog,
     # which holds committed rows only, so a change must be committed before the next one re-ranks
     # (in one batch, a lead withdrawn after another was added re-ranked without the added one).
-    consumer.subscribe_pattern(
-        broker, provider_pattern(*catalog), _by_event(catalog), group_id=CATALOG_GROUP, max_records=1
+    consumer.subscribe_tenant_events(
+        broker,
+        {ProviderEvent.CATALOG_COACHES: coach_record, ProviderEvent.CATALOG_JOB_LEADS: lead_record},
+        group_id=CATALOG_GROUP,
+        max_records=1,
     )
-    consumer.subscribe_pattern(broker, firm_pattern(*lifecycle), _by_event(lifecycle), group_id=LIFECYCLE_GROUP)
-
-
-def _by_event(effects: dict[ProviderEvent | FirmEvent, Effect]) -> Effect:
-    async def effect(connection: Connection, message: KafkaMessage) -> None:
-        tenant = tenant_of(record_coordinates(message)[0])
-        assert tenant is not None  # the patterns match tenants' topics only
-        await effects[tenant.event](connection, message)
-
-    return effect
+    consumer.subscribe_tenant_events(
+        broker,
+        {
+            FirmEvent.MATCH_ACCEPTED: accept_match,
+            FirmEvent.ASSIGNMENT_CANCELLED: close_cancelled,
+            FirmEvent.PARTNER_CONSENT_WITHDRAWN: close_withdrawn,
+        },
+        group_id=LIFECYCLE_GROUP,
+    )
 
 
 async def accept_match(connection: Connection, message: KafkaMessage) -> None:

@@ -71,7 +71,7 @@ def register(broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings)
         group_id=GROUP,
     )
     # Every firm's stops, from its own topics: one consumer, by pattern.
-    consumer.subscribe_firm_events(
+    consumer.subscribe_tenant_events(
         broker,
         {
             FirmEvent.PARTNER_CONSENT_WITHDRAWN: handlers.withdraw_consent,
