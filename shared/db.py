@@ -1,10 +1,12 @@
 """PostgreSQL helpers: a connection pool with JSON codecs, waiting for the database, migrations."""
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TypeAlias, TypeVar
 
@@ -33,6 +35,26 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
 T = TypeVar("T")
 # What handlers and repositories take: a pooled connection or a direct one.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+
+
+# The advisory-lock keys a transaction took for a whole batch (`holding`), by connection.
+_held: ContextVar[tuple[Connection, Collection[str]] | None] = ContextVar("held_locks", default=None)
+
+
+@contextlib.contextmanager
+def holding(connection: Connection, keys: Collection[str]) -> Iterator[None]:
+    """In this block, `connection`'s transaction holds its service's per-key lock of each of
+    `keys` (taken for a batch at its start), so a record's effect need not take it again."""
+    token = _held.set((connection, keys))
+    try:
+        yield
+    finally:
+        _held.reset(token)
+
+
+def holds(connection: Connection, key: str) -> bool:
+    held = _held.get()
+    return held is not None and held[0] is connection and key in held[1]
 
 
 async def _init_connection(connection: Connection) -> None:

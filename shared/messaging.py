@@ -42,12 +42,21 @@ from opentelemetry.semconv.trace import SpanAttributes
 from . import dead_letter, metrics, outbox
 from .backoff import backoff_delays
 from .contracts.decoding import InvalidEvent
-from .db import TRANSIENT_DB_ERRORS, Connection
-from .inbox import first_sighting
+from .db import TRANSIENT_DB_ERRORS, Connection, holding
+from .inbox import claimed_together, event_id_of, first_sighting
 from .kafka_security import KafkaSecurity
 from .settings import ServiceSettings
 from .telemetry import DB, record_span, span
-from .topics import DEAD_LETTER, FirmEvent, ProviderEvent, firm_of_topic, firm_pattern, provider_pattern, tenant_of
+from .topics import (
+    DEAD_LETTER,
+    FirmEvent,
+    ProviderEvent,
+    firm_of_topic,
+    firm_pattern,
+    provider_pattern,
+    tenant_of,
+    written_by_services,
+)
 
 log = logging.getLogger(__name__)
 
@@ -356,9 +365,7 @@ class Consumer:
 
         async def in_transaction() -> None:
             failed.clear()
-            async with self._transaction() as connection:
-                if self._lock_keys is not None:
-                    await self._lock_keys(connection, _keys(messages))
+            async with self._transaction() as connection, self._batch_scope(connection, messages):
                 for message in messages:
                     with record_span(f"{self.name}.handle", message.headers, batch=len(messages)):
                         try:
@@ -390,6 +397,21 @@ class Consumer:
         for message in messages:
             metrics.HANDLED.labels(self.name, _topic(message), "ok").observe(share)
         return None
+
+    @contextlib.asynccontextmanager
+    async def _batch_scope(self, connection: Connection, messages: list[KafkaMessage]) -> AsyncIterator[None]:
+        """What the batch's transaction does once for all its records: the service's per-key
+        locks (sorted), and the inbox rows of the events services made, so each effect's own
+        lock and `first_sighting` need no round trip."""
+        keys = _keys(messages)
+        held: list[str] = []
+        if self._lock_keys is not None:
+            await self._lock_keys(connection, keys)
+            held = keys
+        made = (event_id_of(m.raw_message.value) for m in messages if written_by_services(_topic(m)))  # type: ignore[union-attr]
+        with holding(connection, frozenset(held)):
+            async with claimed_together(connection, consumer=self.name, event_ids=[e for e in made if e]):
+                yield
 
     async def run(self, message: KafkaMessage, effect: Effect, *, tried: int = 0) -> None:
         """One record in its own transaction, under the failure policy; raises when the record is

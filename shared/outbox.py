@@ -46,6 +46,9 @@ class OutboxRecord:
     headers: dict[str, str]
 
 
+# Inserts a service's rows with one statement, in the order given, inside the caller's transaction.
+WriteRows = Callable[[Connection, list[Any]], Awaitable[None]]
+
 # Hands a record to the producer; the returned future resolves when the broker acknowledged it.
 Publish = Callable[[OutboxRecord], Awaitable["asyncio.Future[Any]"]]
 
@@ -65,6 +68,8 @@ class _Gathering:
     open: bool = True
     # Snapshots of which only the latest counts, made once at the end of the outermost block.
     latest: dict[Hashable, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+    # A service's own rows to insert (`add_later`), by the function that writes them, in order.
+    later: dict[WriteRows, list[Any]] = field(default_factory=dict)
 
 
 _gathering: ContextVar[_Gathering | None] = ContextVar("outbox_gathering", default=None)
@@ -97,7 +102,11 @@ async def gathered(connection: Connection) -> AsyncIterator[None]:
         assert enclosing is not None
         enclosing.rows.extend(gathering.rows)
         enclosing.latest.update(gathering.latest)
+        for write, rows in gathering.later.items():
+            enclosing.later.setdefault(write, []).extend(rows)
     else:
+        for write, rows in gathering.later.items():
+            await write(connection, rows)
         await _write(connection, gathering.rows)
 
 
@@ -112,6 +121,17 @@ async def add_latest(connection: Connection, key: Hashable, make: Callable[[], A
         gathering.latest[key] = make
         return
     await make()
+
+
+async def add_later(connection: Connection, write: WriteRows, row: Any) -> None:
+    """For a service's own rows that nothing reads in the same transaction (a record's entries
+    next to the events announcing them): inside a `gathered` block, `write` inserts all of the
+    block's rows at its end with one statement, in the order added; outside a block, at once."""
+    gathering = _gathering.get()
+    if gathering is not None and gathering.open and gathering.connection is connection:
+        gathering.later.setdefault(write, []).append(row)
+        return
+    await write(connection, [row])
 
 
 async def add_raw(

@@ -371,3 +371,15 @@ def tenant_inbound_topics(kind: Kind | str, tenant_id: str) -> tuple[str, ...]:
     if Kind(kind) is Kind.FIRM:
         return tuple(firm_topic(tenant_id, s.event) for s in FIRM_TOPICS if s.direction is Direction.INBOUND)
     return tuple(provider_topic(tenant_id, s.event) for s in PROVIDER_TOPICS if s.direction is Direction.INBOUND)
+
+
+_INTERNAL = frozenset(spec.name for spec in TOPICS)
+
+
+def written_by_services(topic: str) -> bool:
+    """True for a topic only Trailblazer's services write (internal, or a tenant's outbound
+    topic): its records' event ids were made by a service, not chosen by an outside party."""
+    tenant = tenant_of(topic)
+    if tenant is None:
+        return topic in _INTERNAL
+    return tenant.event in FIRM_OUTBOUND or tenant.event in PROVIDER_OUTBOUND

@@ -77,6 +77,8 @@ FIRM_GROUP = "trailblazer-care-firms"
 CATALOG_GROUP = "trailblazer-care-catalog"
 
 E = TypeVar("E", bound=Envelope)
+# The assignment an entry is about, as stored (or as just saved): its id, firm and correlation id.
+Known = asyncpg.Record | dict[str, Any]
 # Applies a firm's care event to a known assignment of that firm; returns reasons to refuse it.
 FirmEffect = Callable[[Connection, Any, asyncpg.Record], Awaitable[list[FieldError]]]
 
@@ -156,6 +158,7 @@ class Handlers:
         owner_email = policy.owner_email or str(a.hr_contact.email)
         if not await repository.save_assignment(connection, created, owner_name, owner_email):
             return
+        known = {"assignment_id": a.assignment_id, "firm_id": created.firm_id, "correlation_id": created.correlation_id}
         now = await self._now(connection)
         early = await repository.early_stop(connection, a.assignment_id)
         if early is not None and early["firm_id"] != created.firm_id:
@@ -164,15 +167,13 @@ class Handlers:
             early = None
         if early is not None:
             await repository.stop(connection, a.assignment_id, early["reason"], early["stopped_at"])
-            await self._entry(
-                connection, a.assignment_id, Duty.PREVENTION, "care.not_started", now, reason=early["reason"]
-            )
+            await self._entry(connection, known, Duty.PREVENTION, "care.not_started", now, reason=early["reason"])
             return
         # Counted from care's clock when it took the assignment on (seconds after intake accepted it),
         # so that deadlines and the clock they are compared with are one clock, the test clock too.
         permit, country = a.partner.profile.work_permit, a.host_location.country
         deadlines = domain.on_assignment(now, a.start_date, permit, country, policy)
-        await self._set(connection, a.assignment_id, deadlines, now)
+        await self._set(connection, known, deadlines, now)
         early_coach = await repository.early_coach(connection, a.assignment_id)
         if early_coach is not None:
             stored = await repository.assignment(connection, a.assignment_id)
@@ -214,11 +215,9 @@ class Handlers:
         first = await repository.set_coach(connection, assignment_id, coach_id, now)
         await self._meet(connection, known, domain.MET_BY_COACH, now)
         if first:
-            await self._entry(connection, assignment_id, Duty.PREVENTION, "coach.proposed", now, coach_id=coach_id)
+            await self._entry(connection, known, Duty.PREVENTION, "coach.proposed", now, coach_id=coach_id)
             policy = self._settings.policy(known["firm_id"])
-            await self._set(
-                connection, assignment_id, domain.on_coach_proposed(now, known["host_country"], policy), now
-            )
+            await self._set(connection, known, domain.on_coach_proposed(now, known["host_country"], policy), now)
         await scorecards.publish_for_coach(connection, known["firm_id"], known["correlation_id"], coach_id, now)
 
     async def on_acceptance(self, connection: Connection, message: KafkaMessage) -> None:
@@ -241,7 +240,7 @@ class Handlers:
         now = await self._now(connection)
         await repository.record_acceptance(connection, assignment_id, event.payload.coach_id, now)
         await self._meet(connection, known, domain.MET_BY_ACCEPTANCE, now)
-        await self._entry(connection, assignment_id, Duty.PREVENTION, "coach.accepted", now, coach_id=known["coach_id"])
+        await self._entry(connection, known, Duty.PREVENTION, "coach.accepted", now, coach_id=known["coach_id"])
         await scorecards.publish_for_coach(
             connection, known["firm_id"], known["correlation_id"], known["coach_id"], now
         )
@@ -276,7 +275,7 @@ class Handlers:
             duty = Duty.PREVENTION if row["kind"].startswith("check_in.") else Duty.INTERVENTION
             await self._entry(
                 connection,
-                assignment_id,
+                known,
                 duty,
                 "deadline.cancelled",
                 now,
@@ -286,9 +285,9 @@ class Handlers:
             )
         for escalation_id in await repository.cancel_open_escalations(connection, assignment_id, now):
             await self._entry(
-                connection, assignment_id, Duty.INTERVENTION, "escalation.cancelled", now, escalation_id, reason=reason
+                connection, known, Duty.INTERVENTION, "escalation.cancelled", now, escalation_id, reason=reason
             )
-        await self._entry(connection, assignment_id, Duty.PREVENTION, "care.stopped", now, reason=reason)
+        await self._entry(connection, known, Duty.PREVENTION, "care.stopped", now, reason=reason)
         log.info("duty of care stopped: %s", reason)
 
     async def on_delivery(self, connection: Connection, message: KafkaMessage) -> None:
@@ -307,7 +306,7 @@ class Handlers:
         kind = f"delivery_failed.{delivery.delivery_id}"
         await self._entry(
             connection,
-            assignment_id,
+            known,
             Duty.INFORMATION,
             f"delivery.{delivery.status.value}",
             now,
@@ -319,7 +318,7 @@ class Handlers:
         if delivery.status is DeliveryStatus.FAILED and known["stopped"] is None:
             policy = self._settings.policy(known["firm_id"])
             deadline = domain.on_delivery_failed(delivery.delivery_id, now, known["host_country"], policy)
-            await self._set(connection, assignment_id, [deadline], now)
+            await self._set(connection, known, [deadline], now)
         elif delivery.status in (
             DeliveryStatus.SENT,
             DeliveryStatus.DELIVERED,
@@ -378,7 +377,7 @@ class Handlers:
             return None
         await self._entry(
             connection,
-            assignment_id,
+            known,
             Duty.PREVENTION,
             "pulse.received",
             now,
@@ -412,7 +411,7 @@ class Handlers:
         await self._meet(connection, known, domain.MET_BY_SESSION, now)
         await self._entry(
             connection,
-            p.assignment_id,
+            known,
             Duty.PREVENTION,
             "session.held",
             now,
@@ -428,9 +427,7 @@ class Handlers:
         if await repository.save_outcome(
             connection, p.assignment_id, p.outcome.value, known["coach_id"], p.reported_at
         ):
-            await self._entry(
-                connection, p.assignment_id, Duty.CONTROL, "outcome.reported", now, outcome=p.outcome.value
-            )
+            await self._entry(connection, known, Duty.CONTROL, "outcome.reported", now, outcome=p.outcome.value)
             await scorecards.publish_for_coach(
                 connection, known["firm_id"], known["correlation_id"], known["coach_id"], now
             )
@@ -447,7 +444,7 @@ class Handlers:
         if closed == "closed":
             await self._entry(
                 connection,
-                p.assignment_id,
+                known,
                 Duty.INTERVENTION,
                 "escalation.closed",
                 now,
@@ -463,60 +460,42 @@ class Handlers:
         now = await self._now(connection)
         await self._meet(connection, known, domain.MET_BY_PERMIT, now)
         await self._entry(
-            connection, p.assignment_id, Duty.INTERVENTION, "permit.clarified", now, work_permit=p.work_permit.value
+            connection, known, Duty.INTERVENTION, "permit.clarified", now, work_permit=p.work_permit.value
         )
         return []
 
     # --- shared steps ------------------------------------------------------------------------
 
-    async def _set(
-        self, connection: Connection, assignment_id: uuid.UUID, deadlines: list[domain.Deadline], now: datetime
-    ) -> None:
-        for row in await repository.add_deadlines(connection, assignment_id, deadlines, trace_headers()):
+    async def _set(self, connection: Connection, known: Known, deadlines: list[domain.Deadline], now: datetime) -> None:
+        for row in await repository.add_deadlines(connection, known["assignment_id"], deadlines, trace_headers()):
             kind = row["kind"]
             duty = Duty.PREVENTION if kind.startswith("check_in.") else Duty.INTERVENTION
             name = "check_in.scheduled" if duty is Duty.PREVENTION else "deadline.set"
             await self._entry(
-                connection,
-                assignment_id,
-                duty,
-                name,
-                now,
-                row["deadline_id"],
-                deadline=kind,
-                due_at=row["due_at"].isoformat(),
+                connection, known, duty, name, now, row["deadline_id"], deadline=kind, due_at=row["due_at"].isoformat()
             )
 
-    async def _meet(self, connection: Connection, known: asyncpg.Record, kinds: tuple[str, ...], now: datetime) -> None:
-        assignment_id = known["assignment_id"]
-        for row in await repository.settle_pending(connection, assignment_id, "met", now, kinds):
+    async def _meet(self, connection: Connection, known: Known, kinds: tuple[str, ...], now: datetime) -> None:
+        for row in await repository.settle_pending(connection, known["assignment_id"], "met", now, kinds):
             await self._entry(
-                connection,
-                assignment_id,
-                Duty.INTERVENTION,
-                "deadline.met",
-                now,
-                row["deadline_id"],
-                deadline=row["kind"],
+                connection, known, Duty.INTERVENTION, "deadline.met", now, row["deadline_id"], deadline=row["kind"]
             )
 
     async def _entry(
         self,
         connection: Connection,
-        assignment_id: uuid.UUID,
+        known: Known,
         duty: Duty,
         kind: str,
         at: datetime,
         subject_id: object = None,
         **detail: str | int | None,
     ) -> None:
-        known = await repository.assignment(connection, assignment_id)
-        assert known is not None
         await record.entry(
             connection,
             firm_id=known["firm_id"],
             correlation_id=known["correlation_id"],
-            assignment_id=assignment_id,
+            assignment_id=known["assignment_id"],
             duty=duty,
             kind=kind,
             at=at,

@@ -1,6 +1,7 @@
 """The duty-of-care record: each entry is stored and published on the firm's own duty-of-care
 topic in the caller's transaction, so the record and the stream never disagree."""
 
+import json
 import uuid
 from datetime import datetime
 
@@ -28,18 +29,9 @@ async def entry(
     entry_id = uuid.uuid4()
     trace_id = current_trace_id()
     subject = None if subject_id is None else str(subject_id)
-    await repository.append_record(
-        connection,
-        entry_id=entry_id,
-        assignment_id=assignment_id,
-        firm_id=firm_id,
-        duty=duty.value,
-        kind=kind,
-        subject_id=subject,
-        detail=detail,
-        at=at,
-        trace_id=trace_id,
-    )
+    row = (entry_id, assignment_id, firm_id, duty.value, kind, subject, json.dumps(detail), at, trace_id)
+    # Written with the transaction's other entries, in one statement at its end.
+    await outbox.add_later(connection, repository.append_records, row)
     event = DutyOfCareEntry.create(
         firm_id=firm_id,
         correlation_id=correlation_id,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from shared.contracts import AssignmentCreated
-from shared.db import Connection
+from shared.db import Connection, holds
 
 from .domain import Deadline, Engagement
 
@@ -31,7 +31,10 @@ async def advance_clock(connection: Connection, seconds: float) -> float:
 
 
 async def lock_assignment(connection: Connection, assignment_id: uuid.UUID) -> None:
-    """Serialises one assignment's handlers (events of one assignment come on several topics)."""
+    """Serialises one assignment's handlers (events of one assignment come on several topics).
+    A batch that took it already (`lock_assignments`, record keys) holds it: no round trip."""
+    if holds(connection, str(assignment_id)):
+        return
     await connection.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _LOCK_NAMESPACE, str(assignment_id))
 
 
@@ -378,31 +381,16 @@ async def providers_of_firm(connection: Connection, firm_id: str) -> list[str]:
     return [row["provider_id"] for row in rows]
 
 
-async def append_record(
-    connection: Connection,
-    *,
-    entry_id: uuid.UUID,
-    assignment_id: uuid.UUID,
-    firm_id: str,
-    duty: str,
-    kind: str,
-    subject_id: str | None,
-    detail: dict[str, str | int | None],
-    at: datetime,
-    trace_id: str | None,
-) -> None:
+async def append_records(connection: Connection, entries: list[tuple[object, ...]]) -> None:
+    """The duty-of-care record's entries, in order (their `position` follows it): each a tuple
+    (entry_id, assignment_id, firm_id, duty, kind, subject_id, detail, recorded_at, trace_id)."""
     await connection.execute(
         "INSERT INTO care_record(entry_id, assignment_id, firm_id, duty, kind, subject_id, detail, recorded_at,"
-        " trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        entry_id,
-        assignment_id,
-        firm_id,
-        duty,
-        kind,
-        subject_id,
-        detail,
-        at,
-        trace_id,
+        " trace_id) SELECT e.entry_id, e.assignment_id, e.firm_id, e.duty, e.kind, e.subject_id, e.detail::jsonb,"
+        " e.recorded_at, e.trace_id FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],"
+        " $6::text[], $7::text[], $8::timestamptz[], $9::text[]) WITH ORDINALITY AS e(entry_id, assignment_id,"
+        " firm_id, duty, kind, subject_id, detail, recorded_at, trace_id, n) ORDER BY e.n",
+        *(list(column) for column in zip(*entries, strict=True)),
     )
 
 

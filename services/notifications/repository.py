@@ -13,7 +13,8 @@ from shared.contracts import (
     DeliveryStatus,
     MatchProposedPayload,
 )
-from shared.db import Connection
+from shared.db import Connection, holds
+from shared.inbox import claimed_sighting
 
 from .deliveries import WAKE_CHANNEL
 from .domain import Message
@@ -21,7 +22,10 @@ from .domain import Message
 
 async def lock_assignment(connection: Connection, assignment_id: uuid.UUID) -> None:
     """Serialise the two handlers for one assignment until commit: otherwise the created event and
-    the match, arriving at the same moment, could each miss the other and nobody would notify."""
+    the match, arriving at the same moment, could each miss the other and nobody would notify.
+    A batch that took it already (`lock_assignments`, record keys) holds it: no round trip."""
+    if holds(connection, str(assignment_id)):
+        return
     await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", str(assignment_id))
 
 
@@ -41,7 +45,11 @@ async def locked_first_sighting(
     connection: Connection, assignment_id: uuid.UUID, *, consumer: str, event_id: str
 ) -> bool:
     """The assignment's lock (`lock_assignment`), then the inbox's first sighting of the event
-    (`shared.inbox.first_sighting`), in one round trip."""
+    (`shared.inbox.first_sighting`), in one round trip; none if the batch holds both already."""
+    claimed = claimed_sighting(connection, consumer=consumer, event_id=event_id)
+    if claimed is not None:  # the batch claimed the event's row (and usually took the lock)
+        await lock_assignment(connection, assignment_id)
+        return claimed
     inserted = await connection.fetchval(
         "WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0)))"
         " INSERT INTO inbox(consumer, event_id) SELECT $2, $3 FROM locked ON CONFLICT DO NOTHING RETURNING 1",

@@ -62,7 +62,7 @@ async def match_partner(
             unmatched.append(why_no_coach(candidates, partner.profile, situation))
     if not leads:
         with span("matching.explain_no_leads"):
-            everything = await repository.open_job_leads_for(connection, partner.host, now)
+            everything = await cache.host_leads(connection, partner.host, now)
             unmatched.append(why_no_leads(everything, partner.profile, situation))
     return Match(coach, leads, unmatched)
 

@@ -17,13 +17,16 @@ from datetime import datetime
 
 import numpy as np
 
-from shared.contracts import Coach
+from shared.contracts import Coach, JobLead, Location
 from shared.db import Connection
 
 from .. import repository
 from ..assignment.prices import RUNS_AVERAGED, MarketPrices, average
 from ..ranking.lead_index import LeadIndex
 from ..ranking.vectors import CoachMatrix, Floats
+
+# Leads kept for explanations, across countries: a bound on memory (a lead is a few KB).
+_HOST_LEADS_KEPT = 20_000
 
 ChangeFeed = Callable[[Connection, int | None, Sequence[str], Sequence[str]], Awaitable[repository.CatalogChanges]]
 
@@ -44,6 +47,9 @@ class CatalogCache:
         # What the latest batch runs taught the online path, and its prices per matrix row.
         self.market = MarketPrices()
         self._prices: tuple[CoachMatrix, tuple[int, ...], Floats] | None = None
+        # A host's leads as explaining "no good lead" reads them, by country, as of a watermark.
+        self._host_leads: dict[str, tuple[int, list[JobLead]]] = {}
+        self._leads_version = 0  # counts the refreshes that changed a lead
 
     @property
     def read_at(self) -> datetime | None:
@@ -75,11 +81,28 @@ class CatalogCache:
                 self.leads.upsert(lead)
             for lead_id in changes.deleted_leads:
                 self.leads.remove(lead_id)
-            self.leads.drop_expired(changes.read_at)
+            if self.leads.drop_expired(changes.read_at) or changes.leads or changes.deleted_leads:
+                self._leads_version += 1
             self._own_coaches = set(changes.own_coaches)
             self._own_leads = set(changes.own_leads)
             self._watermark = changes.watermark
             self._read_at = changes.read_at
+
+    async def host_leads(self, connection: Connection, host: Location, now: datetime) -> list[JobLead]:
+        """The open leads in the host's country or remote (`repository.open_job_leads_for`), read
+        once per change of the leads rather than once per partner who has none good. Kept for the
+        last few countries asked (`_HOST_LEADS_KEPT` leads at most); not kept while this
+        transaction has changed leads itself (it may roll back)."""
+        kept = self._host_leads.get(host.country)
+        if kept is not None and kept[0] == self._leads_version and not self._own_leads:
+            return [lead for lead in kept[1] if not lead.is_expired(now)]
+        leads = await repository.open_job_leads_for(connection, host, now)
+        if self._watermark is not None and not self._own_leads:
+            self._host_leads.pop(host.country, None)
+            self._host_leads[host.country] = (self._leads_version, leads)
+            while sum(len(v[1]) for v in self._host_leads.values()) > _HOST_LEADS_KEPT and len(self._host_leads) > 1:
+                self._host_leads.pop(next(iter(self._host_leads)))
+        return leads
 
     async def refresh_prices(self, connection: Connection) -> MarketPrices:
         """The latest batch runs' prices: one small query, and a read of the prices only when a
