@@ -120,22 +120,23 @@ async def stop(connection: Connection, assignment_id: uuid.UUID, reason: str, at
 async def add_deadlines(
     connection: Connection, assignment_id: uuid.UUID, deadlines: Sequence[Deadline], trace_headers: dict[str, str]
 ) -> list[asyncpg.Record]:
-    """The deadlines not set before (a redelivery or a second proposal sets none twice)."""
-    added = []
-    for deadline in deadlines:
-        row = await connection.fetchrow(
-            "INSERT INTO care_deadlines(deadline_id, assignment_id, kind, due_at, trace_headers)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (assignment_id, kind) DO NOTHING"
-            " RETURNING deadline_id, kind, due_at",
-            uuid.uuid4(),
-            assignment_id,
-            deadline.kind,
-            deadline.due_at,
-            trace_headers,
-        )
-        if row is not None:
-            added.append(row)
-    return added
+    """The deadlines not set before (a redelivery or a second proposal sets none twice), in the
+    order given, with one statement."""
+    if not deadlines:
+        return []
+    rows = await connection.fetch(
+        "INSERT INTO care_deadlines(deadline_id, assignment_id, kind, due_at, trace_headers)"
+        " SELECT d.deadline_id, $1, d.kind, d.due_at, $5::jsonb"
+        " FROM unnest($2::uuid[], $3::text[], $4::timestamptz[]) WITH ORDINALITY AS d(deadline_id, kind, due_at, n)"
+        " ORDER BY d.n ON CONFLICT (assignment_id, kind) DO NOTHING RETURNING deadline_id, kind, due_at",
+        assignment_id,
+        [uuid.uuid4() for _ in deadlines],
+        [deadline.kind for deadline in deadlines],
+        [deadline.due_at for deadline in deadlines],
+        trace_headers,
+    )
+    order = {deadline.kind: n for n, deadline in enumerate(deadlines)}
+    return sorted(rows, key=lambda row: order[row["kind"]])
 
 
 async def settle_pending(

@@ -67,7 +67,7 @@ def register(
     broker: KafkaBroker, pool: asyncpg.Pool, settings: ServiceSettings, *, cache: CatalogCache | None = None
 ) -> None:
     assert isinstance(settings, MatchingSettings)
-    consumer = Consumer(CONSUMER, pool, settings)
+    consumer = Consumer(CONSUMER, pool, settings, lock_keys=repository.lock_assignments)
     cache = cache or CatalogCache()
 
     async def propose_match(connection: Connection, message: KafkaMessage) -> None:

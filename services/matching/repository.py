@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from shared.contracts import Coach, JobLead, Location, MatchProposedPayload, PartnerProfile
-from shared.db import Connection
+from shared.db import Connection, holds
 
 
 def _json(model: Coach | JobLead | MatchProposedPayload | PartnerProfile | Location) -> object:
@@ -208,20 +208,15 @@ async def reserve_coach(connection: Connection, coach_id: str, assignment_id: uu
     """Take one place of the coach's capacity. Atomic: two replicas racing for the last place
     cannot both win, because the row update re-checks the capacity under its row lock."""
     taken = await connection.fetchval(
-        "UPDATE coaches SET active_partners = active_partners + 1"
-        " WHERE coach_id = $1 AND active AND NOT deleted AND active_partners < capacity RETURNING 1",
-        coach_id,
-    )
-    if taken is None:
-        return False
-    await connection.execute(
-        "INSERT INTO coach_reservations(assignment_id, coach_id) VALUES ($1, $2)"
+        "WITH taken AS (UPDATE coaches SET active_partners = active_partners + 1"
+        " WHERE coach_id = $1 AND active AND NOT deleted AND active_partners < capacity RETURNING coach_id)"
+        " INSERT INTO coach_reservations(assignment_id, coach_id) SELECT $2, coach_id FROM taken"
         " ON CONFLICT (assignment_id) DO UPDATE SET coach_id = EXCLUDED.coach_id, status = 'proposed',"
-        " reserved_at = now()",
-        assignment_id,
+        " reserved_at = now() RETURNING 1",
         coach_id,
+        assignment_id,
     )
-    return True
+    return taken is not None
 
 
 async def release_reservation(connection: Connection, assignment_id: uuid.UUID) -> str | None:
@@ -427,7 +422,19 @@ REMOTE_LEADS = "remote"  # the lead shard every host country sees
 async def lock_assignment(connection: Connection, assignment_id: uuid.UUID) -> None:
     """Serialise this transaction with every other one that creates, accepts or closes the same
     assignment (they arrive on different topics, possibly at different replicas)."""
+    if holds(connection, str(assignment_id)):
+        return  # the batch took it (`lock_assignments`)
     await connection.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _ASSIGNMENT_LOCK, str(assignment_id))
+
+
+async def lock_assignments(connection: Connection, assignment_ids: Sequence[uuid.UUID | str]) -> None:
+    """Several assignments' locks in one round trip, in one order (by id): a batch takes its
+    records' locks at its start, so two batches wait for each other instead of deadlocking."""
+    await connection.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext(k)) FROM unnest($2::text[]) WITH ORDINALITY AS s(k, n) ORDER BY n",
+        _ASSIGNMENT_LOCK,
+        sorted({str(a) for a in assignment_ids}),
+    )
 
 
 async def share_leads_of(connection: Connection, country: str) -> None:
@@ -518,22 +525,19 @@ async def assignment_firm(connection: Connection, assignment_id: uuid.UUID) -> s
     return firm
 
 
-async def is_closed(connection: Connection, assignment_id: uuid.UUID, firm_id: str) -> bool:
-    return bool(
-        await connection.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM closed_assignments WHERE assignment_id = $1 AND firm_id = $2)",
-            assignment_id,
-            firm_id,
-        )
+async def closes(connection: Connection, assignment_id: uuid.UUID, firm_id: str) -> tuple[bool, int]:
+    """Whether the firm closed the assignment, after dropping its closes by other firms
+    (recorded while it was unknown here): (closed by the firm, foreign closes dropped)."""
+    row = await connection.fetchrow(
+        "WITH foreign_closes AS (DELETE FROM closed_assignments WHERE assignment_id = $1 AND firm_id <> $2"
+        " RETURNING 1)"
+        " SELECT EXISTS (SELECT 1 FROM closed_assignments WHERE assignment_id = $1 AND firm_id = $2) AS closed,"
+        " (SELECT count(*) FROM foreign_closes) AS dropped",
+        assignment_id,
+        firm_id,
     )
-
-
-async def forget_foreign_closes(connection: Connection, assignment_id: uuid.UUID, firm_id: str) -> int:
-    """Drop closes of the assignment by other firms than its own (recorded while it was unknown)."""
-    rows = await connection.fetch(
-        "DELETE FROM closed_assignments WHERE assignment_id = $1 AND firm_id <> $2 RETURNING 1", assignment_id, firm_id
-    )
-    return len(rows)
+    assert row is not None
+    return bool(row["closed"]), int(row["dropped"])
 
 
 async def record_closed(

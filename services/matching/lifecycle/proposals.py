@@ -150,9 +150,10 @@ async def closed_before_match(connection: Connection, assignment_id: uuid.UUID, 
     A close by another firm, recorded while the assignment was unknown here, is forgotten: it
     changes nothing of this firm's."""
     await repository.lock_assignment(connection, assignment_id)
-    if await repository.forget_foreign_closes(connection, assignment_id, firm_id):
+    closed, foreign = await repository.closes(connection, assignment_id, firm_id)
+    if foreign:
         log.warning("a close of assignment %s by another firm than its own is ignored", assignment_id)
-    return await repository.is_closed(connection, assignment_id, firm_id)
+    return closed
 
 
 async def close(
