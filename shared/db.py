@@ -62,8 +62,16 @@ async def _init_connection(connection: Connection) -> None:
         await connection.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(connection: Connection) -> None:
+    """On release, asyncpg rolls back a transaction left open and drops listeners itself; its
+    default reset then sends `RESET ALL; CLOSE ALL; UNLISTEN *; pg_advisory_unlock_all()` in
+    one more round trip per release. Pooled connections here hold no session state (transaction
+    locks and settings only; session locks and LISTEN live on dedicated connections: the outbox
+    relay, the listeners), so there is nothing for it to undo."""
+
+
 async def create_pool(dsn: str, *, size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size, init=_init_connection)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size, init=_init_connection, reset=_keep_session)
     assert pool is not None
     return pool
 

@@ -3,9 +3,9 @@ consume loop that separates transient failures (retry, then hand back to Kafka) 
 ones (dead-letter and move on, so one bad record never blocks a partition).
 
 Delivery is at-least-once. Subscribers take the records that have arrived in batches (up to
-`consume_batch_records`), handle them in order in one database transaction, and commit the
-offsets once (`AckPolicy.NACK_ON_ERROR`, auto-commit off; in FastStream 0.6.7 `ack()` commits
-the consumer's position of every assigned partition, which after a batch is exactly past it).
+`consume_batch_records`), handle them in order in one database transaction, and then commit the
+offsets of the batch's partitions once (`AckPolicy.MANUAL`, auto-commit off: FastStream's `ack()`
+would commit the position of every assigned partition, dozens for a pattern subscription).
 A record that fails rolls the batch back, and the batch is handled again one record at a time,
 each in its own transaction, so the failing record alone is retried or dead-lettered and its
 neighbours commit. When a batch is handed back to Kafka (a database outage, a halted handler),
@@ -155,7 +155,7 @@ async def keep_raw_body(message: StreamMessage[Any]) -> Any:
     """Our handlers take the KafkaMessage and decode its bytes against a contract themselves.
     FastStream's default decoder would `json.loads` every body first and raise on deep nesting
     (RecursionError), or on bad JSON under a `content-type: application/json` header, before the
-    handler runs: NACK_ON_ERROR would then redeliver that record forever and stall the partition."""
+    handler runs: the batch would then be redelivered forever and stall the partition."""
     return message.body
 
 
@@ -260,7 +260,7 @@ class Consumer:
         """Consume `topic` (or several topics with one consumer: each consumer that joins a group
         rebalances all of it) with the delivery policy every service shares: from the earliest
         offset for a new group, in batches, the offsets committed only after the batch's
-        transaction (`NACK_ON_ERROR` instead of auto-commit)."""
+        transaction (`run_batch`; no auto-commit)."""
         self._subscribe(broker, effect, *((topic,) if isinstance(topic, str) else topic), group_id=group_id)
 
     def subscribe_pattern(
@@ -319,7 +319,8 @@ class Consumer:
             pattern=pattern,
             group_id=group_id,
             auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
+            # `run_batch` commits, and only the batch's partitions (auto-commit off).
+            ack_policy=AckPolicy.MANUAL,
             batch=True,
             max_records=max_records or self._batch_records,
             batch_timeout_ms=self._batch_wait_ms,
@@ -337,15 +338,13 @@ class Consumer:
         consumer: Any = batch.consumer
         pending = messages
         try:
-            failed = None
-            if len(messages) > 1:
-                failed = await self._together(messages, effect)
-                if failed is None:
-                    return
-            for index, message in enumerate(messages):
-                pending = messages[index:]
-                # The batch's try counts as the failing record's first attempt.
-                await self.run(message, effect, tried=1 if message is failed else 0)
+            failed = await self._together(messages, effect) if len(messages) > 1 else messages[0]
+            if failed is not None:
+                for index, message in enumerate(messages):
+                    pending = messages[index:]
+                    # The batch's try counts as the failing record's first attempt.
+                    await self.run(message, effect, tried=1 if message is failed and len(messages) > 1 else 0)
+            pending = []
         except Exception as error:
             _rewind(consumer, pending)
             log.warning(
@@ -355,6 +354,26 @@ class Consumer:
         except BaseException:
             _rewind(consumer, pending)
             raise
+        await self._commit(consumer, messages, pending)
+
+    async def _commit(self, consumer: Any, messages: list[KafkaMessage], pending: list[KafkaMessage]) -> None:
+        """Commit what was handled: for each partition of the batch, the offset after its last
+        handled record, or of its first record not handled. The batch's partitions only (FastStream's
+        `ack` commits every assigned partition's position: dozens for a pattern subscription). A
+        partition revoked meanwhile is left to its new consumer, which starts from the last commit
+        (the inbox skips what was handled here)."""
+        offsets: dict[TopicPartition, int] = {}
+        for message in messages:  # in each partition's order: the last handled wins
+            raw: Any = message.raw_message
+            offsets[TopicPartition(raw.topic, raw.partition)] = raw.offset + 1
+        for message in reversed(pending):  # the first not handled wins
+            raw = message.raw_message
+            offsets[TopicPartition(raw.topic, raw.partition)] = raw.offset
+        assigned = consumer.assignment()
+        try:
+            await consumer.commit({tp: offset for tp, offset in offsets.items() if tp in assigned})
+        except Exception as error:
+            log.warning("%s could not commit its offsets (%s); the records come again", self.name, type(error).__name__)
 
     async def _together(self, messages: list[KafkaMessage], effect: Effect) -> KafkaMessage | None:
         """The batch's effects in order in one transaction, their outbox records in one write.

@@ -156,29 +156,27 @@ class Handlers:
         policy = self._settings.policy(created.firm_id)
         owner_name = policy.owner_name or a.hr_contact.full_name
         owner_email = policy.owner_email or str(a.hr_contact.email)
-        if not await repository.save_assignment(connection, created, owner_name, owner_email):
-            return
+        early = await repository.save_assignment(connection, created, owner_name, owner_email)
+        if early is None:
+            return  # saved before
         known = {"assignment_id": a.assignment_id, "firm_id": created.firm_id, "correlation_id": created.correlation_id}
         now = await self._now(connection)
-        early = await repository.early_stop(connection, a.assignment_id)
-        if early is not None and early["firm_id"] != created.firm_id:
+        if early["stop_firm_id"] not in (None, created.firm_id):
             # A stop by another firm, kept while the assignment was unknown: changes nothing of this firm's.
             log.warning("a stop of assignment %s by another firm than its own is ignored", a.assignment_id)
-            early = None
-        if early is not None:
-            await repository.stop(connection, a.assignment_id, early["reason"], early["stopped_at"])
-            await self._entry(connection, known, Duty.PREVENTION, "care.not_started", now, reason=early["reason"])
+        elif early["stop_firm_id"] is not None:
+            await repository.stop(connection, a.assignment_id, early["stop_reason"], early["stopped_at"])
+            await self._entry(connection, known, Duty.PREVENTION, "care.not_started", now, reason=early["stop_reason"])
             return
         # Counted from care's clock when it took the assignment on (seconds after intake accepted it),
         # so that deadlines and the clock they are compared with are one clock, the test clock too.
         permit, country = a.partner.profile.work_permit, a.host_location.country
         deadlines = domain.on_assignment(now, a.start_date, permit, country, policy)
         await self._set(connection, known, deadlines, now)
-        early_coach = await repository.early_coach(connection, a.assignment_id)
-        if early_coach is not None:
+        if early["early_coach"] is not None:
             stored = await repository.assignment(connection, a.assignment_id)
             assert stored is not None
-            await self._coach(connection, stored, early_coach)
+            await self._coach(connection, stored, early["early_coach"])
 
     async def on_match_proposed(self, connection: Connection, message: KafkaMessage) -> None:
         event = decode(message.body, MatchProposed)

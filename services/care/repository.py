@@ -51,12 +51,20 @@ async def lock_assignments(connection: Connection, assignment_ids: Sequence[uuid
 
 async def save_assignment(
     connection: Connection, created: AssignmentCreated, owner_name: str, owner_email: str
-) -> bool:
+) -> asyncpg.Record | None:
+    """None if the assignment was saved before; else what was kept while it was unknown, taken
+    in the same round trip: the early stop (`stop_firm_id`, `stop_reason`, `stopped_at`, null
+    without one) and the early coach (`early_coach`, removed from the waiting room)."""
     a = created.payload.assignment
-    inserted = await connection.fetchval(
-        "INSERT INTO care_assignments(assignment_id, firm_id, correlation_id, host_country, start_date,"
+    return await connection.fetchrow(
+        "WITH saved AS (INSERT INTO care_assignments(assignment_id, firm_id, correlation_id, host_country, start_date,"
         " work_permit, owner_name, owner_email, accepted_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING 1",
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING assignment_id),"
+        " coach AS (DELETE FROM care_early_coaches c USING saved WHERE c.assignment_id = saved.assignment_id"
+        " RETURNING c.coach_id)"
+        " SELECT s.firm_id AS stop_firm_id, s.reason AS stop_reason, s.stopped_at,"
+        " (SELECT coach_id FROM coach) AS early_coach"
+        " FROM saved LEFT JOIN care_early_stops s ON s.assignment_id = saved.assignment_id",
         a.assignment_id,
         created.firm_id,
         created.correlation_id,
@@ -67,15 +75,10 @@ async def save_assignment(
         owner_email,
         created.payload.accepted_at,
     )
-    return inserted is not None
 
 
 async def assignment(connection: Connection, assignment_id: uuid.UUID) -> asyncpg.Record | None:
     return await connection.fetchrow("SELECT * FROM care_assignments WHERE assignment_id = $1", assignment_id)
-
-
-async def early_stop(connection: Connection, assignment_id: uuid.UUID) -> asyncpg.Record | None:
-    return await connection.fetchrow("SELECT * FROM care_early_stops WHERE assignment_id = $1", assignment_id)
 
 
 async def save_early_stop(
@@ -96,13 +99,6 @@ async def save_early_coach(connection: Connection, assignment_id: uuid.UUID, coa
         assignment_id,
         coach_id,
     )
-
-
-async def early_coach(connection: Connection, assignment_id: uuid.UUID) -> str | None:
-    coach_id: str | None = await connection.fetchval(
-        "DELETE FROM care_early_coaches WHERE assignment_id = $1 RETURNING coach_id", assignment_id
-    )
-    return coach_id
 
 
 async def stop(connection: Connection, assignment_id: uuid.UUID, reason: str, at: datetime) -> bool:

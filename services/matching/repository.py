@@ -139,41 +139,44 @@ async def catalog_changes(
 ) -> CatalogChanges:
     """The change feed (migration 006): every catalog row changed by a transaction at or after
     `watermark` (all rows if None), and the rows `coach_ids` and `lead_ids` whatever changed them;
-    the next watermark is the xmin of a snapshot taken first, so that whatever this read cannot
+    the next watermark is the xmin of the read's own snapshot, so that whatever this read cannot
     see yet (a transaction still running) is at or above it. Deleted rows, and leads that have
     expired, come back as ids to remove: a lead re-sent with a past expiry must replace the
     version a cache holds, not be skipped."""
-    row = await connection.fetchrow(
-        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin, clock_timestamp() AS read_at"
-    )
-    assert row is not None
-    since = str(watermark or 0)
-    coach_rows = await connection.fetch(
-        "SELECT coach_id, coach, deleted, (changed_by = pg_current_xact_id_if_assigned()) IS TRUE AS own"
-        " FROM coaches WHERE changed_by >= $1::text::xid8 OR coach_id = ANY($2)",
-        since,
+    # One statement, so one snapshot: the watermark is the xmin of the very snapshot the rows
+    # are read in (every transaction below it is visible or aborted; any at or above it is read
+    # again next time), in one round trip.
+    rows = await connection.fetch(
+        "WITH mark AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin, clock_timestamp() AS read_at)"
+        " SELECT 'coach' AS kind, coach_id AS id, coach AS body, deleted AS gone,"
+        " (changed_by = pg_current_xact_id_if_assigned()) IS TRUE AS own, NULL AS xmin, NULL::timestamptz AS read_at"
+        " FROM coaches WHERE changed_by >= $1::text::xid8 OR coach_id = ANY($2)"
+        " UNION ALL"
+        " SELECT 'lead', job_lead_id, job_lead, deleted OR expires_at <= now(),"
+        " (changed_by = pg_current_xact_id_if_assigned()) IS TRUE, NULL, NULL FROM job_leads"
+        " WHERE (changed_by >= $1::text::xid8 OR job_lead_id = ANY($3))"
+        " AND ($4 OR (expires_at > now() AND NOT deleted) OR changed_by = pg_current_xact_id_if_assigned())"
+        " UNION ALL"
+        " SELECT 'mark', NULL, NULL, NULL, NULL, xmin, read_at FROM mark",
+        str(watermark or 0),
         list(coach_ids),
-    )
-    lead_rows = await connection.fetch(
-        "SELECT job_lead_id, job_lead, deleted OR expires_at <= now() AS gone,"
-        " (changed_by = pg_current_xact_id_if_assigned()) IS TRUE AS own FROM job_leads"
-        " WHERE (changed_by >= $1::text::xid8 OR job_lead_id = ANY($2))"
-        " AND ($3 OR (expires_at > now() AND NOT deleted) OR changed_by = pg_current_xact_id_if_assigned())",
-        since,
         list(lead_ids),
         watermark is not None,  # a first read needs only the open leads
     )
+    mark = next(r for r in rows if r["kind"] == "mark")
+    coach_rows = [r for r in rows if r["kind"] == "coach"]
+    lead_rows = [r for r in rows if r["kind"] == "lead"]
     coaches = [r for r in coach_rows if not r["own"]]
     leads = [r for r in lead_rows if not r["own"]]
     return CatalogChanges(
-        coaches=[Coach.model_validate(r["coach"]) for r in coaches if not r["deleted"]],
-        deleted_coaches=[r["coach_id"] for r in coaches if r["deleted"]],
-        leads=[JobLead.model_validate(r["job_lead"]) for r in leads if not r["gone"]],
-        deleted_leads=[r["job_lead_id"] for r in leads if r["gone"]],
-        own_coaches=[r["coach_id"] for r in coach_rows if r["own"]],
-        own_leads=[r["job_lead_id"] for r in lead_rows if r["own"]],
-        watermark=int(row["xmin"]),
-        read_at=row["read_at"],
+        coaches=[Coach.model_validate(r["body"]) for r in coaches if not r["gone"]],
+        deleted_coaches=[r["id"] for r in coaches if r["gone"]],
+        leads=[JobLead.model_validate(r["body"]) for r in leads if not r["gone"]],
+        deleted_leads=[r["id"] for r in leads if r["gone"]],
+        own_coaches=[r["id"] for r in coach_rows if r["own"]],
+        own_leads=[r["id"] for r in lead_rows if r["own"]],
+        watermark=int(mark["xmin"]),
+        read_at=mark["read_at"],
     )
 
 
