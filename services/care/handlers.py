@@ -297,11 +297,20 @@ class Handlers:
         await repository.lock_assignment(connection, assignment_id)
         if not await first_sighting(connection, consumer=CONSUMER, event_id=str(event.event_id)):
             return
-        known = await repository.assignment(connection, assignment_id)
-        if known is None or known["firm_id"] != firm_of_record(message):
-            return  # not one of care's assignments (yet): information only, recorded by notifications
         now = await self._now(connection)
         kind = f"delivery_failed.{delivery.delivery_id}"
+        # A later status meets the deadline a failure set; read with the assignment, in one round trip.
+        meets = delivery.status in (
+            DeliveryStatus.SENT,
+            DeliveryStatus.DELIVERED,
+            DeliveryStatus.CANCELLED,
+            DeliveryStatus.SUPPRESSED,
+        )
+        known, met = await repository.assignment_meeting(
+            connection, assignment_id, firm_of_record(message), [kind] if meets else [], now
+        )
+        if known is None:
+            return  # not one of care's assignments (yet): information only, recorded by notifications
         await self._entry(
             connection,
             known,
@@ -313,17 +322,11 @@ class Handlers:
             channel=delivery.channel.value,
             content_kind=delivery.content_kind,
         )
+        await self._met(connection, known, met, now)
         if delivery.status is DeliveryStatus.FAILED and known["stopped"] is None:
             policy = self._settings.policy(known["firm_id"])
             deadline = domain.on_delivery_failed(delivery.delivery_id, now, known["host_country"], policy)
             await self._set(connection, known, [deadline], now)
-        elif delivery.status in (
-            DeliveryStatus.SENT,
-            DeliveryStatus.DELIVERED,
-            DeliveryStatus.CANCELLED,
-            DeliveryStatus.SUPPRESSED,
-        ):
-            await self._meet(connection, known, (kind,), now)
 
     async def on_coach(self, connection: Connection, message: KafkaMessage) -> None:
         """A provider's coach record: which provider the coach belongs to (from the topic)."""
@@ -474,10 +477,12 @@ class Handlers:
             )
 
     async def _meet(self, connection: Connection, known: Known, kinds: tuple[str, ...], now: datetime) -> None:
-        for row in await repository.settle_pending(connection, known["assignment_id"], "met", now, kinds):
-            await self._entry(
-                connection, known, Duty.INTERVENTION, "deadline.met", now, row["deadline_id"], deadline=row["kind"]
-            )
+        settled = await repository.settle_pending(connection, known["assignment_id"], "met", now, kinds)
+        await self._met(connection, known, [(row["deadline_id"], row["kind"]) for row in settled], now)
+
+    async def _met(self, connection: Connection, known: Known, met: list[tuple[uuid.UUID, str]], now: datetime) -> None:
+        for deadline_id, kind in met:
+            await self._entry(connection, known, Duty.INTERVENTION, "deadline.met", now, deadline_id, deadline=kind)
 
     async def _entry(
         self,

@@ -151,6 +151,29 @@ async def settle_pending(
     )
 
 
+async def assignment_meeting(
+    connection: Connection, assignment_id: uuid.UUID, firm_id: str, kinds: Sequence[str], at: datetime
+) -> tuple[asyncpg.Record | None, list[tuple[uuid.UUID, str]]]:
+    """The firm's assignment as `assignment` reads it (None if care does not follow it for this
+    firm) and, in the same round trip, its pending deadlines of `kinds` moved to met as
+    `settle_pending` does: (deadline_id, kind) of each."""
+    row = await connection.fetchrow(
+        "WITH known AS (SELECT * FROM care_assignments WHERE assignment_id = $1 AND firm_id = $2),"
+        " met AS (UPDATE care_deadlines d SET state = 'met', settled_at = $3 FROM known"
+        " WHERE d.assignment_id = known.assignment_id AND d.state = 'pending' AND d.kind = ANY($4)"
+        " RETURNING d.deadline_id, d.kind)"
+        " SELECT known.*, ARRAY(SELECT deadline_id FROM met) AS met_ids, ARRAY(SELECT kind FROM met) AS met_kinds"
+        " FROM known",
+        assignment_id,
+        firm_id,
+        at,
+        list(kinds),
+    )
+    if row is None:
+        return None, []
+    return row, list(zip(row["met_ids"], row["met_kinds"], strict=True))
+
+
 async def claim_due(connection: Connection, at: datetime, limit: int) -> list[asyncpg.Record]:
     """Due deadlines no other replica holds; the row locks last until the caller's commit."""
     return await connection.fetch(

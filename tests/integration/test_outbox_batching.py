@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from deploy.local import kafka_access
 from deploy.local.config import StackConfig
 from deploy.local.topic_reader import TopicReader
-from shared import outbox
+from shared import inbox, outbox
 from shared.db import SHARED_MIGRATIONS, create_pool
 from shared.messaging import create_broker, publish_record
 from shared.settings import ServiceSettings
@@ -194,5 +194,74 @@ async def test_a_snapshot_is_made_once_per_key_at_the_end_of_the_outermost_block
             ("scorecards", b"p2", b"p2 after 0 rows"),
             ("scorecards", b"p4", b"p4 alone after 5 rows"),
         ]
+    finally:
+        await pool.close()
+
+
+async def test_rows_added_later_are_written_in_order_at_the_end_and_dropped_with_a_rollback(database: str) -> None:
+    """`add_later`: a service's own rows, one statement per writer at the end of the outermost
+    block, in the order added (a savepoint's that held included); none from a block that failed;
+    outside a block, at once."""
+    pool = await create_pool(database, size=1)
+    written: list[list[str]] = []
+
+    async def write(connection: Any, rows: list[str]) -> None:
+        written.append(list(rows))
+        await connection.executemany("INSERT INTO inbox(consumer, event_id) VALUES ('later', $1)", [(r,) for r in rows])
+
+    try:
+        async with pool.acquire() as connection:
+            async with connection.transaction(), outbox.gathered(connection):
+                await outbox.add_later(connection, write, "a")
+                with pytest.raises(RuntimeError):
+                    async with connection.transaction(), outbox.gathered(connection):
+                        await outbox.add_later(connection, write, "in the failed savepoint")
+                        raise RuntimeError("the savepoint rolls back")
+                async with connection.transaction(), outbox.gathered(connection):
+                    await outbox.add_later(connection, write, "b")
+                await outbox.add_later(connection, write, "c")
+                assert written == [], "nothing is written before the outermost block ends"
+            with pytest.raises(RuntimeError):
+                async with connection.transaction(), outbox.gathered(connection):
+                    await outbox.add_later(connection, write, "in the failed block")
+                    raise RuntimeError("the transaction rolls back")
+            async with connection.transaction():
+                await outbox.add_later(connection, write, "alone")
+            stored = await connection.fetch("SELECT event_id FROM inbox WHERE consumer = 'later' ORDER BY event_id")
+        assert written == [["a", "b", "c"], ["alone"]]
+        assert [row["event_id"] for row in stored] == ["a", "alone", "b", "c"]
+    finally:
+        await pool.close()
+
+
+async def test_a_batch_claims_its_inbox_rows_together_and_each_effect_asks_once(database: str) -> None:
+    """`inbox.claimed_together`: one statement claims the batch's events; each `first_sighting` of
+    them answers from that claim (an event seen before: False), a second ask for the same event in
+    the batch finds its row, an event not claimed asks the database; a rollback takes the claims."""
+    pool = await create_pool(database, size=1)
+    seen, new, twice, other = (str(uuid.uuid4()) for _ in range(4))
+    try:
+        async with pool.acquire() as connection:
+            async with connection.transaction():
+                assert await inbox.first_sighting(connection, consumer="batch", event_id=seen)
+            with pytest.raises(RuntimeError):
+                async with (
+                    connection.transaction(),
+                    inbox.claimed_together(connection, consumer="batch", event_ids=[new, twice]),
+                ):
+                    raise RuntimeError("the batch rolls back")
+            async with connection.transaction():
+                async with inbox.claimed_together(connection, consumer="batch", event_ids=[twice, seen, new, twice]):
+                    assert not await inbox.first_sighting(connection, consumer="batch", event_id=seen)
+                    assert await inbox.first_sighting(connection, consumer="batch", event_id=new)
+                    assert await inbox.first_sighting(connection, consumer="batch", event_id=twice)
+                    assert not await inbox.first_sighting(connection, consumer="batch", event_id=twice)
+                    assert await inbox.first_sighting(connection, consumer="batch", event_id=other)
+                    # Another consumer's inbox is its own: the claim does not answer for it.
+                    assert await inbox.first_sighting(connection, consumer="someone else", event_id=new)
+                # After the block, the database answers: every claimed row is there.
+                assert not await inbox.first_sighting(connection, consumer="batch", event_id=new)
+            rows = await connection.fetch("SELECT event_id FROM inbox WHERE consumer = 'batch'")
+        assert {row["event_id"] for row in rows} == {seen, new, twice, other}
     finally:
         await pool.close()
