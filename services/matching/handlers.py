@@ -283,8 +283,7 @@ async def _proposal(
         host=assignment.host_location,
         start_date=assignment.start_date,
     )
-    with span("matching.load"):  # the partner opened, the catalog cache caught up
-        await repository.share_leads_of(connection, partner.host.country)
+    with span("matching.load"):  # the partner opened (its leads held shared), the catalog cache caught up
         await repository.open_partner(connection, partner)
         await cache.refresh(connection)
     match = await match_partner(connection, cache, partner, settings, now)

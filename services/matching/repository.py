@@ -277,9 +277,17 @@ class OpenPartner:
 
 
 async def open_partner(connection: Connection, partner: OpenPartner) -> None:
+    """Open the partner, holding the leads of their host country shared first, in one statement.
+
+    Matching a partner in a country and a change to a lead they could get must not miss each
+    other (the match ranked a cache without the new lead, the change looked for partners before
+    the match committed). The match holds the country's and the remote leads' locks shared until
+    it commits; a lead change takes its shard's lock exclusively (`lock_lead_shard`)."""
     await connection.execute(
-        "INSERT INTO open_partners(assignment_id, firm_id, correlation_id, profile, host_country, host, start_date)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (assignment_id) DO NOTHING",
+        "WITH shared_leads AS (SELECT pg_advisory_xact_lock_shared($8, hashtext($5)),"
+        " pg_advisory_xact_lock_shared($8, hashtext($9)))"
+        " INSERT INTO open_partners(assignment_id, firm_id, correlation_id, profile, host_country, host, start_date)"
+        " SELECT $1, $2, $3, $4, $5, $6, $7 FROM shared_leads ON CONFLICT (assignment_id) DO NOTHING",
         partner.assignment_id,
         partner.firm_id,
         partner.correlation_id,
@@ -287,6 +295,8 @@ async def open_partner(connection: Connection, partner: OpenPartner) -> None:
         partner.host.country,
         _json(partner.host),
         partner.start_date,
+        _LEADS_LOCK,
+        REMOTE_LEADS,
     )
 
 
@@ -437,19 +447,6 @@ async def lock_assignments(connection: Connection, assignment_ids: Sequence[uuid
         "SELECT pg_advisory_xact_lock($1, hashtext(k)) FROM unnest($2::text[]) WITH ORDINALITY AS s(k, n) ORDER BY n",
         _ASSIGNMENT_LOCK,
         sorted({str(a) for a in assignment_ids}),
-    )
-
-
-async def share_leads_of(connection: Connection, country: str) -> None:
-    """Matching a partner in `country` and a change to a lead they could get must not miss each
-    other (the match ranked a cache without the new lead, the change looked for partners before
-    the match committed). The match holds the country's and the remote leads' locks shared until
-    it commits; a lead change takes its shard's lock exclusively (`lock_lead_shard`)."""
-    await connection.execute(
-        "SELECT pg_advisory_xact_lock_shared($1, hashtext($2)), pg_advisory_xact_lock_shared($1, hashtext($3))",
-        _LEADS_LOCK,
-        country,
-        REMOTE_LEADS,
     )
 
 
