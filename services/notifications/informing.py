@@ -15,7 +15,6 @@ from opentelemetry.trace import Span
 
 from shared import outbox
 from shared.contracts import (
-    AssignmentCreatedPayload,
     DeliveryChannel,
     DeliveryStatus,
     MatchProposedPayload,
@@ -206,7 +205,7 @@ async def report_when_settled(
         span = (spans or {}).get(found.assignment_id)
         try:
             with _in_trace(span):
-                created = AssignmentCreatedPayload.model_validate(found.created)
+                created = repository.created_payload(found.created)
                 match = MatchProposedPayload.model_validate(found.proposal)
                 message = domain.for_hr(created.assignment, match, found.outcomes)
         except Exception as error:
@@ -233,7 +232,7 @@ async def tell_hr_of_failure(
         return
     try:
         async with connection.transaction(), outbox.gathered(connection):  # see outbox.gathered
-            assignment = AssignmentCreatedPayload.model_validate(row["created"]).assignment
+            assignment = repository.created_payload(row["created"]).assignment
             notice = domain.for_hr_delivery_failed(
                 assignment,
                 stakeholder=delivery.stakeholder,

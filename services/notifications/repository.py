@@ -2,9 +2,11 @@
 
 import json
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from shared.contracts import (
     AssignmentCreated,
@@ -85,11 +87,39 @@ def _stops_and_informed(firm: str) -> str:
         AND n.content_kind = 'partner.support_and_match') AS informed"""
 
 
+# An assignment as accepted never changes (`assignment.created` is a fact), so its stored JSON
+# is validated once per process, not at every read: validating its e-mail addresses again was a
+# tenth of notifications' time. Keyed by id and acceptance time (a row made anew after an
+# offboarding is parsed anew); the most recent few thousand are kept.
+_CREATED_KEPT = 4096
+_created: OrderedDict[tuple[uuid.UUID, str], AssignmentCreatedPayload] = OrderedDict()
+
+
+def created_payload(stored: dict[str, Any]) -> AssignmentCreatedPayload:
+    """The accepted assignment from its stored JSON (`assignments.created`)."""
+    key = (uuid.UUID(str(stored["assignment"]["assignment_id"])), str(stored["accepted_at"]))
+    payload = _created.get(key)
+    if payload is None:
+        payload = AssignmentCreatedPayload.model_validate(stored)
+        _keep(key, payload)
+    else:
+        _created.move_to_end(key)
+    return payload
+
+
+def _keep(key: tuple[uuid.UUID, str], payload: AssignmentCreatedPayload) -> None:
+    _created[key] = payload
+    while len(_created) > _CREATED_KEPT:
+        _created.popitem(last=False)
+
+
 async def save_assignment(connection: Connection, created: AssignmentCreated) -> tuple[int, Informing | None]:
     """Remember the assignment and drop the stops of it by other firms than its own (kept while it
     was unknown here), in one statement: (how many stops were dropped, what informing needs if its
     match is known)."""
     assignment_id = created.payload.assignment.assignment_id
+    stored = json.loads(created.payload.model_dump_json())
+    _keep((assignment_id, str(stored["accepted_at"])), created.payload)
     row = await connection.fetchrow(
         "WITH saved AS (INSERT INTO assignments(assignment_id, firm_id, correlation_id, created)"
         "  VALUES ($1, $2, $3, $4) ON CONFLICT (assignment_id) DO NOTHING RETURNING 1),"
@@ -100,7 +130,7 @@ async def save_assignment(connection: Connection, created: AssignmentCreated) ->
         assignment_id,
         created.firm_id,
         created.correlation_id,
-        json.loads(created.payload.model_dump_json()),
+        stored,
     )
     assert row is not None
     if not row["saved"]:  # known already (another event for it): the one held counts
@@ -135,7 +165,7 @@ async def created_of(
     )
     if row is None:
         return None
-    return row["firm_id"], row["correlation_id"], AssignmentCreatedPayload.model_validate(row["created"])
+    return row["firm_id"], row["correlation_id"], created_payload(row["created"])
 
 
 async def save_match(
@@ -163,7 +193,7 @@ async def save_match(
     known = Informing(
         firm_id=row["firm_id"],
         correlation_id=row["correlation_id"],
-        created=AssignmentCreatedPayload.model_validate(row["created"]),
+        created=created_payload(row["created"]),
         match=match,
         cancelled=row["cancelled"],
         withdrawn=row["withdrawn"],
@@ -187,7 +217,7 @@ async def informing(connection: Connection, assignment_id: uuid.UUID) -> Informi
     return Informing(
         firm_id=row["firm_id"],
         correlation_id=row["correlation_id"],
-        created=AssignmentCreatedPayload.model_validate(row["created"]),
+        created=created_payload(row["created"]),
         match=MatchProposedPayload.model_validate(row["proposal"]),
         cancelled=row["cancelled"],
         withdrawn=row["withdrawn"],
