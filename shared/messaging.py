@@ -338,12 +338,13 @@ class Consumer:
         consumer: Any = batch.consumer
         pending = messages
         try:
-            failed = await self._together(messages, effect) if len(messages) > 1 else messages[0]
-            if failed is not None:
+            together = len(messages) > 1
+            failed = await self._together(messages, effect) if together else None
+            if not together or failed is not None:
                 for index, message in enumerate(messages):
                     pending = messages[index:]
                     # The batch's try counts as the failing record's first attempt.
-                    await self.run(message, effect, tried=1 if message is failed and len(messages) > 1 else 0)
+                    await self.run(message, effect, tried=1 if message is failed else 0)
             pending = []
         except Exception as error:
             _rewind(consumer, pending)
