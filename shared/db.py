@@ -5,7 +5,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TypeAlias, TypeVar
@@ -60,6 +60,22 @@ def holds(connection: Connection, key: str) -> bool:
 async def _init_connection(connection: Connection) -> None:
     for type_name in ("json", "jsonb"):
         await connection.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def lock_key(connection: Connection, namespace: int, key: str) -> None:
+    """The transaction-level advisory lock of `key` in a service's `namespace` (the two-key form,
+    the key hashed with `hashtext`), held until commit or rollback."""
+    await connection.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", namespace, key)
+
+
+async def lock_keys(connection: Connection, namespace: int, keys: Iterable[str]) -> None:
+    """`lock_key` for several keys in one round trip, in sorted order: two transactions taking
+    overlapping sets (two consumers' batches) wait for each other instead of deadlocking."""
+    await connection.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext(k)) FROM unnest($2::text[]) WITH ORDINALITY AS s(k, n) ORDER BY n",
+        namespace,
+        sorted(set(keys)),
+    )
 
 
 async def _keep_session(connection: Connection) -> None:

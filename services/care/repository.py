@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from shared.contracts import AssignmentCreated
-from shared.db import Connection, holds
+from shared.db import Connection, holds, lock_key, lock_keys
 
 from .domain import Deadline, Engagement
 
@@ -33,20 +33,15 @@ async def advance_clock(connection: Connection, seconds: float) -> float:
 async def lock_assignment(connection: Connection, assignment_id: uuid.UUID) -> None:
     """Serialises one assignment's handlers (events of one assignment come on several topics).
     A batch that took it already (`lock_assignments`, record keys) holds it: no round trip."""
-    if holds(connection, str(assignment_id)):
-        return
-    await connection.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _LOCK_NAMESPACE, str(assignment_id))
+    if not holds(connection, str(assignment_id)):
+        await lock_key(connection, _LOCK_NAMESPACE, str(assignment_id))
 
 
 async def lock_assignments(connection: Connection, assignment_ids: Sequence[uuid.UUID | str]) -> None:
     """Several assignments' locks in one round trip, in one order (by id): a batch of records
     takes its assignments' locks at its start, so two batches wait for each other instead of
     deadlocking."""
-    await connection.execute(
-        "SELECT pg_advisory_xact_lock($1, hashtext(k)) FROM unnest($2::text[]) WITH ORDINALITY AS s(k, n) ORDER BY n",
-        _LOCK_NAMESPACE,
-        sorted({str(a) for a in assignment_ids}),
-    )
+    await lock_keys(connection, _LOCK_NAMESPACE, (str(a) for a in assignment_ids))
 
 
 async def save_assignment(

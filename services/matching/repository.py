@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from shared.contracts import Coach, JobLead, Location, MatchProposedPayload, PartnerProfile
-from shared.db import Connection, holds
+from shared.db import Connection, holds, lock_key, lock_keys
 
 
 def _json(model: Coach | JobLead | MatchProposedPayload | PartnerProfile | Location) -> object:
@@ -435,25 +435,20 @@ REMOTE_LEADS = "remote"  # the lead shard every host country sees
 async def lock_assignment(connection: Connection, assignment_id: uuid.UUID) -> None:
     """Serialise this transaction with every other one that creates, accepts or closes the same
     assignment (they arrive on different topics, possibly at different replicas)."""
-    if holds(connection, str(assignment_id)):
-        return  # the batch took it (`lock_assignments`)
-    await connection.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _ASSIGNMENT_LOCK, str(assignment_id))
+    if not holds(connection, str(assignment_id)):  # else the batch took it (`lock_assignments`)
+        await lock_key(connection, _ASSIGNMENT_LOCK, str(assignment_id))
 
 
 async def lock_assignments(connection: Connection, assignment_ids: Sequence[uuid.UUID | str]) -> None:
     """Several assignments' locks in one round trip, in one order (by id): a batch takes its
     records' locks at its start, so two batches wait for each other instead of deadlocking."""
-    await connection.execute(
-        "SELECT pg_advisory_xact_lock($1, hashtext(k)) FROM unnest($2::text[]) WITH ORDINALITY AS s(k, n) ORDER BY n",
-        _ASSIGNMENT_LOCK,
-        sorted({str(a) for a in assignment_ids}),
-    )
+    await lock_keys(connection, _ASSIGNMENT_LOCK, (str(a) for a in assignment_ids))
 
 
 async def lock_lead_shard(connection: Connection, shard: str) -> None:
     """Wait for the matches in flight that could rank this shard's leads, and hold off new ones
     until this transaction commits. `shard`: the lead's country, or `REMOTE_LEADS`."""
-    await connection.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _LEADS_LOCK, shard)
+    await lock_key(connection, _LEADS_LOCK, shard)
 
 
 async def exclude_rebalance(connection: Connection) -> None:

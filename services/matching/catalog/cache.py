@@ -47,7 +47,7 @@ class CatalogCache:
         # What the latest batch runs taught the online path, and its prices per matrix row.
         self.market = MarketPrices()
         self._prices: tuple[CoachMatrix, tuple[int, ...], Floats] | None = None
-        # A host's leads as explaining "no good lead" reads them, by country, as of a watermark.
+        # A host's leads as explaining "no good lead" reads them, by country, as of a leads version.
         self._host_leads: dict[str, tuple[int, list[JobLead]]] = {}
         self._leads_version = 0  # counts the refreshes that changed a lead
 
