@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.structs import RecordMetadata
-from faststream import AckPolicy
+from faststream import AckPolicy, PublishType
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.opentelemetry.provider import (
     BatchKafkaTelemetrySettingsProvider,
@@ -36,8 +36,10 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.kafka.response import KafkaPublishCommand
 from faststream.message import StreamMessage
 from faststream.opentelemetry.middleware import TelemetryMiddleware
+from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.semconv.trace import SpanAttributes
+from opentelemetry.trace import SpanKind
 
 from . import dead_letter, metrics, outbox
 from .backoff import backoff_delays
@@ -159,12 +161,36 @@ async def keep_raw_body(message: StreamMessage[Any]) -> Any:
     return message.body
 
 
+_tracer = trace.get_tracer("trailblazer.outbox")
+
+
 async def publish_record(broker: KafkaBroker, record: outbox.OutboxRecord) -> "asyncio.Future[RecordMetadata]":
-    """Hand the record to the producer; the returned future resolves once the broker acked it.
-    Records handed over in sequence keep their order per partition (idempotent producer)."""
-    future: asyncio.Future[RecordMetadata] = await broker.publish(
-        record.payload, topic=record.topic, key=record.key, headers=record.headers, no_confirm=True
-    )
+    """Hand the record to the broker's producer; the returned future resolves once the broker acked
+    it. Records handed over in sequence keep their order per partition (idempotent producer).
+
+    Past the broker's publish middlewares: FastStream's made two spans, a correlation id and three
+    metric updates per record, three quarters of the relay's time. Here: one PRODUCER span in the
+    trace the relay restored (the writer's), whose context the record carries, so the consumer's
+    span is its child; the relay counts what the broker acknowledged
+    (`trailblazer_outbox_published_total`)."""
+    headers = dict(record.headers)
+    attributes = {
+        SpanAttributes.MESSAGING_SYSTEM: "kafka",
+        SpanAttributes.MESSAGING_DESTINATION_NAME: record.topic,
+        SpanAttributes.MESSAGING_OPERATION: "publish",
+        SpanAttributes.MESSAGING_KAFKA_MESSAGE_KEY: record.key.decode("utf-8", "replace"),
+    }
+    with _tracer.start_as_current_span(f"{record.topic} publish", kind=SpanKind.PRODUCER, attributes=attributes):
+        propagate.inject(headers)
+        command = KafkaPublishCommand(
+            record.payload,
+            topic=record.topic,
+            key=record.key,
+            headers=headers,
+            no_confirm=True,
+            _publish_type=PublishType.PUBLISH,
+        )
+        future: asyncio.Future[RecordMetadata] = await broker.config.producer.publish(command)
     return future
 
 

@@ -1,9 +1,10 @@
 """Every metric a service exports, in one place (Prometheus, through `prometheus-client`).
 
 Served on the service's health port at `/metrics`. FastStream's Prometheus middleware adds the
-broker's own figures (`faststream_received_messages_total`, `faststream_published_messages_total`,
-`..._duration_seconds`, per topic). Labels hold service names, topics, statuses and reason
-classes: never an id, a name, an address or an exception's text (which may quote a record).
+consumers' own figures (`faststream_received_messages_total`, `..._duration_seconds`, per topic);
+the outbox relay publishes past it and counts here (`trailblazer_outbox_published_total`). Labels
+hold service names, topics, statuses and reason classes: never an id, a name, an address or an
+exception's text (which may quote a record).
 """
 
 import time
@@ -78,6 +79,12 @@ OUTBOX_PARKED_TOTAL = Counter(
     "trailblazer_outbox_parked_total",
     "Outbox rows moved aside, by reason class (refused, attempts, held: behind a parked row of its key)",
     ["topic", "reason"],
+    registry=REGISTRY,
+)
+OUTBOX_PUBLISHED = Counter(
+    "trailblazer_outbox_published_total",
+    "Outbox records the broker acknowledged, by topic (every record a service publishes goes through its outbox)",
+    ["topic"],
     registry=REGISTRY,
 )
 OUTBOX_PUBLISH_ERRORS = Counter(

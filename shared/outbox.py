@@ -397,6 +397,7 @@ class OutboxRelay:
                 blocked.setdefault((row["topic"], bytes(row["key"])), row["id"])
                 continue
             batch.acknowledged.append(row["id"])
+            metrics.OUTBOX_PUBLISHED.labels(row["topic"]).inc()
 
     def _note_parked(self, batch: _Batch, row: asyncpg.Record, kind: str, reason: str) -> None:
         batch.parked.append((row["id"], reason))

@@ -82,8 +82,8 @@ async def test_metrics_move_with_a_burst_and_the_outbox_rises_and_falls(local_st
                 lambda: value(scrape(local_stack, "intake"), "trailblazer_outbox_depth") == 0, 60, "the outbox emptied"
             )
         after = scrape(local_stack, "intake")
-        published = "faststream_published_messages_total"
-        assert value(after, published, destination=topics.ASSIGNMENT_CREATED) >= len(requests)
+        published = "trailblazer_outbox_published_total"
+        assert value(after, published, topic=topics.ASSIGNMENT_CREATED) >= len(requests)
         assert value(after, "trailblazer_outbox_relay_active") == 1
         assert value(after, "trailblazer_outbox_oldest_age_seconds") == 0
     finally:
