@@ -78,7 +78,8 @@ def register(
             log.info("assignment closed before it was matched: nothing proposed")
             return
         proposal = await _proposal(connection, cache, created, settings)
-        await repository.save_proposal(connection, proposal, created.firm_id)
+        # Nothing reads it before the batch commits: written with the batch's others, in one statement.
+        await outbox.add_later(connection, repository.save_first_proposals, (proposal, created.firm_id))
         event = MatchProposed.create(firm_id=created.firm_id, correlation_id=created.correlation_id, payload=proposal)
         await outbox.add_event(connection, topic=MATCH_PROPOSED, key=str(proposal.assignment_id), event=event)
         log.info("match proposed: coach=%s, %d job leads", proposal.coach is not None, len(proposal.job_leads))

@@ -340,15 +340,22 @@ async def accepted_loads(connection: Connection) -> dict[str, int]:
     return {r["coach_id"]: r["n"] for r in rows}
 
 
-async def save_proposal(connection: Connection, proposal: MatchProposedPayload, firm_id: str | None = None) -> None:
-    """The first proposal records the assignment's firm; an update keeps it."""
+async def save_first_proposals(connection: Connection, proposals: Sequence[tuple[MatchProposedPayload, str]]) -> None:
+    """New partners' proposals, each with its assignment's firm, in one statement (the batch's,
+    through `outbox.add_later`). As if saved one after another: a later proposal for the same
+    assignment replaces an earlier one, and the first firm recorded stays."""
+    latest: dict[uuid.UUID, tuple[MatchProposedPayload, str]] = {}
+    for proposal, firm_id in proposals:
+        first = latest.get(proposal.assignment_id)
+        latest[proposal.assignment_id] = (proposal, first[1] if first else firm_id)
     await connection.execute(
-        "INSERT INTO proposals(assignment_id, proposal, firm_id) VALUES ($1, $2, $3)"
+        "INSERT INTO proposals(assignment_id, proposal, firm_id)"
+        " SELECT * FROM unnest($1::uuid[], $2::jsonb[], $3::text[])"
         " ON CONFLICT (assignment_id) DO UPDATE SET proposal = EXCLUDED.proposal, proposed_at = now(),"
         " firm_id = coalesce(proposals.firm_id, EXCLUDED.firm_id)",
-        proposal.assignment_id,
-        _json(proposal),
-        firm_id,
+        list(latest),
+        [_json(p) for p, _ in latest.values()],
+        [firm_id for _, firm_id in latest.values()],
     )
 
 

@@ -111,14 +111,13 @@ def test_a_remote_coach_serves_any_host() -> None:
 
 
 def test_the_reason_no_coach_fits_is_the_most_specific_one() -> None:
-    def reason(*candidates: CoachCandidate) -> str:
-        return unmatched.why_no_coach(list(candidates), partner(), at(STAVANGER)).reason_code
+    def reason(*coaches: Coach) -> str:
+        return unmatched.why_no_coach(list(coaches), partner(), at(STAVANGER)).reason_code
 
-    assert reason(CoachCandidate(coach(cities=[BERLIN]), 0)) == "no_coach_in_region"
-    assert reason(CoachCandidate(coach(languages=[LanguageSkill(code="no", level=CefrLevel.C2)]), 0)) == (
-        "no_shared_language"
-    )
-    assert reason(CoachCandidate(coach(), 3)) == "no_capacity"
+    assert reason(coach(cities=[BERLIN])) == "no_coach_in_region"
+    assert reason(coach(languages=[LanguageSkill(code="no", level=CefrLevel.C2)])) == "no_shared_language"
+    # Asked only when no place could be taken: a coach every constraint allows is full.
+    assert reason(coach()) == "no_capacity"
 
 
 @settings(max_examples=200, deadline=None)

@@ -58,21 +58,12 @@ async def match_partner(
         unmatched.append(places_held(situation.host))
     elif coach is None:
         with span("matching.explain_no_coach"):
-            candidates = await _candidates(connection, cache, partner, situation)
-            unmatched.append(why_no_coach(candidates, partner.profile, situation))
+            unmatched.append(why_no_coach(cache.coaches.values(), partner.profile, situation))
     if not leads:
         with span("matching.explain_no_leads"):
             everything = await cache.host_leads(connection, partner.host, now)
             unmatched.append(why_no_leads(everything, partner.profile, situation))
     return Match(coach, leads, unmatched)
-
-
-async def _candidates(
-    connection: Connection, cache: CatalogCache, partner: repository.OpenPartner, situation: domain.Situation
-) -> list[domain.CoachCandidate]:
-    coaches = list(cache.coaches.values())
-    loads = await repository.coach_loads(connection, [c.coach_id for c in coaches])
-    return [domain.CoachCandidate(c, loads.get(c.coach_id, 0)) for c in coaches]
 
 
 async def reserve_priced_coach(

@@ -116,9 +116,7 @@ async def reassign_coach(
     if coach is None:
         coaches = {**cache.coaches, leaving_coach: leaving_as_now}
         present = [c for c in coaches.values() if c is not None]
-        loads = await repository.coach_loads(connection, [c.coach_id for c in present])
-        candidates = [domain.CoachCandidate(c, loads.get(c.coach_id, 0)) for c in present]
-        unmatched.insert(0, why_no_coach(candidates, partner.profile, situation))
+        unmatched.insert(0, why_no_coach(present, partner.profile, situation))
     after = before.model_copy(update={"coach": coach, "unmatched": unmatched, "proposed_at": now})
     await announce(connection, partner, before, after, UpdateReason.COACH_WITHDRAWN)
 

@@ -3,11 +3,10 @@ act on (recruit a coach who speaks X in Y, raise a coach's capacity, sponsor a p
 
 from collections.abc import Iterable
 
-from shared.contracts import JobLead, Location, PartnerProfile, Unmatched
+from shared.contracts import Coach, JobLead, Location, PartnerProfile, Unmatched
 
 from ..catalog.reference import language_name
 from ..domain import (
-    CoachCandidate,
     Situation,
     best_shared_language,
     is_available,
@@ -32,12 +31,14 @@ def places_held(host: Location) -> Unmatched:
     )
 
 
-def why_no_coach(candidates: Iterable[CoachCandidate], partner: PartnerProfile, situation: Situation) -> Unmatched:
+def why_no_coach(coaches: Iterable[Coach], partner: PartnerProfile, situation: Situation) -> Unmatched:
+    """Asked when no coach's place could be taken: the coaches' attributes say which constraint
+    ruled them out, and if none did, their places are taken (no load needs reading)."""
     host = situation.host
-    active = [c for c in candidates if c.coach.active]
-    in_region = [c for c in active if serves_place(c.coach, host)]
-    speaking = [c for c in in_region if best_shared_language(partner, c.coach) is not None]
-    available = [c for c in speaking if is_available(c.coach, situation.arrival)]
+    active = [c for c in coaches if c.active]
+    in_region = [c for c in active if serves_place(c, host)]
+    speaking = [c for c in in_region if best_shared_language(partner, c) is not None]
+    available = [c for c in speaking if is_available(c, situation.arrival)]
     languages = ", ".join(language_name(s.code) for s in partner.languages)
     if not in_region:
         code, message = "no_coach_in_region", f"no active coach serves {host.city}, {host.country} or works remotely"
