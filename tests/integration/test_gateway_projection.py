@@ -6,7 +6,6 @@ result. The batch is played as `Consumer` plays it: one transaction, one `outbox
 
 import asyncio
 import contextlib
-import dataclasses
 import itertools
 import random
 import uuid
@@ -19,12 +18,11 @@ import asyncpg
 import pytest
 
 from deploy.local.config import StackConfig
-from deploy.local.postgres import start_postgres, stop_postgres
 from services.gateway import repository
 from shared import outbox
 from shared.db import SHARED_MIGRATIONS, Connection, create_pool
 
-from .scratch_database import scratch_database
+from .scratch_database import postgres_alone, scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -40,14 +38,8 @@ def at(seconds: int) -> datetime:
 
 @pytest.fixture(scope="module")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackConfig]:
-    """PostgreSQL alone, on a port of its own (next to a session's full stack, if one runs)."""
-    base = StackConfig.for_tests(tmp_path_factory.mktemp("gateway-projection"))
-    cfg = dataclasses.replace(base, postgres_port=base.postgres_port + 8, health_base_port=base.health_base_port + 80)
-    try:
-        start_postgres(cfg)
+    with postgres_alone(tmp_path_factory.mktemp("gateway-projection"), slot=8) as cfg:
         yield cfg
-    finally:
-        stop_postgres(cfg)
 
 
 @pytest.fixture

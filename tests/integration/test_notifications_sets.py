@@ -10,7 +10,6 @@ delivery worker in this process (the consumer's transaction played as `Consumer`
   before the send wins; a delivery whose last attempt was cut short is parked without another try."""
 
 import asyncio
-import dataclasses
 import json
 import uuid
 from collections import Counter
@@ -27,7 +26,6 @@ from faststream.kafka import KafkaMessage
 from deploy.local import mailbox
 from deploy.local.config import StackConfig
 from deploy.local.firm import SAMPLE_FAMILIES, assignment_request
-from deploy.local.postgres import start_postgres, stop_postgres
 from services.notifications.handlers import Handlers
 from services.notifications.settings import NotificationSettings
 from services.notifications.worker import DeliveryWorker
@@ -36,7 +34,7 @@ from shared.contracts import AssignmentCreated, AssignmentCreatedPayload, Assign
 from shared.db import SHARED_MIGRATIONS
 from tests.unit.test_notifications_golden import the_match
 
-from .scratch_database import scratch_database
+from .scratch_database import postgres_alone, scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -52,14 +50,8 @@ _PER_CONNECTION = ("WITH RECURSIVE typeinfo_tree", "SELECT current_setting('jit'
 
 @pytest.fixture(scope="module")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackConfig]:
-    """PostgreSQL alone, on a port of its own (next to a session's full stack, if one runs)."""
-    base = StackConfig.for_tests(tmp_path_factory.mktemp("statements"))
-    cfg = dataclasses.replace(base, postgres_port=base.postgres_port + 7, health_base_port=base.health_base_port + 70)
-    try:
-        start_postgres(cfg)
+    with postgres_alone(tmp_path_factory.mktemp("statements"), slot=7) as cfg:
         yield cfg
-    finally:
-        stop_postgres(cfg)
 
 
 @pytest.fixture
