@@ -309,8 +309,11 @@ class OutboxRelay:
         relayed = 0
         try:
             if await self._take_lead():
-                while batch := await self.relay_batch():
+                # A short batch was all there was: a row committed since sends its NOTIFY, which
+                # wakes the relay again, so asking once more would only find nothing.
+                while (batch := await self.relay_batch()) >= _BATCH:
                     relayed += batch
+                relayed += batch
             self._pauses = None
         except TRANSIENT_DB_ERRORS as error:
             log.warning("outbox relay paused: database unavailable (%s)", type(error).__name__)
@@ -324,26 +327,26 @@ class OutboxRelay:
         return relayed
 
     async def relay_batch(self) -> int:
+        """One batch: read in id order, publish, then delete what the broker acknowledged and
+        note what it refused, each with one statement. No transaction is needed around them: only
+        this relay (holding the relay lock on this connection) takes or deletes rows, and each
+        statement alone leaves a state the next batch continues from (a crash after the acks and
+        before the delete publishes those rows again; the inboxes absorb it)."""
         connection = self._connection
         if connection is None or not self._active:
             return 0
-        async with connection.transaction():
-            rows = await connection.fetch(
-                "SELECT id, topic, key, payload, headers, attempts FROM outbox ORDER BY id LIMIT $1"
-                " FOR UPDATE SKIP LOCKED",
-                _BATCH,
+        rows = await connection.fetch(_PENDING, _BATCH)
+        batch = _Batch()
+        blocked = {(row["topic"], bytes(row["key"])): row["held_by"] for row in rows if row["held_by"] is not None}
+        await self._publish_in_order(rows, blocked, batch)
+        if batch.acknowledged:
+            await connection.execute("DELETE FROM outbox WHERE id = ANY($1)", batch.acknowledged)
+        for row_id, error in batch.attempted:
+            await connection.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1", row_id, error
             )
-            blocked = await _parked_keys(connection, rows)
-            batch = _Batch()
-            await self._publish_in_order(rows, blocked, batch)
-            if batch.acknowledged:
-                await connection.execute("DELETE FROM outbox WHERE id = ANY($1)", batch.acknowledged)
-            for row_id, error in batch.attempted:
-                await connection.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1", row_id, error
-                )
-            for row_id, reason in batch.parked:
-                await _park(connection, row_id, reason)
+        for row_id, reason in batch.parked:
+            await _park(connection, row_id, reason)
         if batch.failure is not None:
             raise batch.failure
         return len(rows)
@@ -482,18 +485,13 @@ class OutboxRelay:
             self._active = False
 
 
-async def _parked_keys(connection: Connection, rows: list[asyncpg.Record]) -> dict[tuple[str, bytes], int]:
-    """For the batch's topics and keys: the first parked row of each, which holds the later ones."""
-    if not rows:
-        return {}
-    found = await connection.fetch(
-        "SELECT p.topic, p.key, min(p.id) AS id FROM outbox_parked p"
-        " JOIN unnest($1::text[], $2::bytea[]) AS b(topic, key) ON p.topic = b.topic AND p.key = b.key"
-        " GROUP BY p.topic, p.key",
-        [row["topic"] for row in rows],
-        [bytes(row["key"]) for row in rows],
-    )
-    return {(row["topic"], bytes(row["key"])): row["id"] for row in found}
+# The next rows in id order, each with the first parked row of its topic and key, if any, which
+# holds it (and every later row of that key) back.
+_PENDING = """
+SELECT o.id, o.topic, o.key, o.payload, o.headers, o.attempts,
+       (SELECT min(p.id) FROM outbox_parked p WHERE p.topic = o.topic AND p.key = o.key) AS held_by
+FROM outbox o ORDER BY o.id LIMIT $1
+"""
 
 
 async def _park(connection: Connection, row_id: int, reason: str) -> None:
