@@ -129,6 +129,8 @@ class CatalogChanges:
     own_leads: list[str]
     watermark: int  # read from here next time
     read_at: datetime
+    # The newest batch run's prices (None: none yet), so a cache reads prices only when they change.
+    newest_price_run: int | None = None
 
 
 async def catalog_changes(
@@ -142,22 +144,25 @@ async def catalog_changes(
     the next watermark is the xmin of the read's own snapshot, so that whatever this read cannot
     see yet (a transaction still running) is at or above it. Deleted rows, and leads that have
     expired, come back as ids to remove: a lead re-sent with a past expiry must replace the
-    version a cache holds, not be skipped."""
+    version a cache holds, not be skipped. It names the newest batch run too, so that a cache
+    reads the prices only when a batch has written new ones, without a round trip of its own."""
     # One statement, so one snapshot: the watermark is the xmin of the very snapshot the rows
     # are read in (every transaction below it is visible or aborted; any at or above it is read
     # again next time), in one round trip.
     rows = await connection.fetch(
-        "WITH mark AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin, clock_timestamp() AS read_at)"
+        "WITH mark AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin, clock_timestamp() AS read_at,"
+        " (SELECT max(run_id) FROM price_runs) AS newest_run)"
         " SELECT 'coach' AS kind, coach_id AS id, coach AS body, deleted AS gone,"
-        " (changed_by = pg_current_xact_id_if_assigned()) IS TRUE AS own, NULL AS xmin, NULL::timestamptz AS read_at"
+        " (changed_by = pg_current_xact_id_if_assigned()) IS TRUE AS own, NULL AS xmin, NULL::timestamptz AS read_at,"
+        " NULL::bigint AS newest_run"
         " FROM coaches WHERE changed_by >= $1::text::xid8 OR coach_id = ANY($2)"
         " UNION ALL"
         " SELECT 'lead', job_lead_id, job_lead, deleted OR expires_at <= now(),"
-        " (changed_by = pg_current_xact_id_if_assigned()) IS TRUE, NULL, NULL FROM job_leads"
+        " (changed_by = pg_current_xact_id_if_assigned()) IS TRUE, NULL, NULL, NULL FROM job_leads"
         " WHERE (changed_by >= $1::text::xid8 OR job_lead_id = ANY($3))"
         " AND ($4 OR (expires_at > now() AND NOT deleted) OR changed_by = pg_current_xact_id_if_assigned())"
         " UNION ALL"
-        " SELECT 'mark', NULL, NULL, NULL, NULL, xmin, read_at FROM mark",
+        " SELECT 'mark', NULL, NULL, NULL, NULL, xmin, read_at, newest_run FROM mark",
         str(watermark or 0),
         list(coach_ids),
         list(lead_ids),
@@ -177,6 +182,7 @@ async def catalog_changes(
         own_leads=[r["id"] for r in lead_rows if r["own"]],
         watermark=int(mark["xmin"]),
         read_at=mark["read_at"],
+        newest_price_run=mark["newest_run"],
     )
 
 

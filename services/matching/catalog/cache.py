@@ -47,6 +47,9 @@ class CatalogCache:
         # What the latest batch runs taught the online path, and its prices per matrix row.
         self.market = MarketPrices()
         self._prices: tuple[CoachMatrix, tuple[int, ...], Floats] | None = None
+        # The newest batch run the last refresh saw, and the one the market's prices were read at.
+        self._newest_price_run: int | None = None
+        self._priced_at_run: int | None = None
         # A host's leads as explaining "no good lead" reads them, by country, as of a leads version.
         self._host_leads: dict[str, tuple[int, list[JobLead]]] = {}
         self._leads_version = 0  # counts the refreshes that changed a lead
@@ -87,6 +90,7 @@ class CatalogCache:
             self._own_leads = set(changes.own_leads)
             self._watermark = changes.watermark
             self._read_at = changes.read_at
+            self._newest_price_run = changes.newest_price_run
 
     async def host_leads(self, connection: Connection, host: Location, now: datetime) -> list[JobLead]:
         """The open leads in the host's country or remote (`repository.open_job_leads_for`), read
@@ -105,12 +109,15 @@ class CatalogCache:
         return leads
 
     async def refresh_prices(self, connection: Connection) -> MarketPrices:
-        """The latest batch runs' prices: one small query, and a read of the prices only when a
-        batch has written new ones."""
+        """The latest batch runs' prices, read again only when the last catalog refresh (whose one
+        statement names the newest run) saw a run they were not read at; before any refresh, at once."""
+        if self._read_at is not None and self._newest_price_run == self._priced_at_run:
+            return self.market
         latest = tuple(sorted(await repository.latest_price_runs(connection, RUNS_AVERAGED)))
         if latest != self.market.runs:
             runs = await repository.price_runs(connection, latest)
             self.market = average([(r.run_id, r.coach_price, r.group_boost, r.coverage) for r in runs])
+        self._priced_at_run = max(latest, default=None)
         return self.market
 
     @property
