@@ -36,10 +36,9 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.kafka.response import KafkaPublishCommand
 from faststream.message import StreamMessage
 from faststream.opentelemetry.middleware import TelemetryMiddleware
-from opentelemetry import propagate, trace
+from opentelemetry import propagate
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.semconv.trace import SpanAttributes
-from opentelemetry.trace import SpanKind
 
 from . import dead_letter, metrics, outbox
 from .backoff import backoff_delays
@@ -48,7 +47,7 @@ from .db import TRANSIENT_DB_ERRORS, Connection, holding
 from .inbox import claimed_together, event_id_of, first_sighting
 from .kafka_security import KafkaSecurity
 from .settings import ServiceSettings
-from .telemetry import DB, record_span, span
+from .telemetry import DB, publish_span, record_span, span
 from .topics import (
     DEAD_LETTER,
     FirmEvent,
@@ -161,9 +160,6 @@ async def keep_raw_body(message: StreamMessage[Any]) -> Any:
     return message.body
 
 
-_tracer = trace.get_tracer("trailblazer.outbox")
-
-
 async def publish_record(broker: KafkaBroker, record: outbox.OutboxRecord) -> "asyncio.Future[RecordMetadata]":
     """Hand the record to the broker's producer; the returned future resolves once the broker acked
     it. Records handed over in sequence keep their order per partition (idempotent producer).
@@ -174,13 +170,7 @@ async def publish_record(broker: KafkaBroker, record: outbox.OutboxRecord) -> "a
     span is its child; the relay counts what the broker acknowledged
     (`trailblazer_outbox_published_total`)."""
     headers = dict(record.headers)
-    attributes = {
-        SpanAttributes.MESSAGING_SYSTEM: "kafka",
-        SpanAttributes.MESSAGING_DESTINATION_NAME: record.topic,
-        SpanAttributes.MESSAGING_OPERATION: "publish",
-        SpanAttributes.MESSAGING_KAFKA_MESSAGE_KEY: record.key.decode("utf-8", "replace"),
-    }
-    with _tracer.start_as_current_span(f"{record.topic} publish", kind=SpanKind.PRODUCER, attributes=attributes):
+    with publish_span(record.topic, record.key):
         propagate.inject(headers)
         command = KafkaPublishCommand(
             record.payload,

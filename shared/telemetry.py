@@ -21,6 +21,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.semconv.trace import SpanAttributes
 
 _EXPORTER_GROUP = "opentelemetry_traces_exporter"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -110,6 +111,19 @@ def record_span(name: str, carrier: Mapping[str, str], **trailblazer: int) -> Ab
         kind=trace.SpanKind.CONSUMER,
         attributes={f"trailblazer.{key}": value for key, value in trailblazer.items()},
     )
+
+
+def publish_span(topic: str, key: bytes) -> AbstractContextManager[trace.Span]:
+    """The span of publishing one record (`<topic> publish`, PRODUCER), a child of whatever runs
+    now (the relay restores the writer's trace); inject its context into the record's headers so
+    that the consumer's `record_span` is its child."""
+    attributes = {
+        SpanAttributes.MESSAGING_SYSTEM: "kafka",
+        SpanAttributes.MESSAGING_DESTINATION_NAME: topic,
+        SpanAttributes.MESSAGING_OPERATION: "publish",
+        SpanAttributes.MESSAGING_KAFKA_MESSAGE_KEY: key.decode("utf-8", "replace"),
+    }
+    return _tracer.start_as_current_span(f"{topic} publish", kind=trace.SpanKind.PRODUCER, attributes=attributes)
 
 
 # On the spans of database work, so a trace viewer can filter them as the SQL spans were.
