@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import uvloop
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
@@ -222,7 +223,9 @@ def main(service: Service) -> None:
     args = parser.parse_args()
     configure_logging(service.service_name, service.settings.log_level, service.settings.log_format)
     try:
-        asyncio.run(service.migrate() if args.command == "migrate" else service.run())
+        # uvloop: the services spend much of their time in loopback round trips to PostgreSQL and
+        # Kafka, and its event loop costs less CPU per socket event than asyncio's own.
+        uvloop.run(service.migrate() if args.command == "migrate" else service.run())
     except ConfigurationError as error:
         log.critical("%s cannot start: %s", service.service_name, error)
         raise SystemExit(2) from None
