@@ -31,6 +31,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared import dead_letter, topics
+from shared.db import set_json_codecs
 from shared.kafka_security import KafkaSecurity
 from shared.ops.cli import add_connection_options
 from shared.settings import ServiceSettings, local_database_url
@@ -77,8 +78,7 @@ class Journey:
 async def _database_steps(name: str, url: str, assignment_id: uuid.UUID) -> list[Step]:
     connection = await asyncpg.connect(url, timeout=5)
     try:
-        for type_name in ("json", "jsonb"):
-            await connection.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await set_json_codecs(connection)
         return await SERVICES[name](connection, assignment_id)
     finally:
         await connection.close()

@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Sequence
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import TypeAlias, TypeVar
 
 import asyncpg
+import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from .backoff import backoff_delays
@@ -57,9 +57,30 @@ def holds(connection: Connection, key: str) -> bool:
     return held is not None and held[0] is connection and key in held[1]
 
 
-async def _init_connection(connection: Connection) -> None:
+class JsonText(str):
+    """A JSON document already serialized, such as a model's `model_dump_json()`: a json or jsonb
+    parameter takes it as it is (a plain `str` is a JSON string and is encoded)."""
+
+
+def encode_json(value: object) -> str:
+    if isinstance(value, JsonText):
+        return value
+    # orjson: several times faster than the standard library for the documents the services store.
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def decode_json(text: str) -> object:
+    return orjson.loads(text)
+
+
+async def set_json_codecs(connection: "asyncpg.Connection | Connection") -> None:
+    """json and jsonb as Python values (dicts, lists, ...) both ways."""
     for type_name in ("json", "jsonb"):
-        await connection.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await connection.set_type_codec(type_name, encoder=encode_json, decoder=decode_json, schema="pg_catalog")
+
+
+async def _init_connection(connection: Connection) -> None:
+    await set_json_codecs(connection)
 
 
 async def lock_key(connection: Connection, namespace: int, key: str) -> None:

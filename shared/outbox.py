@@ -12,7 +12,6 @@ which two relays sharing the rows with `SKIP LOCKED` could not guarantee.
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterator
@@ -27,7 +26,7 @@ from opentelemetry import propagate
 from . import metrics
 from .backoff import backoff_delays
 from .contracts import Envelope
-from .db import TRANSIENT_DB_ERRORS, Connection
+from .db import TRANSIENT_DB_ERRORS, Connection, encode_json, set_json_codecs
 from .telemetry import DB, span
 
 log = logging.getLogger(__name__)
@@ -151,7 +150,7 @@ async def add_raw(
         topic,
         key.encode() if isinstance(key, str) else key,
         payload,
-        json.dumps({**(headers or {}), **_trace_headers()}),
+        encode_json({**(headers or {}), **_trace_headers()}),
     )
     gathering = _gathering.get()
     if gathering is not None and gathering.open and gathering.connection is connection:
@@ -443,7 +442,7 @@ class OutboxRelay:
         self._active = False  # a new session holds no lock
         # Dedicated connection: LISTEN and a session lock do not survive a pool's reset.
         connection = await asyncpg.connect(self._dsn, timeout=5)
-        await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await set_json_codecs(connection)
         await connection.add_listener(_CHANNEL, lambda *_: self._wake.set())
         self._connection = connection
         return connection

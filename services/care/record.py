@@ -1,13 +1,12 @@
 """The duty-of-care record: each entry is stored and published on the firm's own duty-of-care
 topic in the caller's transaction, so the record and the stream never disagree."""
 
-import json
 import uuid
 from datetime import datetime
 
 from shared import outbox
 from shared.contracts.care import Duty, DutyOfCareEntry, DutyOfCareEntryPayload
-from shared.db import Connection
+from shared.db import Connection, encode_json
 from shared.telemetry import current_trace_id
 from shared.topics import FirmEvent, firm_topic
 
@@ -29,7 +28,7 @@ async def entry(
     entry_id = uuid.uuid4()
     trace_id = current_trace_id()
     subject = None if subject_id is None else str(subject_id)
-    row = (entry_id, assignment_id, firm_id, duty.value, kind, subject, json.dumps(detail), at, trace_id)
+    row = (entry_id, assignment_id, firm_id, duty.value, kind, subject, encode_json(detail), at, trace_id)
     # Written with the transaction's other entries, in one statement at its end.
     await outbox.add_later(connection, repository.append_records, row)
     event = DutyOfCareEntry.create(

@@ -1,9 +1,7 @@
 """intake's tables: accepted assignments and the refusals it answered."""
 
-import json
-
 from shared.contracts import AssignmentRejected, AssignmentRequested
-from shared.db import Connection
+from shared.db import Connection, JsonText
 
 
 async def save_assignment(connection: Connection, request: AssignmentRequested) -> bool:
@@ -24,7 +22,7 @@ async def save_assignment(connection: Connection, request: AssignmentRequested) 
         assignment.host_location.country,
         assignment.host_location.city,
         assignment.start_date,
-        json.loads(assignment.model_dump_json()),
+        JsonText(assignment.model_dump_json()),
     )
     return inserted is not None
 

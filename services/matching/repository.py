@@ -1,17 +1,16 @@
 """matching's tables: the catalog, coach reservations, open partners and the proposals made."""
 
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from shared.contracts import Coach, JobLead, Location, MatchProposedPayload, PartnerProfile
-from shared.db import Connection, holds, lock_key, lock_keys
+from shared.db import Connection, JsonText, holds, lock_key, lock_keys
 
 
-def _json(model: Coach | JobLead | MatchProposedPayload | PartnerProfile | Location) -> object:
-    return json.loads(model.model_dump_json())
+def _json(model: Coach | JobLead | MatchProposedPayload | PartnerProfile | Location) -> JsonText:
+    return JsonText(model.model_dump_json())
 
 
 # ---- catalog -------------------------------------------------------------------------------

@@ -1,6 +1,5 @@
 """notifications' tables: what it knows of each assignment and the record of who was told what."""
 
-import json
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -15,7 +14,7 @@ from shared.contracts import (
     DeliveryStatus,
     MatchProposedPayload,
 )
-from shared.db import Connection, holds
+from shared.db import Connection, JsonText, holds
 from shared.inbox import claimed_sighting
 
 from .deliveries import WAKE_CHANNEL
@@ -118,8 +117,10 @@ async def save_assignment(connection: Connection, created: AssignmentCreated) ->
     was unknown here), in one statement: (how many stops were dropped, what informing needs if its
     match is known)."""
     assignment_id = created.payload.assignment.assignment_id
-    stored = json.loads(created.payload.model_dump_json())
-    _keep((assignment_id, str(stored["accepted_at"])), created.payload)
+    stored = JsonText(created.payload.model_dump_json())
+    # The key the stored document gives back (`created_payload`): accepted_at as the JSON has it.
+    accepted_at = created.payload.model_dump(mode="json", include={"accepted_at"})["accepted_at"]
+    _keep((assignment_id, str(accepted_at)), created.payload)
     row = await connection.fetchrow(
         "WITH saved AS (INSERT INTO assignments(assignment_id, firm_id, correlation_id, created)"
         "  VALUES ($1, $2, $3, $4) ON CONFLICT (assignment_id) DO NOTHING RETURNING 1),"
@@ -184,7 +185,7 @@ async def save_match(
         " a.firm_id, a.correlation_id, a.created," + _stops_and_informed("a.firm_id") + " FROM (SELECT 1) AS one"
         " LEFT JOIN assignments a ON a.assignment_id = $1",
         match.assignment_id,
-        json.loads(match.model_dump_json()),
+        JsonText(match.model_dump_json()),
     )
     assert row is not None
     previous = None if row["previous"] is None else MatchProposedPayload.model_validate(row["previous"])

@@ -28,6 +28,7 @@ from deploy.local.processes import read_pid
 from deploy.local.topic_reader import Received, TopicReader
 from services.care import domain
 from shared import topics
+from shared.db import set_json_codecs
 from shared.topics import FirmEvent, ProviderEvent, firm_topic, provider_topic
 
 from .conftest import SERVICE_ENV
@@ -46,7 +47,7 @@ NORWAY = SAMPLE_FAMILIES[0]  # Anna Weber, German-speaking, moving to Stavanger 
 
 async def care_db(cfg: StackConfig) -> asyncpg.Connection:
     connection = await asyncpg.connect(cfg.database_url("care"))
-    await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await set_json_codecs(connection)
     return connection
 
 

@@ -31,7 +31,7 @@ from services.notifications.settings import NotificationSettings
 from services.notifications.worker import DeliveryWorker
 from shared import outbox
 from shared.contracts import AssignmentCreated, AssignmentCreatedPayload, AssignmentRequested, MatchProposed
-from shared.db import SHARED_MIGRATIONS
+from shared.db import SHARED_MIGRATIONS, set_json_codecs
 from tests.unit.test_notifications_golden import the_match
 
 from .scratch_database import postgres_alone, scratch_database
@@ -58,11 +58,6 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackConfig]:
 async def database(postgres: StackConfig) -> AsyncIterator[str]:
     async with scratch_database(postgres, "notifications", [SHARED_MIGRATIONS, MIGRATIONS]) as dsn:
         yield dsn
-
-
-async def _codecs(connection: asyncpg.Connection) -> None:
-    for type_name in ("json", "jsonb"):
-        await connection.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 async def _handle(pool: asyncpg.Pool, handlers: Handlers, created: AssignmentCreated, proposed: MatchProposed) -> None:
@@ -101,7 +96,7 @@ async def test_three_stakeholders_informed_in_few_statements_and_few_duty_record
     statements: Counter[str] = Counter()
 
     async def count(connection: asyncpg.Connection) -> None:
-        await _codecs(connection)
+        await set_json_codecs(connection)
 
         def counted(logged: Any) -> None:
             query = " ".join(logged.query.split())
@@ -161,7 +156,7 @@ async def test_a_set_keeps_retries_parking_stops_and_hr_told_once(postgres: Stac
     settings = NotificationSettings(
         database_url=database, smtp_port=closed_port, delivery_max_attempts=2, delivery_backoff_s=0.0
     )
-    pool = await asyncpg.create_pool(database, min_size=1, max_size=4, init=_codecs)
+    pool = await asyncpg.create_pool(database, min_size=1, max_size=4, init=set_json_codecs)
     assert pool is not None
     handlers, worker = Handlers(settings), DeliveryWorker(pool, settings)
     informed, cancelled, interrupted = (_events(n) for n in range(3))

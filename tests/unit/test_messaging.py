@@ -34,8 +34,10 @@ async def test_bodies_reach_the_handler_undecoded_however_hostile() -> None:
     deep = b"[" * 100_000 + b"]" * 100_000
     record = ConsumerRecord("t", 0, 5, 0, 0, b"k", deep, None, 1, 2, [("content-type", b"application/json")])
     message = await parser.parse_message(record)
-    with pytest.raises(RecursionError):
-        await parser.decode_message(message)  # FastStream's own decoder on its own
+    # FastStream's own decoder on its own: the standard library recurses too deep, orjson (which
+    # FastStream uses once it is installed) refuses the depth.
+    with pytest.raises((RecursionError, ValueError)):
+        await parser.decode_message(message)
     assert await keep_raw_body(message) == deep
 
 
