@@ -9,9 +9,14 @@ before (reproduced here, so that both run in the same process on the same machin
   (before) and pooled sessions (now);
 - a span where the code makes one: outside any trace (a no-op), inside a trace with the SDK
   tracer provider and no exporter, and with one that exports;
+- storing an accepted assignment in a jsonb column: the model's JSON parsed and encoded again by
+  the standard library (before) and passed on as it is (`shared.db.JsonText`, now); and the
+  codec's encoding and decoding of such a document, standard library (before) and orjson (now);
 - with `--database-url`, the outbox: a transaction of N records written two statements per
   record (insert, notify: before), one per record, and gathered in one statement (now); the
-  commit, the same for all, is left out.
+  commit, the same for all, is left out;
+- with `--database-url`, a database round trip (asyncpg, one parameter): the client's CPU on
+  asyncio's own event loop (before) and on uvloop (now).
 
     ./dev run python -m benchmarks.micro [--seconds 1] [--database-url postgresql://...]
 
@@ -104,6 +109,59 @@ def compose(seconds: float) -> list[tuple[str, float]]:
     finally:
         content._templates, i18n._supported, i18n._locale = cached
     return [("compose the partner's e-mail (de), before", before), ("compose the partner's e-mail (de), now", now)]
+
+
+def json_storage(seconds: float) -> list[tuple[str, float]]:
+    import json
+
+    from shared.db import JsonText, decode_json, encode_json
+
+    request = AssignmentRequested.model_validate(assignment_request(SAMPLE_FAMILIES[0], today=date(2026, 11, 22)))
+    model = request.payload
+    document = json.loads(model.model_dump_json())
+    text = json.dumps(document)
+    return [
+        (
+            "assignment to jsonb parameter, parsed and encoded again (before)",
+            per_call_us(lambda: json.dumps(json.loads(model.model_dump_json())), seconds),
+        ),
+        (
+            "assignment to jsonb parameter, as serialized (now)",
+            per_call_us(lambda: encode_json(JsonText(model.model_dump_json())), seconds),
+        ),
+        (
+            "jsonb codec, encode + decode an assignment, standard library (before)",
+            per_call_us(lambda: json.loads(json.dumps(document)), seconds),
+        ),
+        (
+            "jsonb codec, encode + decode an assignment, orjson (now)",
+            per_call_us(lambda: decode_json(encode_json(document)), seconds),
+        ),
+        ("(the document's size in bytes)", float(len(text))),
+    ]
+
+
+def round_trips(dsn: str, count: int) -> list[tuple[str, float]]:
+    """Client CPU per round trip, asyncio's loop and uvloop in turns (interleaved rounds)."""
+    import asyncpg
+    import uvloop
+
+    async def run() -> float:
+        connection = await asyncpg.connect(dsn)
+        try:
+            await connection.fetchval("SELECT $1::int", 1)  # prepared once, as the services' cache does
+            started = time.process_time()
+            for n in range(count):
+                await connection.fetchval("SELECT $1::int", n)
+            return (time.process_time() - started) / count * 1e6
+        finally:
+            await connection.close()
+
+    rounds: dict[str, list[float]] = {"asyncio (before)": [], "uvloop (now)": []}
+    for _ in range(ROUNDS):
+        rounds["asyncio (before)"].append(asyncio.run(run()))
+        rounds["uvloop (now)"].append(uvloop.run(run()))
+    return [(f"database round trip, client CPU, {loop}", statistics.median(v)) for loop, v in rounds.items()]
 
 
 def _delivery(message: domain.Message) -> Delivery:
@@ -321,14 +379,25 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=8)
     parser.add_argument("--emails", type=int, default=300, help="e-mails sent each way to an in-process mailbox")
     parser.add_argument("--transactions", type=int, default=300)
+    parser.add_argument("--round-trips", type=int, default=3000, help="database round trips per round and loop")
     args = parser.parse_args()
     trace.set_tracer_provider(TracerProvider())  # as the services have it
-    rows = [*compose(args.seconds), *mime(args.seconds), *asyncio.run(smtp(args.emails)), *spans(args.seconds)]
+    rows = [
+        *compose(args.seconds),
+        *mime(args.seconds),
+        *asyncio.run(smtp(args.emails)),
+        *spans(args.seconds),
+        *json_storage(args.seconds),
+    ]
     unit = {name: "µs" if name.endswith("wall") else "µs CPU" for name, _ in rows}
+    unit["(the document's size in bytes)"] = "bytes"
     if args.database_url:
         outbox_rows = asyncio.run(outbox(args.database_url, args.records, args.transactions))
         rows += outbox_rows
         unit |= {name: "µs wall per record" for name, _ in outbox_rows}
+        trip_rows = round_trips(args.database_url, args.round_trips)
+        rows += trip_rows
+        unit |= {name: "µs CPU" for name, _ in trip_rows}
     print("| what | per operation |\n|---|---:|")
     for name, value in rows:
         print(f"| {name} | {value:,.1f} {unit[name]} |")
