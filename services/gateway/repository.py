@@ -1,7 +1,6 @@
 """gateway's tables: the requests it answered (by idempotency key) and what it knows of each
 assignment, projected from the events."""
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ import asyncpg
 
 from shared import outbox
 from shared.contracts import FieldError
-from shared.db import Connection
+from shared.db import Connection, encode_json
 
 
 @dataclass(frozen=True)
@@ -174,7 +173,7 @@ async def write_matches(connection: Connection, rows: list[Match | Claimed]) -> 
     """A batch's matches, as the upsert applied to each in order would leave them."""
     for matches in _rounds(_surviving(rows), lambda m: m.assignment_id, _later_match):
         columns = _columns(matches)
-        columns[4] = [json.dumps(unmatched) for unmatched in columns[4]]  # jsonb, sent as text
+        columns[4] = [encode_json(unmatched) for unmatched in columns[4]]  # jsonb, sent as text
         await connection.execute(_UPSERT_MATCHES, *columns)
 
 
