@@ -115,8 +115,8 @@ def record_span(name: str, carrier: Mapping[str, str], **trailblazer: int) -> Ab
 
 def publish_span(topic: str, key: bytes) -> AbstractContextManager[trace.Span]:
     """The span of publishing one record (`<topic> publish`, PRODUCER), a child of whatever runs
-    now (the relay restores the writer's trace); inject its context into the record's headers so
-    that the consumer's `record_span` is its child."""
+    now (the relay restores the writer's trace). The caller injects its context into the record's
+    headers, so that the consumer's `record_span` is its child."""
     attributes = {
         SpanAttributes.MESSAGING_SYSTEM: "kafka",
         SpanAttributes.MESSAGING_DESTINATION_NAME: topic,
